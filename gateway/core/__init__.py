@@ -1,0 +1,1 @@
+"""The versioning engine. Pure: no aiohttp, no lmdb, no aiobotocore."""

@@ -1,0 +1,138 @@
+"""Persistence ports: the narrow Protocols the engine needs. Backends implement them.
+
+Two kinds of persistence:
+
+* **Metadata** is an ordered, transactional key-value store (``KVStore``). The engine owns the
+  key layout (``gateway.core.keys``); a backend only stores bytes in order. LMDB is the embedded
+  implementation; a distributed database can replace it later without touching the engine.
+* **Blobs** are immutable byte strings named by the blake3 of their content (``BlobStore``),
+  written and read as async streams so that memory stays flat whatever the object size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Protocol, TypeVar
+
+from gateway.core.ids import BlobId
+
+T = TypeVar("T")
+
+
+class KVReader(Protocol):
+    """A consistent read snapshot. Valid only inside the callback that received it."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """Value stored under ``key``, or None."""
+        ...
+
+    def scan(
+        self, start: bytes, end: bytes | None = None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Pairs with ``start <= key < end`` (``end=None``: to the end of the store), in key
+        order (descending when ``reverse``). Keys and values are ``bytes`` copies, safe to keep."""
+        ...
+
+
+class KVWriter(KVReader, Protocol):
+    """A write transaction. Reads see the transaction's own writes."""
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, key: bytes) -> bool:
+        """Delete ``key``; return whether it existed."""
+        ...
+
+
+class KVStore(Protocol):
+    """An ordered, transactional key-value store.
+
+    Guarantees:
+        * ``write(fn)`` runs ``fn`` in one serialisable write transaction. When it returns, the
+          transaction is durable (survives a crash, power loss aside from disk lies). If ``fn``
+          raises, nothing it wrote is visible and the exception propagates unchanged.
+        * Write transactions are serialised: compare-and-swap is "read, check, write" inside one
+          ``fn``. Implementations may group several callers' transactions into one durable commit
+          (group commit) as long as each ``fn``'s effects stay all-or-nothing.
+        * ``read(fn)`` runs ``fn`` on a consistent snapshot.
+        * The async forms run ``fn`` in a worker thread, never on the event loop; ``fn`` must not
+          touch the event loop. The ``*_sync`` forms run in the calling thread.
+    """
+
+    async def read(self, fn: Callable[[KVReader], T]) -> T: ...
+
+    async def write(self, fn: Callable[[KVWriter], T]) -> T: ...
+
+    def read_sync(self, fn: Callable[[KVReader], T]) -> T: ...
+
+    def write_sync(self, fn: Callable[[KVWriter], T]) -> T: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlobStat:
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobCapabilities:
+    """What a backend can do beyond the protocol's minimum."""
+
+    local_files: bool = False  # local_path() returns real files (sendfile-able)
+    server_side_copy: bool = False
+
+
+class BlobWriter(Protocol):
+    """An in-progress blob write. The bytes are invisible until ``commit``.
+
+    The caller computes the content hash while writing (the backend does not hash), then calls
+    ``commit(blob_id)`` exactly once, or ``abort()``. ``commit`` is durable and atomic: after it
+    returns the blob is readable under ``blob_id``; if a blob with that id exists already the
+    new bytes are dropped (dedup). A crash before ``commit`` returns leaves no visible blob.
+    """
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def commit(self, blob_id: BlobId) -> None: ...
+
+    async def abort(self) -> None:
+        """Discard what was written. Safe to call more than once and after a failed commit."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Immutable, content-addressed blobs, streamed in and out."""
+
+    capabilities: BlobCapabilities
+
+    async def open_writer(self) -> BlobWriter: ...
+
+    def read(
+        self, blob_id: BlobId, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes (to the end when None) starting at ``offset``.
+
+        Raises BlobNotFound (on first iteration) when the blob does not exist.
+        """
+        ...
+
+    async def stat(self, blob_id: BlobId) -> BlobStat | None: ...
+
+    async def exists(self, blob_id: BlobId) -> bool: ...
+
+    async def delete(self, blob_id: BlobId) -> None:
+        """Remove a blob; a missing blob is not an error."""
+        ...
+
+    def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
+        """Every stored blob id starting with ``prefix`` (hex), in no particular order."""
+        ...
+
+    def local_path(self, blob_id: BlobId) -> FsPath | None:
+        """The blob's file on local disk when ``capabilities.local_files``, else None."""
+        ...
+
+    async def close(self) -> None: ...
