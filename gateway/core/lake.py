@@ -184,7 +184,13 @@ class Lake:
         """Raises BranchNotFound, DefaultBranch."""
         raise NotImplementedError
 
-    async def set_branch_protection(self, repo: str, name: str, protected: bool) -> Branch:
+    async def get_protection_rules(self, repo: str) -> list[str]:
+        """Glob patterns (fnmatch) of protected branches: they accept only merges."""
+        raise NotImplementedError
+
+    async def set_protection_rules(self, repo: str, patterns: Sequence[str]) -> None:
+        """Replace the repository's branch-protection globs. Direct PUT, DELETE, commit and
+        reset on a matching branch then raise ProtectedBranch; merge into it is allowed."""
         raise NotImplementedError
 
     async def create_tag(self, repo: str, name: str, ref: str) -> Tag:
