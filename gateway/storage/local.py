@@ -1,0 +1,263 @@
+"""The embedded blob backend: one file per blob under a directory.
+
+On-disk layout under ``root``::
+
+    blobs/ab/cd/abcd...   committed blobs, immutable, named by their blake3 hex
+    tmp/<random>.tmp      in-progress writes, each flock-ed by its writer
+
+Guarantees:
+    * Atomicity: a blob becomes visible by one ``rename`` of a fully written, fsynced temp file,
+      so a reader sees either nothing or the whole blob, even across a crash.
+    * Durability: ``commit`` returns after the file and every directory entry leading to it
+      (fan-out directories created on the way included) are fsynced.
+    * Dedup: when the target exists, the temp is dropped without fsyncing it.
+    * Crash cleanup: constructing the store removes temp files that no live writer holds
+      (see ``gateway.storage.spool``), so it is safe even with another process on the same root.
+    * Concurrency: any number of writers and readers, also of the same blob id. Blocking calls
+      run in the store's own thread pool, never on the event loop; fsyncs of concurrent commits
+      overlap there.
+    * ``delete`` is not fsynced: a crash may bring a deleted blob back, which is harmless for
+      content-addressed data (garbage collection simply deletes it again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from gateway.core.errors import BlobNotFound, InvalidArgument, StorageError
+from gateway.core.ids import BlobId, is_hex_id
+from gateway.core.ports import BlobCapabilities, BlobStat
+from gateway.storage.layout import BLOBS_DIR, blob_key, check_blob_id, check_hex_prefix
+from gateway.storage.spool import SpoolFile, TempDir, fsync_dir
+
+T = TypeVar("T")
+
+READ_CHUNK = 1024 * 1024
+"""Largest chunk ``read`` yields."""
+
+
+def check_range(offset: int, length: int | None) -> None:
+    """Reject negative offsets and lengths (the S3 layer has resolved suffix ranges already)."""
+    if offset < 0 or (length is not None and length < 0):
+        raise InvalidArgument(f"bad byte range: offset={offset} length={length}")
+
+
+class LocalBlobWriter:
+    """Writes one blob into a temp file; ``commit`` renames it into place. One task at a time."""
+
+    def __init__(self, store: LocalBlobStore, spool: SpoolFile) -> None:
+        self._store = store
+        self._spool = spool
+        self._finished = False
+
+    async def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` (written in a worker thread; one write in flight)."""
+        if self._finished:
+            raise InvalidArgument("write after commit or abort")
+        try:
+            await self._spool.write(chunk)
+        except OSError as exc:
+            raise StorageError(f"writing blob temp file: {exc}") from exc
+
+    async def commit(self, blob_id: BlobId) -> None:
+        """Publish the bytes as ``blob_id``: durable and atomic (see the module docstring)."""
+        blob_id = check_blob_id(blob_id)
+        if self._finished:
+            raise InvalidArgument("commit after commit or abort")
+        self._finished = True
+        try:
+            await self._spool.flush()
+            await self._spool.run(self._store.publish_sync, self._spool, blob_id)
+        except OSError as exc:
+            await self._spool.discard()
+            raise StorageError(f"committing blob {blob_id}: {exc}") from exc
+        except BaseException:
+            await asyncio.shield(self._spool.discard())
+            raise
+
+    async def abort(self) -> None:
+        """Remove the temp file. Idempotent; safe after a failed commit."""
+        self._finished = True
+        await self._spool.discard()
+
+
+class LocalBlobStore:
+    """Blobs as files under ``root`` (see the module docstring for the guarantees).
+
+    Args:
+        root: data directory; created if missing.
+        io_threads: size of the store's thread pool (reads, writes, fsyncs).
+    """
+
+    capabilities = BlobCapabilities(local_files=True)
+
+    def __init__(self, root: Path, *, io_threads: int = 8) -> None:
+        self.root = Path(root)
+        self._blobs = self.root / BLOBS_DIR
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self.temp = TempDir(self.root / "tmp")
+        self.temp.sweep()
+        self._known_dirs: set[Path] = {self._blobs}
+        self._executor = ThreadPoolExecutor(io_threads, thread_name_prefix="weir-blob")
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def path_of(self, blob_id: BlobId) -> Path:
+        """Where ``blob_id`` lives (whether or not it exists)."""
+        return self.root / blob_key(check_blob_id(blob_id))
+
+    async def open_writer(self) -> LocalBlobWriter:
+        """Start a blob write: creates a locked temp file under ``root/tmp``."""
+        try:
+            fd, path = await self._run(self.temp.create)
+        except OSError as exc:
+            raise StorageError(f"creating blob temp file: {exc}") from exc
+        return LocalBlobWriter(self, SpoolFile(fd, path, self._executor))
+
+    def publish_sync(self, spool: SpoolFile, blob_id: BlobId) -> None:
+        """Blocking commit step: fsync + rename, or drop the temp when the blob exists."""
+        target = self.path_of(blob_id)
+        try:
+            self._ensure_dir(target.parent)
+            if os.path.exists(target):
+                spool.discard_sync()  # dedup: same bytes by definition; skip the fsync
+            else:
+                os.fsync(spool.fd)
+                os.replace(spool.path, target)
+                spool.close_sync()  # after the rename: the lock guards the temp name
+            # Also in the dedup case: a concurrent committer may not have fsynced it yet.
+            fsync_dir(target.parent)
+        finally:
+            if spool.fd >= 0:
+                spool.discard_sync()  # failed before the rename: drop the temp
+
+    def _ensure_dir(self, directory: Path) -> None:
+        """mkdir -p with every created entry fsynced into its parent. Thread-safe."""
+        if directory in self._known_dirs:
+            return
+        self._ensure_dir(directory.parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+        # fsync even when another thread created it: it may not have fsynced yet.
+        fsync_dir(directory.parent)
+        self._known_dirs.add(directory)
+
+    async def read(
+        self, blob_id: BlobId, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes from ``offset`` (to the end when None) in chunks of at most
+        ``READ_CHUNK`` bytes. A range running past the end is cut at the end.
+
+        Raises:
+            BlobNotFound: on first iteration, when the blob does not exist.
+        """
+        path = self.path_of(blob_id)
+        check_range(offset, length)
+        try:
+            fd = await self._run(os.open, path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise BlobNotFound(f"blob {blob_id} not found") from None
+        except OSError as exc:
+            raise StorageError(f"opening blob {blob_id}: {exc}") from exc
+        inflight: asyncio.Future[bytes] | None = None
+        try:
+            pos, remaining = offset, length
+            while remaining is None or remaining > 0:
+                n = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                inflight = asyncio.get_running_loop().run_in_executor(
+                    self._executor, os.pread, fd, n, pos
+                )
+                data = await asyncio.shield(inflight)
+                inflight = None
+                if not data:
+                    break
+                pos += len(data)
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+        except OSError as exc:
+            raise StorageError(f"reading blob {blob_id}: {exc}") from exc
+        finally:
+            if inflight is not None and not inflight.done():
+                # Cancelled mid-read: close only when the thread is done with the fd.
+                inflight.add_done_callback(lambda _f: os.close(fd))
+            else:
+                os.close(fd)
+
+    def local_path(self, blob_id: BlobId) -> Path:
+        """The blob's file (sendfile-able). It may not exist: check or handle ENOENT."""
+        return self.path_of(blob_id)
+
+    async def stat(self, blob_id: BlobId) -> BlobStat | None:
+        path = self.path_of(blob_id)
+        try:
+            st = await self._run(os.stat, path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"stat of blob {blob_id}: {exc}") from exc
+        return BlobStat(size=st.st_size)
+
+    async def exists(self, blob_id: BlobId) -> bool:
+        return await self.stat(blob_id) is not None
+
+    async def delete(self, blob_id: BlobId) -> None:
+        """Unlink the blob; missing is fine. Not fsynced (see the module docstring)."""
+        path = self.path_of(blob_id)
+        try:
+            await self._run(_unlink_missing_ok, path)
+        except OSError as exc:
+            raise StorageError(f"deleting blob {blob_id}: {exc}") from exc
+
+    async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
+        """Every blob id starting with ``prefix``: one thread hop per first-level directory.
+
+        Blobs committed or deleted during the listing may or may not appear.
+        """
+        prefix = check_hex_prefix(prefix)
+        tops = await self._run(_listdir_matching, self._blobs, prefix[:2])
+        for top in tops:
+            ids = await self._run(_ids_under, self._blobs / top, prefix)
+            for blob_id in ids:
+                yield blob_id
+
+    async def close(self) -> None:
+        """Wait for in-flight I/O and stop the thread pool. The store is unusable after."""
+        await asyncio.to_thread(self._executor.shutdown, True)
+
+
+def _unlink_missing_ok(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _listdir_matching(directory: Path, prefix: str) -> list[str]:
+    """Two-hex-digit subdirectory names of ``directory`` starting with ``prefix``."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if len(n) == 2 and n.startswith(prefix))
+
+
+def _ids_under(top: Path, prefix: str) -> list[BlobId]:
+    """Blob ids in ``top/*/`` starting with ``prefix`` (``top`` is a first-level directory)."""
+    out: list[BlobId] = []
+    for sub in _listdir_matching(top, prefix[2:4]):
+        try:
+            names = os.listdir(top / sub)
+        except FileNotFoundError:
+            continue
+        out.extend(
+            BlobId(n)
+            for n in names
+            if n.startswith(prefix) and is_hex_id(n) and n[0:2] == top.name and n[2:4] == sub
+        )
+    return out

@@ -1,0 +1,92 @@
+"""In-memory blob backend for unit tests: same semantics as the real ones, no durability."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from gateway.core.errors import BlobNotFound, InvalidArgument
+from gateway.core.ids import BlobId
+from gateway.core.ports import BlobCapabilities, BlobStat
+from gateway.storage.layout import check_blob_id, check_hex_prefix
+from gateway.storage.local import READ_CHUNK, check_range
+
+
+class MemoryBlobWriter:
+    """Collects chunks; ``commit`` publishes them at once (the first commit of an id wins)."""
+
+    def __init__(self, store: MemoryBlobStore) -> None:
+        self._store = store
+        self._chunks: list[bytes] = []
+        self._finished = False
+
+    async def write(self, chunk: bytes) -> None:
+        if self._finished:
+            raise InvalidArgument("write after commit or abort")
+        self._chunks.append(bytes(chunk))
+
+    async def commit(self, blob_id: BlobId) -> None:
+        blob_id = check_blob_id(blob_id)
+        if self._finished:
+            raise InvalidArgument("commit after commit or abort")
+        self._finished = True
+        data = b"".join(self._chunks)
+        self._chunks = []
+        self._store.blobs.setdefault(blob_id, data)  # dedup: an existing blob is kept
+
+    async def abort(self) -> None:
+        self._finished = True
+        self._chunks = []
+
+
+class MemoryBlobStore:
+    """Blobs in a dict. Single event loop only; every operation is atomic (no awaits inside)."""
+
+    capabilities = BlobCapabilities()
+
+    def __init__(self, *, read_chunk: int = READ_CHUNK) -> None:
+        self.blobs: dict[BlobId, bytes] = {}
+        self._read_chunk = read_chunk
+
+    async def open_writer(self) -> MemoryBlobWriter:
+        return MemoryBlobWriter(self)
+
+    async def read(
+        self, blob_id: BlobId, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream a byte range in chunks of at most ``read_chunk``; cut at the end of the blob.
+
+        Raises:
+            BlobNotFound: on first iteration, when the blob does not exist.
+        """
+        check_blob_id(blob_id)
+        check_range(offset, length)
+        data = self.blobs.get(blob_id)
+        if data is None:
+            raise BlobNotFound(f"blob {blob_id} not found")
+        end = len(data) if length is None else min(len(data), offset + length)
+        view = memoryview(data)
+        for pos in range(offset, end, self._read_chunk):
+            yield bytes(view[pos : min(end, pos + self._read_chunk)])
+
+    async def stat(self, blob_id: BlobId) -> BlobStat | None:
+        data = self.blobs.get(check_blob_id(blob_id))
+        return None if data is None else BlobStat(size=len(data))
+
+    async def exists(self, blob_id: BlobId) -> bool:
+        return check_blob_id(blob_id) in self.blobs
+
+    async def delete(self, blob_id: BlobId) -> None:
+        self.blobs.pop(check_blob_id(blob_id), None)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
+        """Ids starting with ``prefix``; a snapshot taken at the first iteration."""
+        check_hex_prefix(prefix)
+        for blob_id in [b for b in self.blobs if b.startswith(prefix)]:
+            yield blob_id
+
+    def local_path(self, blob_id: BlobId) -> Path | None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,104 @@
+"""Pytest fixtures for blob backends and the real S3 servers behind the S3 backend.
+
+Import them into a test module (``from tests.contract.blob_fixtures import *  # noqa: F403``);
+``pytest_plugins`` is only allowed in the rootdir conftest.
+
+* ``seaweedfs_server`` / ``moto_server``: session-scoped, started on first use only.
+* ``blob_store``: function-scoped, parametrised over every backend (``BLOB_BACKENDS``); S3
+  stores get a fresh key prefix per test in one session bucket, so listings are isolated.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.core.ports import BlobStore
+from gateway.storage.local import LocalBlobStore
+from gateway.storage.memory import MemoryBlobStore
+from gateway.storage.s3 import MIN_PART_SIZE, S3BlobStore
+from tests.support.s3servers import S3Server, start_moto, start_seaweedfs
+
+__all__ = [
+    "BLOB_BACKENDS",
+    "S3_TEST_PART_SIZE",
+    "blob_store",
+    "moto_bucket",
+    "moto_server",
+    "seaweedfs_bucket",
+    "seaweedfs_server",
+]
+
+BLOB_BACKENDS = ["local", "memory", "s3-seaweedfs", "s3-moto"]
+S3_TEST_PART_SIZE = MIN_PART_SIZE  # small parts: multipart paths run with modest blobs
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS (``weed mini``) for the whole session."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One moto server for the whole session."""
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_bucket(seaweedfs_server: S3Server) -> str:
+    return seaweedfs_server.make_bucket("weir-blob-contract")
+
+
+@pytest.fixture(scope="session")
+def moto_bucket(moto_server: S3Server) -> str:
+    return moto_server.make_bucket("weir-blob-contract")
+
+
+def make_s3_store(server: S3Server, bucket: str, tmp_path: Path) -> S3BlobStore:
+    """An S3 store on ``server`` under a fresh prefix, with the test part size, spooling to
+    ``tmp_path / "weir-s3-spool"``."""
+    return S3BlobStore(
+        bucket=bucket,
+        prefix=f"t-{secrets.token_hex(6)}",
+        endpoint_url=server.endpoint_url,
+        region=server.region,
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
+        part_size=S3_TEST_PART_SIZE,
+        spool_dir=tmp_path / "weir-s3-spool",
+    )
+
+
+@pytest.fixture(params=BLOB_BACKENDS)
+async def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    """A fresh, empty store of each backend kind (servers start lazily, once per session)."""
+    kind: str = request.param
+    store: BlobStore
+    if kind == "local":
+        store = LocalBlobStore(tmp_path / "blobs")
+    elif kind == "memory":
+        store = MemoryBlobStore()
+    elif kind == "s3-seaweedfs":
+        server: S3Server = request.getfixturevalue("seaweedfs_server")
+        store = make_s3_store(server, request.getfixturevalue("seaweedfs_bucket"), tmp_path)
+    elif kind == "s3-moto":
+        server = request.getfixturevalue("moto_server")
+        store = make_s3_store(server, request.getfixturevalue("moto_bucket"), tmp_path)
+    else:
+        raise AssertionError(kind)
+    try:
+        yield store
+    finally:
+        await store.close()

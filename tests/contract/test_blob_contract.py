@@ -1,0 +1,404 @@
+"""The BlobStore contract, run against every backend, plus local- and S3-specific behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from blake3 import blake3
+
+from gateway.core.errors import BlobNotFound, InvalidArgument, StorageError
+from gateway.core.ids import BlobId
+from gateway.core.ports import BlobStore
+from gateway.storage.layout import blob_key
+from gateway.storage.local import READ_CHUNK, LocalBlobStore
+from gateway.storage.s3 import S3BlobStore
+from tests.contract.blob_fixtures import *  # noqa: F403
+from tests.contract.blob_fixtures import S3_TEST_PART_SIZE, make_s3_store
+from tests.support.s3servers import S3Server, free_port_block
+
+MiB = 1024 * 1024
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def id_of(data: bytes) -> BlobId:
+    return BlobId(blake3(data).hexdigest())
+
+
+def fake_id(head: str) -> BlobId:
+    """An id with a chosen prefix: backends do not hash, so any 64-hex name is storable."""
+    return BlobId(head + "0" * (64 - len(head)))
+
+
+def chunked(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+async def put(
+    store: BlobStore, data: bytes, chunk: int = MiB, blob_id: str | None = None
+) -> BlobId:
+    writer = await store.open_writer()
+    for piece in chunked(data, chunk):
+        await writer.write(piece)
+    bid = BlobId(blob_id) if blob_id else id_of(data)
+    await writer.commit(bid)
+    return bid
+
+
+async def chunks_of(
+    store: BlobStore, blob_id: BlobId, offset: int = 0, length: int | None = None
+) -> list[bytes]:
+    return [c async for c in store.read(blob_id, offset, length)]
+
+
+async def read_all(
+    store: BlobStore, blob_id: BlobId, offset: int = 0, length: int | None = None
+) -> bytes:
+    return b"".join(await chunks_of(store, blob_id, offset, length))
+
+
+async def listed(store: BlobStore, prefix: str = "") -> list[BlobId]:
+    return sorted([b async for b in store.list(prefix)])
+
+
+def temp_files(store: BlobStore, tmp_path: Path) -> list[str]:
+    """In-progress files a backend left on local disk (local temp dir, S3 spool dir)."""
+    if isinstance(store, LocalBlobStore):
+        return store.temp.names()
+    spool = tmp_path / "weir-s3-spool"
+    return sorted(os.listdir(spool)) if spool.exists() else []
+
+
+class TestBlobContract:
+    """Every backend: local, memory, S3 on SeaweedFS, S3 on moto."""
+
+    async def test_roundtrip_uneven_chunks(self, blob_store: BlobStore) -> None:
+        data = payload(3 * MiB + 12345)
+        writer = await blob_store.open_writer()
+        pieces = [data[:7], data[7:100_000], data[100_000 : 2 * MiB], data[2 * MiB :]]
+        for piece in pieces:
+            await writer.write(piece)
+        bid = id_of(data)
+        await writer.commit(bid)
+        assert await read_all(blob_store, bid) == data
+        stat = await blob_store.stat(bid)
+        assert stat is not None and stat.size == len(data)
+        assert await blob_store.exists(bid)
+
+    async def test_empty_blob(self, blob_store: BlobStore) -> None:
+        bid = await put(blob_store, b"")
+        assert await chunks_of(blob_store, bid) == []
+        stat = await blob_store.stat(bid)
+        assert stat is not None and stat.size == 0
+        assert await listed(blob_store) == [bid]
+
+    @pytest.mark.parametrize("size", [READ_CHUNK, 2 * READ_CHUNK, READ_CHUNK + 1])
+    async def test_chunk_size_boundaries(self, blob_store: BlobStore, size: int) -> None:
+        data = payload(size, seed=size)
+        bid = await put(blob_store, data, chunk=READ_CHUNK)
+        chunks = await chunks_of(blob_store, bid)
+        assert b"".join(chunks) == data
+        assert max(len(c) for c in chunks) <= READ_CHUNK
+
+    async def test_large_blob_streams_in_bounded_chunks(self, blob_store: BlobStore) -> None:
+        # 20 MiB > 3 test-size S3 parts: the multipart path runs on the S3 backend.
+        data = payload(20 * MiB, seed=20)
+        bid = await put(blob_store, data)
+        hasher, total, biggest = blake3(), 0, 0
+        async for chunk in blob_store.read(bid):
+            hasher.update(chunk)
+            total += len(chunk)
+            biggest = max(biggest, len(chunk))
+        assert total == len(data)
+        assert hasher.hexdigest() == bid
+        assert 0 < biggest <= READ_CHUNK
+
+    @pytest.mark.parametrize(
+        ("offset", "length"),
+        [
+            (0, 10),  # start
+            (MiB - 3, 2 * MiB + 5),  # middle, across chunk boundaries
+            (2 * MiB + 7, None),  # to the end
+            (1000, 0),  # zero length
+            (3 * MiB, 10),  # the last bytes
+            (3 * MiB + 2, 100),  # runs past the end: cut
+            (3 * MiB + 5, None),  # at the end: nothing
+            (3 * MiB + 50, 10),  # past the end: nothing
+        ],
+    )
+    async def test_ranged_reads(
+        self, blob_store: BlobStore, offset: int, length: int | None
+    ) -> None:
+        data = payload(3 * MiB + 5, seed=3)
+        bid = await put(blob_store, data)
+        end = None if length is None else offset + length
+        assert await read_all(blob_store, bid, offset, length) == data[offset:end]
+
+    async def test_negative_range_is_rejected(self, blob_store: BlobStore) -> None:
+        bid = await put(blob_store, b"abc")
+        with pytest.raises(InvalidArgument):
+            await read_all(blob_store, bid, -1)
+        with pytest.raises(InvalidArgument):
+            await read_all(blob_store, bid, 0, -1)
+
+    async def test_invisible_until_commit(self, blob_store: BlobStore) -> None:
+        data = payload(6 * MiB, seed=6)  # past the S3 in-memory limit: spooled
+        bid = id_of(data)
+        writer = await blob_store.open_writer()
+        for piece in chunked(data, MiB):
+            await writer.write(piece)
+        assert not await blob_store.exists(bid)
+        assert await blob_store.stat(bid) is None
+        assert await listed(blob_store) == []
+        with pytest.raises(BlobNotFound):
+            await read_all(blob_store, bid)
+        await writer.commit(bid)
+        assert await read_all(blob_store, bid) == data
+
+    @pytest.mark.parametrize("size", [1000, 6 * MiB])
+    async def test_abort_leaves_nothing(
+        self, blob_store: BlobStore, tmp_path: Path, size: int
+    ) -> None:
+        data = payload(size)
+        writer = await blob_store.open_writer()
+        for piece in chunked(data, MiB):
+            await writer.write(piece)
+        await writer.abort()
+        await writer.abort()  # idempotent
+        assert not await blob_store.exists(id_of(data))
+        assert await listed(blob_store) == []
+        assert temp_files(blob_store, tmp_path) == []
+        with pytest.raises(InvalidArgument):
+            await writer.commit(id_of(data))
+
+    async def test_commit_is_once(self, blob_store: BlobStore) -> None:
+        writer = await blob_store.open_writer()
+        await writer.write(b"x")
+        await writer.commit(id_of(b"x"))
+        with pytest.raises(InvalidArgument):
+            await writer.commit(id_of(b"x"))
+        with pytest.raises(InvalidArgument):
+            await writer.write(b"y")
+
+    @pytest.mark.parametrize("size", [100, 7 * MiB])
+    async def test_dedup_keeps_the_first_bytes(
+        self, blob_store: BlobStore, tmp_path: Path, size: int
+    ) -> None:
+        first = payload(size, seed=1)
+        bid = await put(blob_store, first)
+        # A second commit under the same id stores nothing: its (here different) bytes are
+        # dropped. Real callers pass the true hash, so the bytes would be equal anyway.
+        await put(blob_store, payload(size, seed=2), blob_id=bid)
+        assert await read_all(blob_store, bid) == first
+        assert await listed(blob_store) == [bid]
+        assert temp_files(blob_store, tmp_path) == []
+
+    async def test_concurrent_writers_of_one_id(
+        self, blob_store: BlobStore, tmp_path: Path
+    ) -> None:
+        data = payload(6 * MiB + 1, seed=7)
+        bid = id_of(data)
+        writers = [await blob_store.open_writer() for _ in range(2)]
+
+        async def write_all(i: int) -> None:
+            for piece in chunked(data, 512 * 1024):
+                await writers[i].write(piece)
+                await asyncio.sleep(0)  # let the other writer interleave (not a timed wait)
+            await writers[i].commit(bid)
+
+        await asyncio.gather(write_all(0), write_all(1))
+        assert await read_all(blob_store, bid) == data
+        assert await listed(blob_store) == [bid]
+        assert temp_files(blob_store, tmp_path) == []
+
+    async def test_exists_stat_delete_list_by_prefix(self, blob_store: BlobStore) -> None:
+        ids = [fake_id(h) for h in ("abcd1", "abcd2", "abce", "ab01", "a0", "ff")]
+        for i, bid in enumerate(ids):
+            await put(blob_store, b"x" * i, blob_id=bid)
+        assert await listed(blob_store) == sorted(ids)
+        assert await listed(blob_store, "a") == sorted(ids[:5])
+        assert await listed(blob_store, "ab") == sorted(ids[:4])
+        assert await listed(blob_store, "abc") == sorted(ids[:3])
+        assert await listed(blob_store, "abcd") == sorted(ids[:2])
+        assert await listed(blob_store, "abcd2") == [ids[1]]
+        assert await listed(blob_store, ids[1]) == [ids[1]]
+        assert await listed(blob_store, "0") == []
+        stat = await blob_store.stat(ids[3])
+        assert stat is not None and stat.size == 3
+
+        await blob_store.delete(ids[0])
+        await blob_store.delete(ids[0])  # missing: not an error
+        assert not await blob_store.exists(ids[0])
+        assert await blob_store.stat(ids[0]) is None
+        assert await listed(blob_store, "abcd") == [ids[1]]
+        with pytest.raises(BlobNotFound):
+            await read_all(blob_store, ids[0])
+
+    async def test_missing_blob(self, blob_store: BlobStore) -> None:
+        missing = fake_id("dead")
+        for offset, length in [(0, None), (5, 10), (0, 0)]:
+            with pytest.raises(BlobNotFound):
+                await read_all(blob_store, missing, offset, length)
+        assert await blob_store.stat(missing) is None
+        assert not await blob_store.exists(missing)
+
+    @pytest.mark.parametrize("bad", ["../../etc/passwd", "ABCD" + "0" * 60, "ab", "g" * 64])
+    async def test_invalid_ids_are_rejected(self, blob_store: BlobStore, bad: str) -> None:
+        with pytest.raises(InvalidArgument):
+            await read_all(blob_store, BlobId(bad))
+        with pytest.raises(InvalidArgument):
+            await blob_store.stat(BlobId(bad))
+        with pytest.raises(InvalidArgument):
+            await blob_store.delete(BlobId(bad))
+        writer = await blob_store.open_writer()
+        with pytest.raises(InvalidArgument):
+            await writer.commit(BlobId(bad))
+        await writer.abort()
+        with pytest.raises(InvalidArgument):
+            await listed(blob_store, "XY")
+
+    async def test_reader_stopped_early(self, blob_store: BlobStore) -> None:
+        data = payload(4 * MiB, seed=4)
+        bid = await put(blob_store, data)
+        stream = blob_store.read(bid)
+        first = await anext(stream)
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert data.startswith(first)
+        assert await read_all(blob_store, bid) == data  # nothing leaked or left locked
+
+
+class TestLocalBlobStore:
+    async def test_local_path_and_capabilities(self, tmp_path: Path) -> None:
+        store = LocalBlobStore(tmp_path)
+        try:
+            bid = await put(store, b"hello")
+            assert store.capabilities.local_files
+            path = store.local_path(bid)
+            assert path == tmp_path / blob_key(bid)
+            assert path.read_bytes() == b"hello"
+        finally:
+            await store.close()
+
+    async def test_start_sweeps_stale_temps_but_not_live_ones(self, tmp_path: Path) -> None:
+        store = LocalBlobStore(tmp_path)
+        live = await store.open_writer()
+        await live.write(b"in flight")
+        (tmp_path / "tmp" / "stale.tmp").write_bytes(b"left by a crash")
+        second = LocalBlobStore(tmp_path)  # e.g. a restart racing with an old process
+        try:
+            assert len(second.temp.names()) == 1  # only the live writer's file
+            await live.commit(id_of(b"in flight"))
+            assert await read_all(second, id_of(b"in flight")) == b"in flight"
+            assert second.temp.names() == []
+        finally:
+            await store.close()
+            await second.close()
+
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    async def test_crash_leaves_only_whole_blobs(self, tmp_path: Path, seed: int) -> None:
+        root = tmp_path / "store"
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "tests.support.blob_crash_child", str(root), str(seed)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        committed: list[BlobId] = []
+        try:
+            assert proc.stdout is not None
+            assert await proc.stdout.readline() == b"ready\n"
+            for _ in range(random.Random(seed).randint(1, 60)):  # a random point in the stream
+                line = (await proc.stdout.readline()).decode()
+                assert line, "child died"
+                if line.startswith("committed "):
+                    committed.append(BlobId(line.split()[1]))
+            proc.send_signal(signal.SIGKILL)
+            # Commits that completed between our last read and the kill are reported too.
+            rest = (await proc.stdout.read()).decode().splitlines()
+            committed += [BlobId(x.split()[1]) for x in rest if x.startswith("committed ")]
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+        assert await proc.wait() == -signal.SIGKILL
+        assert os.listdir(root / "tmp"), "the child always has a writer in flight"
+
+        store = LocalBlobStore(root)
+        try:
+            assert store.temp.names() == []
+            for bid in committed:
+                assert await blob_hash(store, bid) == bid
+            for bid in await listed(store):  # nothing torn is visible either
+                assert await blob_hash(store, bid) == bid
+        finally:
+            await store.close()
+
+
+async def blob_hash(store: BlobStore, bid: BlobId) -> str:
+    hasher = blake3()
+    async for chunk in store.read(bid):
+        hasher.update(chunk)
+    return str(hasher.hexdigest())
+
+
+class TestS3BlobStore:
+    async def test_large_blob_uses_multipart(
+        self, seaweedfs_server: S3Server, seaweedfs_bucket: str, tmp_path: Path
+    ) -> None:
+        store = make_s3_store(seaweedfs_server, seaweedfs_bucket, tmp_path)
+        try:
+            data = payload(2 * S3_TEST_PART_SIZE + 1)
+            bid = await put(store, data)
+            head = seaweedfs_server.client().head_object(
+                Bucket=seaweedfs_bucket, Key=store.key_of(bid)
+            )
+            assert head["ETag"].strip('"').endswith("-3")
+            assert head["ContentLength"] == len(data)
+            uploads = seaweedfs_server.client().list_multipart_uploads(Bucket=seaweedfs_bucket)
+            assert uploads.get("Uploads", []) == []
+            assert temp_files(store, tmp_path) == []
+        finally:
+            await store.close()
+
+    @pytest.mark.parametrize("size", [10, 6 * MiB])
+    async def test_failed_commit_raises_storage_error_and_cleans_up(
+        self, moto_server: S3Server, tmp_path: Path, size: int
+    ) -> None:
+        store = make_s3_store(moto_server, "no-such-bucket", tmp_path)
+        try:
+            writer = await store.open_writer()
+            await writer.write(payload(size))
+            with pytest.raises(StorageError):
+                await writer.commit(id_of(payload(size)))
+            await writer.abort()  # safe after a failed commit
+            assert temp_files(store, tmp_path) == []
+        finally:
+            await store.close()
+
+    async def test_unreachable_endpoint_is_storage_error(self, tmp_path: Path) -> None:
+        port = free_port_block(1)  # nothing listens there
+        store = S3BlobStore(
+            bucket="b",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            max_attempts=1,
+            access_key_id="k",
+            secret_access_key="s",
+            spool_dir=tmp_path,
+        )
+        try:
+            with pytest.raises(StorageError):
+                await store.exists(fake_id("ab"))
+            with pytest.raises(StorageError):
+                await read_all(store, fake_id("ab"))
+        finally:
+            await store.close()
