@@ -1,0 +1,136 @@
+"""The S3 protocol endpoint: ``setup_s3`` mounts it on the server's aiohttp application.
+
+Per request: request id -> target (bucket, key) -> route (operation) -> authentication
+(SigV4 header or presigned; anonymous is AccessDenied) -> handler. Every failure is turned into
+the S3 XML error document through the one error table (``gateway.s3.errors``); HEAD and 304
+answers carry no body. ``x-amz-request-id`` and ``x-amz-id-2`` are on every S3 response,
+errors included. The request fields ``weir.op``, ``weir.repo``, ``weir.ref``,
+``weir.bytes_in`` and ``weir.bytes_out`` feed the server's metrics and access-log middleware.
+
+Concurrency: the gateway object is shared by all requests and holds no per-request state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from gateway.core.access import Authenticator, Authorizer
+from gateway.core.errors import IncompleteBody, InvalidRange
+from gateway.core.lake import Lake
+from gateway.s3 import router
+from gateway.s3.auth import S3Auth
+from gateway.s3.errors import describe, error_xml
+from gateway.s3.handlers.common import S3Context
+from gateway.s3.keys import unsatisfiable_content_range
+
+log = logging.getLogger("weir.s3")
+
+_STARTED = "weir.s3.started"
+_REQUEST_ID = "weir.request_id"
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8).upper()
+
+
+class S3Gateway:
+    """The S3 request handler (one per application)."""
+
+    def __init__(self, *, lake: Lake, authn: Authenticator, authz: Authorizer, region: str) -> None:
+        self.lake = lake
+        self.authz = authz
+        self.region = region
+        self.auth = S3Auth(authn, region=region)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_id = request.get(_REQUEST_ID) or new_request_id()
+        request[_REQUEST_ID] = request_id
+        request["weir.s3"] = True
+        target: router.Target | None = None
+        try:
+            target = router.parse_target(request.rel_url.raw_path)
+            route = router.resolve(request.method, target, request.query, request.headers)
+            request["weir.op"] = route.op
+            if target.bucket:
+                request["weir.repo"] = target.bucket
+            principal, payload_factory = await self.auth.authenticate(request)
+            request["weir.user"] = principal.user
+            ctx = S3Context(
+                request=request,
+                lake=self.lake,
+                authz=self.authz,
+                principal=principal,
+                region=self.region,
+                request_id=request_id,
+                bucket=target.bucket,
+                key=target.key,
+                query=request.query,
+                payload_factory=payload_factory,
+            )
+            response = await route.handler(ctx)
+            if "weir.bytes_out" not in request and isinstance(response, web.Response):
+                request["weir.bytes_out"] = response.content_length or 0
+            return response
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if request.get(_STARTED):
+                raise  # the status line is on the wire: all we can do is drop the connection
+            resource = target.resource if target is not None else request.path
+            return self.error_response(request, exc, resource, request_id)
+
+    def error_response(
+        self, request: web.Request, exc: Exception, resource: str, request_id: str
+    ) -> web.Response:
+        """The S3 error document for ``exc`` (no body for HEAD and 304)."""
+        if isinstance(exc, (ConnectionError, HttpProcessingError, asyncio.IncompleteReadError)):
+            exc = IncompleteBody(str(exc) or "the request body ended early")
+        spec, message, extra = describe(exc)
+        if spec.status >= 500:
+            log.error("S3 %s %s failed", request.method, resource, exc_info=exc)
+        headers: dict[str, str] = {}
+        if isinstance(exc, InvalidRange):
+            headers["Content-Range"] = unsatisfiable_content_range(exc.size)
+        if request.method == "HEAD" or not spec.has_body:
+            return web.Response(status=spec.status, headers=headers)
+        headers["Content-Type"] = "application/xml"
+        body = error_xml(
+            spec, message=message, resource=resource, request_id=request_id, extra=extra
+        )
+        return web.Response(status=spec.status, body=body, headers=headers)
+
+
+async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if not request.get("weir.s3"):
+        return
+    request[_STARTED] = True
+    request_id = request.get(_REQUEST_ID) or new_request_id()
+    response.headers["x-amz-request-id"] = request_id
+    response.headers["x-amz-id-2"] = request_id
+
+
+S3_GATEWAY = web.AppKey("weir.s3.gateway", S3Gateway)
+
+
+def setup_s3(
+    app: web.Application,
+    *,
+    lake: Lake,
+    authn: Authenticator,
+    authz: Authorizer,
+    region: str = "us-east-1",
+) -> None:
+    """Serve S3 (path-style) on every path not already routed.
+
+    Call after mounting the admin sub-app and the ``/_health``/``/_metrics`` routes: the S3
+    route is a catch-all and aiohttp matches resources in registration order.
+    """
+    gateway = S3Gateway(lake=lake, authn=authn, authz=authz, region=region)
+    app[S3_GATEWAY] = gateway
+    app.on_response_prepare.append(_on_prepare)
+    app.router.add_route("*", "/{s3_path:.*}", gateway.handle)

@@ -1,0 +1,74 @@
+"""DeleteObject and DeleteObjects: stage tombstones on a branch.
+
+DeleteObject answers 204 whether or not the key existed (S3 semantics). DeleteObjects takes at
+most 1,000 keys; keys are grouped by their ref segment and each group is tombstoned in one
+metadata transaction (``Lake.delete_objects``), so a batch on one branch is all-or-nothing per
+key and atomic as a whole; errors are reported per key (``<Error>``), never for the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiohttp import web
+
+from gateway.core.access import Action
+from gateway.core.errors import InvalidPath, ObjectNotFound, WeirError
+from gateway.s3.errors import describe
+from gateway.s3.handlers.common import S3Context, empty, read_body, xml_response
+from gateway.s3.handlers.objects_write import require_branch
+from gateway.s3.keys import validate_key
+from gateway.s3.responses import delete_result
+from gateway.s3.xml import DEFAULT_MAX_XML_BYTES, parse_delete_objects
+
+
+async def delete_object(ctx: S3Context) -> web.StreamResponse:
+    try:
+        ref, path = ctx.ref_and_path()
+    except InvalidPath:
+        return empty(204)  # "<ref>" or "<ref>/" names no object: nothing to delete
+    await ctx.allow(Action.WRITE, ctx.bucket, ref)
+    branch = await require_branch(ctx, ref)
+    with contextlib.suppress(ObjectNotFound):
+        await ctx.lake.delete_object(ctx.bucket, branch, path)
+    return empty(204)
+
+
+def _error_row(key: str, exc: BaseException) -> tuple[str, str, str]:
+    spec, message, _ = describe(exc)
+    return key, spec.code, message
+
+
+async def delete_objects(ctx: S3Context) -> web.StreamResponse:
+    ctx.note(repo=ctx.bucket)
+    await ctx.lake.get_repository(ctx.bucket)  # NoSuchBucket for the request, not per key
+    body = await read_body(ctx, DEFAULT_MAX_XML_BYTES)
+    keys, quiet = parse_delete_objects(body)
+    deleted: list[str] = []
+    errors: list[tuple[str, str, str]] = []
+    by_ref: dict[str, list[tuple[str, str]]] = {}
+    for key, _version in keys:
+        try:
+            validate_key(key)
+        except WeirError as exc:
+            errors.append(_error_row(key, exc))
+            continue
+        ref, sep, path = key.partition("/")
+        if not sep or not ref or not path:
+            deleted.append(key)  # names no object; S3 reports a delete of nothing as deleted
+            continue
+        by_ref.setdefault(ref, []).append((key, path))
+    for ref, items in by_ref.items():
+        try:
+            await ctx.allow(Action.WRITE, ctx.bucket, ref)
+            branch = await require_branch(ctx, ref)
+            results = await ctx.lake.delete_objects(ctx.bucket, branch, [p for _, p in items])
+        except WeirError as exc:
+            errors.extend(_error_row(key, exc) for key, _ in items)
+            continue
+        for (key, _), (_, error) in zip(items, results, strict=True):
+            if error is None or isinstance(error, ObjectNotFound):
+                deleted.append(key)
+            else:
+                errors.append(_error_row(key, error))
+    return xml_response(delete_result(deleted, errors, quiet=quiet))

@@ -1,0 +1,122 @@
+"""GetObject and HeadObject: conditional, ranged reads of any ref.
+
+Large objects stored as one local file go out with ``sendfile`` (no copy through Python);
+everything else streams from ``Lake.read_entry`` in chunks, so memory stays flat whatever the
+size. Small objects are answered with one in-memory body (cheaper than sendfile per request).
+Every check (conditions, range) happens before the status line is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from gateway.core.access import Action
+from gateway.core.errors import InvalidPath, NotImplementedFeature, NotModified, ObjectNotFound
+from gateway.core.model import Entry
+from gateway.s3.handlers import conditions
+from gateway.s3.handlers.common import SMALL_OBJECT, S3Context, object_headers
+from gateway.s3.keys import content_range, parse_range
+
+#: ``response-*`` query parameters and the header each one overrides.
+_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+
+async def get_object(ctx: S3Context) -> web.StreamResponse:
+    return await _read(ctx, head=False)
+
+
+async def head_object(ctx: S3Context) -> web.StreamResponse:
+    return await _read(ctx, head=True)
+
+
+async def _stat(ctx: S3Context) -> tuple[str, Entry]:
+    try:
+        ref, path = ctx.ref_and_path()
+    except InvalidPath:
+        raise ObjectNotFound("The specified key does not exist.") from None
+    await ctx.allow(Action.READ, ctx.bucket, ref)
+    entry = await ctx.lake.stat_object(ctx.bucket, ref, path)
+    return ref, entry
+
+
+async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
+    if "partNumber" in ctx.query:
+        raise NotImplementedFeature("GetObject with partNumber is not implemented")
+    _, entry = await _stat(ctx)
+    headers = object_headers(entry)
+    try:
+        conditions.check_read(entry, ctx.headers)
+    except NotModified:
+        return web.Response(
+            status=304, headers={"ETag": headers["ETag"], "Last-Modified": headers["Last-Modified"]}
+        )
+    for param, header in _OVERRIDES.items():
+        value = ctx.query.get(param)
+        if value is not None:
+            headers[header] = value
+
+    size = entry.size
+    offset, length, status = 0, size, 200
+    byte_range = parse_range(ctx.headers.get("Range"), size)  # InvalidRange -> 416
+    if byte_range is not None:
+        offset, length = byte_range.resolve(size)
+        status = 206
+        headers["Content-Range"] = content_range(offset, length, size)
+    elif ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        for algorithm, value in entry.checksums.items():
+            headers[f"x-amz-checksum-{algorithm.lower()}"] = value
+
+    ctx.request["weir.bytes_out"] = 0 if head else length
+    if head or length == 0:
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = length
+        await response.prepare(ctx.request)
+        await response.write_eof()
+        return response
+    if length <= SMALL_OBJECT:
+        body = b"".join([chunk async for chunk in ctx.lake.read_entry(entry, offset, length)])
+        return web.Response(status=status, body=body, headers=headers)
+    local = ctx.lake.local_path(entry)
+    if local is not None:
+        return await _sendfile(ctx.request, status, headers, str(local), offset, length)
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    await response.prepare(ctx.request)
+    async for chunk in ctx.lake.read_entry(entry, offset, length):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _sendfile(
+    request: web.Request,
+    status: int,
+    headers: dict[str, str],
+    path: str,
+    offset: int,
+    length: int,
+) -> web.StreamResponse:
+    """Send ``length`` bytes of a local file with ``loop.sendfile`` (falls back to reads)."""
+    loop = asyncio.get_running_loop()
+    fobj = await loop.run_in_executor(None, open, path, "rb")
+    try:
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = length
+        await response.prepare(request)
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("client went away")
+        await loop.sendfile(transport, fobj, offset, length)
+        await response.write_eof()
+        return response
+    finally:
+        fobj.close()

@@ -1,0 +1,186 @@
+"""S3 routing: request target parsing and the dispatch table.
+
+The table maps (method, scope, sub-resource) to one operation, where scope is ``service``
+(``/``), ``bucket`` (``/repo``) or ``object`` (``/repo/<ref>/<path>``) and the sub-resource is
+the one S3 sub-resource query parameter the request carries (``uploads``, ``uploadId``,
+``delete``, ``location``) or ``""``. Two operations are told apart by a header instead:
+``x-amz-copy-source`` turns PutObject into CopyObject and UploadPart into UploadPartCopy.
+Sub-resources Weir does not implement (acl, policy, tagging, versioning, ...) route to
+``NotImplemented`` for every method, so no client ever gets a silently wrong answer.
+Pure functions over immutable tables; safe from any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.core.errors import NotImplementedFeature
+from gateway.s3.errors import MethodNotAllowed
+from gateway.s3.handlers import (
+    buckets,
+    copy,
+    delete,
+    listing,
+    multipart,
+    objects_read,
+    objects_write,
+)
+from gateway.s3.handlers.common import S3Context
+from gateway.s3.keys import decode_path_segment, validate_key
+
+Handler = Callable[[S3Context], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    op: str  # S3 operation name, for metrics and the access log
+    handler: Handler
+    reads_body: bool = False  # the handler consumes the request body (payload verification)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    bucket: str  # "" for the service
+    key: str | None  # None for service and bucket requests
+
+    @property
+    def scope(self) -> str:
+        if not self.bucket:
+            return "service"
+        return "bucket" if self.key is None else "object"
+
+    @property
+    def resource(self) -> str:
+        if not self.bucket:
+            return "/"
+        return f"/{self.bucket}" if self.key is None else f"/{self.bucket}/{self.key}"
+
+
+#: Sub-resources that select an operation, in precedence order.
+SELECTING = ("uploads", "uploadId", "delete", "location")
+
+#: S3 sub-resources Weir recognises but does not implement: 501 NotImplemented.
+UNSUPPORTED = frozenset(
+    {
+        "accelerate",
+        "acl",
+        "analytics",
+        "attributes",
+        "cors",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "logging",
+        "metadataTable",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "session",
+        "tagging",
+        "torrent",
+        "versioning",
+        "versions",
+        "website",
+    }
+)
+
+TABLE: Mapping[tuple[str, str, str], Route] = {
+    ("GET", "service", ""): Route("ListBuckets", buckets.list_buckets),
+    ("PUT", "bucket", ""): Route("CreateBucket", buckets.create_bucket, reads_body=True),
+    ("DELETE", "bucket", ""): Route("DeleteBucket", buckets.delete_bucket),
+    ("HEAD", "bucket", ""): Route("HeadBucket", buckets.head_bucket),
+    ("GET", "bucket", ""): Route("ListObjects", listing.list_objects),
+    ("GET", "bucket", "location"): Route("GetBucketLocation", buckets.get_bucket_location),
+    ("GET", "bucket", "uploads"): Route("ListMultipartUploads", multipart.list_multipart_uploads),
+    ("POST", "bucket", "delete"): Route("DeleteObjects", delete.delete_objects, reads_body=True),
+    ("GET", "object", ""): Route("GetObject", objects_read.get_object),
+    ("HEAD", "object", ""): Route("HeadObject", objects_read.head_object),
+    ("PUT", "object", ""): Route("PutObject", objects_write.put_object, reads_body=True),
+    ("DELETE", "object", ""): Route("DeleteObject", delete.delete_object),
+    ("POST", "object", "uploads"): Route(
+        "CreateMultipartUpload", multipart.create_multipart_upload
+    ),
+    ("PUT", "object", "uploadId"): Route("UploadPart", multipart.upload_part, reads_body=True),
+    ("POST", "object", "uploadId"): Route(
+        "CompleteMultipartUpload", multipart.complete_multipart_upload, reads_body=True
+    ),
+    ("DELETE", "object", "uploadId"): Route(
+        "AbortMultipartUpload", multipart.abort_multipart_upload
+    ),
+    ("GET", "object", "uploadId"): Route("ListParts", multipart.list_parts_handler),
+}
+
+#: Operations selected by ``x-amz-copy-source`` on top of the table's PUT routes.
+COPY_ROUTES: Mapping[str, Route] = {
+    "": Route("CopyObject", copy.copy_object),
+    "uploadId": Route("UploadPartCopy", multipart.upload_part_copy),
+}
+
+
+def parse_target(raw_path: str) -> Target:
+    """Split a raw (still percent-encoded) path-style URL path into bucket and key.
+
+    ``/`` is the service, ``/b`` and ``/b/`` the bucket, ``/b/k...`` an object; the key is
+    decoded as strict UTF-8 and validated (length, NUL).
+
+    Raises:
+        InvalidURI, KeyTooLongError, InvalidArgument: a key S3 would refuse.
+    """
+    path = raw_path.lstrip("/")
+    bucket_raw, sep, key_raw = path.partition("/")
+    bucket = decode_path_segment(bucket_raw)
+    if not sep or not key_raw:
+        return Target(bucket, None)
+    key = decode_path_segment(key_raw)
+    validate_key(key)
+    return Target(bucket, key)
+
+
+def _not_implemented_handler(name: str) -> Handler:
+    async def handler(ctx: S3Context) -> web.StreamResponse:
+        raise NotImplementedFeature(f"the {name!r} sub-resource is not implemented by Weir")
+
+    return handler
+
+
+def resolve(
+    method: str, target: Target, query: Mapping[str, str], headers: Mapping[str, str]
+) -> Route:
+    """The operation for a request.
+
+    Raises:
+        NotImplementedFeature: a version id other than ``null``, or form POST uploads.
+        MethodNotAllowed: no operation for this method on this kind of resource.
+    """
+    for name in query:
+        if name in UNSUPPORTED:
+            return Route(f"NotImplemented:{name}", _not_implemented_handler(name))
+    version = query.get("versionId")
+    if version is not None and version != "null":
+        raise NotImplementedFeature("object versions are not implemented: use refs instead")
+    sub = next((name for name in SELECTING if name in query), "")
+    scope = target.scope
+    if method == "PUT" and scope == "object" and "x-amz-copy-source" in headers:
+        copy_route = COPY_ROUTES.get(sub)
+        if copy_route is not None:
+            return copy_route
+    route = TABLE.get((method, scope, sub))
+    if route is not None:
+        return route
+    if method == "POST" and sub == "":
+        raise NotImplementedFeature("POST uploads (browser forms) are not implemented")
+    raise MethodNotAllowed("The specified method is not allowed against this resource.")
