@@ -20,7 +20,8 @@ VERSION = 1
 
 
 def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    out: bytes = msgpack.packb(obj, use_bin_type=True)
+    return out
 
 
 def _unpack(data: bytes) -> Any:

@@ -179,4 +179,3 @@ class NotImplementedFeature(WeirError):
 
 class StorageError(WeirError):
     """The blob backend failed (I/O, network). Retryable from the client's point of view."""
-

@@ -6,125 +6,93 @@ worker threads, hashing and tree work in worker threads too. Methods raise the d
 
 Atomicity: every mutating method is all-or-nothing and durable when it returns.
 Concurrency: branch heads move by compare-and-swap; a commit racing with writes to the same
-branch never loses an acknowledged write (staging tokens are sealed, not cleared).
+branch never loses an acknowledged write (it removes only the staged records it committed).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import Protocol
+from typing import TypeVar
 
-from gateway.core.ids import BranchName, CommitId, Path, RepoName, TagName
+from gateway.core import codec, committing, keys, listing, multipart, names, tree
+from gateway.core.errors import (
+    BranchExists,
+    BranchNotFound,
+    DefaultBranch,
+    NotEmpty,
+    ObjectNotFound,
+    PreconditionFailed,
+    ReadOnlyRef,
+    RefNotFound,
+    RepositoryExists,
+    TagExists,
+)
+from gateway.core.history import walk
+from gateway.core.ids import BlobId, BranchName, Path, RepoName, TagName
+from gateway.core.ingest import ingest as _ingest
+from gateway.core.lake_types import (
+    Conditions,
+    DiffPage,
+    Hasher,
+    ListingPage,
+    LogPage,
+    MergeOutcome,
+    Part,
+    Resolution,
+    Upload,
+)
 from gateway.core.model import (
+    MANIFEST_PREFIX,
     BlobInfo,
     Branch,
-    ByteRange,
     Change,
+    ChangeKind,
     Commit,
     Entry,
     MergeStrategy,
-    PathConflict,
+    RefKind,
     Repository,
     ResolvedRef,
-    Side,
     Tag,
 )
+from gateway.core.ports import BlobStore, KVReader, KVStore, KVWriter
+from gateway.core.treediff import diff as tree_diff
+from gateway.core.view import View, new_token
+
+__all__ = [
+    "Conditions",
+    "DiffPage",
+    "Hasher",
+    "Lake",
+    "ListingPage",
+    "LogPage",
+    "MergeOutcome",
+    "Part",
+    "Resolution",
+    "Upload",
+]
+
+PURGE_BATCH = 10_000
+T = TypeVar("T")
 
 
-class Hasher(Protocol):
-    """hashlib-like incremental digest (hashlib objects, blake3, crc wrappers)."""
-
-    def update(self, data: bytes, /) -> object: ...
-
-    def digest(self) -> bytes: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ListingPage:
-    """One page of a listing. ``objects`` and ``prefixes`` together are at most ``limit`` rows.
-
-    ``next_after`` is the last row's key (path or common prefix) when ``truncated``; pass it as
-    ``after`` to continue.
-    """
-
-    objects: list[tuple[Path, Entry]]
-    prefixes: list[str]
-    truncated: bool
-    next_after: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DiffPage:
-    changes: list[Change]
-    prefixes: list[str]  # with a delimiter: common prefixes under which something changed
-    truncated: bool
-    next_after: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LogPage:
-    commits: list[Commit]
-    truncated: bool
-    next_after: CommitId | None
-
-
-@dataclass(frozen=True, slots=True)
-class MergeOutcome:
-    """A successful merge. ``commit`` is the new merge commit (or the fast-forwarded head)."""
-
-    commit: Commit
-    fast_forward: bool
-    changes: int  # paths changed on the destination
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """A per-path or glob resolution of merge conflicts (``fnmatch`` patterns, first match wins)."""
-
-    pattern: str
-    side: Side
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """A multipart upload in progress."""
-
-    upload_id: str
-    repo: RepoName
-    branch: BranchName
-    path: Path
-    initiated: float
-    content_type: str
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    number: int
-    blob: BlobInfo
-    last_modified: float
-
-    @property
-    def etag(self) -> str:
-        return self.blob.md5_hex
-
-
-@dataclass(frozen=True, slots=True)
-class Conditions:
-    """Conditional-write preconditions (S3 PutObject If-Match / If-None-Match: *)."""
-
-    if_match: str | None = None  # ETag the current object must have
-    if_none_match_any: bool = False  # the path must not exist
-
+def _page(items: list[T], limit: int) -> tuple[list[T], bool]:
+    return items[:limit], len(items) > limit
 
 
 class Lake:
     """Facade over the engine: repositories, refs, objects, commits, diff, merge, multipart.
 
-    Construct with a metadata ``KVStore`` and a ``BlobStore`` (see ``gateway.core.ports``).
+    Args:
+        kv: the metadata store (``gateway.core.ports.KVStore``).
+        blobs: the blob backend (``gateway.core.ports.BlobStore``).
     """
+
+    def __init__(self, kv: KVStore, blobs: BlobStore) -> None:
+        self.kv = kv
+        self.blobs = blobs
 
     # -- repositories -----------------------------------------------------------------------
     async def create_repository(
@@ -139,25 +107,97 @@ class Lake:
 
         Raises InvalidName, RepositoryExists.
         """
-        raise NotImplementedError
+        names.check_repo(name)
+        names.check_ref_name(default_branch)
+        now = time.time()
+        repo = Repository(
+            name=RepoName(name),
+            default_branch=BranchName(default_branch),
+            storage_namespace=storage_namespace or f"local://{name}",
+            creation_date=now,
+            metadata=dict(metadata or {}),
+        )
+        root = codec.make_commit(
+            tree=tree.EMPTY_TREE,
+            parents=(),
+            committer="weir",
+            message="Repository created",
+            metadata={},
+            creation_date=now,
+            generation=1,
+        )
+
+        def fn(w: KVWriter) -> Repository:
+            if w.get(keys.repo(name)) is not None:
+                raise RepositoryExists(f"repository {name!r} already exists")
+            w.put(keys.repo(name), codec.encode_repository(repo))
+            View(w).put_commit(name, root)
+            b = Branch(name=BranchName(default_branch), head=root.id, staging_token=new_token())
+            w.put(keys.branch(name, default_branch), codec.encode_branch(b))
+            return repo
+
+        return await self.kv.write(fn)
 
     async def get_repository(self, name: str) -> Repository:
         """Raises RepositoryNotFound."""
-        raise NotImplementedError
+        return await self.kv.read(lambda r: View(r).repo(name))
 
     async def list_repositories(
         self, *, prefix: str = "", after: str = "", limit: int = 1000
     ) -> tuple[list[Repository], bool]:
         """Repositories sorted by name, ``name > after``; returns (page, has_more)."""
-        raise NotImplementedError
+
+        def fn(r: KVReader) -> tuple[list[Repository], bool]:
+            base = keys.REPO + prefix.encode()
+            start = keys.repo(after) + b"\x00" if after and after >= prefix else base
+            out: list[Repository] = []
+            for _, v in r.scan(start, keys.prefix_end(base)):
+                out.append(codec.decode_repository(v))
+                if len(out) > limit:
+                    break
+            return _page(out, limit)
+
+        return await self.kv.read(fn)
 
     async def delete_repository(self, name: str, *, require_empty: bool = False) -> None:
         """Delete a repository and its refs, staging and uploads (blobs are left to GC).
 
+        The repository disappears atomically; its records are then purged in batches.
         ``require_empty``: raise NotEmpty when any branch (committed or staged) or tag holds an
         object (S3 DeleteBucket semantics).
         """
-        raise NotImplementedError
+
+        def fn(w: KVWriter) -> None:
+            view = View(w)
+            view.repo(name)
+            if require_empty:
+                for b in view.iter_branches(name):
+                    if view.commit(name, b.head).tree != tree.EMPTY_TREE or any(
+                        e is not None for _, e, _ in view.iter_staged(name, b.staging_token)
+                    ):
+                        raise NotEmpty(f"repository {name!r} is not empty (branch {b.name!r})")
+                for t in view.iter_tags(name):
+                    if view.commit(name, t.commit).tree != tree.EMPTY_TREE:
+                        raise NotEmpty(f"repository {name!r} is not empty (tag {t.name!r})")
+            w.delete(keys.repo(name))
+            w.delete(keys.protect(name))
+
+        await self.kv.write(fn)
+        for table in keys.REPO_TABLES:
+            await self._purge(table + name.encode() + keys.SEP)
+
+    async def _purge(self, prefix: bytes) -> None:
+        """Delete every key under ``prefix``, in bounded transactions."""
+        end = keys.prefix_end(prefix)
+
+        def batch(w: KVWriter) -> int:
+            ks = [k for k, _ in _take(w.scan(prefix, end), PURGE_BATCH)]
+            for k in ks:
+                w.delete(k)
+            return len(ks)
+
+        while await self.kv.write(batch) == PURGE_BATCH:
+            pass
 
     # -- refs ---------------------------------------------------------------------------------
     async def resolve_ref(self, repo: str, ref: str) -> ResolvedRef:
@@ -166,47 +206,121 @@ class Lake:
 
         Raises RepositoryNotFound, RefNotFound, AmbiguousRef, InvalidName.
         """
-        raise NotImplementedError
+        return await self.kv.read(lambda r: View(r).resolve(repo, ref))
 
     async def create_branch(self, repo: str, name: str, source: str) -> Branch:
         """O(1): one record, no data copied. Raises BranchExists, RefNotFound, InvalidName."""
-        raise NotImplementedError
+        names.check_ref_name(name)
+
+        def fn(w: KVWriter) -> Branch:
+            view = View(w)
+            src = view.resolve(repo, source)
+            if view.branch_or_none(repo, name) is not None:
+                raise BranchExists(f"branch {name!r} already exists")
+            b = Branch(name=BranchName(name), head=src.commit, staging_token=new_token())
+            w.put(keys.branch(repo, name), codec.encode_branch(b))
+            return b
+
+        return await self.kv.write(fn)
 
     async def get_branch(self, repo: str, name: str) -> Branch:
-        raise NotImplementedError
+        return await self.kv.read(lambda r: View(r).branch(repo, name))
 
     async def list_branches(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
     ) -> tuple[list[Branch], bool]:
-        raise NotImplementedError
+        def fn(r: KVReader) -> tuple[list[Branch], bool]:
+            view = View(r)
+            view.repo(repo)
+            start = after + "\x00" if after and after >= prefix else prefix
+            out: list[Branch] = []
+            for b in view.iter_branches(repo, start):
+                if not b.name.startswith(prefix) or len(out) > limit:
+                    break
+                out.append(b)
+            return _page(out, limit)
+
+        return await self.kv.read(fn)
 
     async def delete_branch(self, repo: str, name: str) -> None:
-        """Raises BranchNotFound, DefaultBranch."""
-        raise NotImplementedError
+        """Raises BranchNotFound, DefaultBranch, ProtectedBranch."""
+
+        def fn(w: KVWriter) -> str:
+            view = View(w)
+            b = view.branch(repo, name)
+            if view.repo(repo).default_branch == name:
+                raise DefaultBranch(f"cannot delete the default branch {name!r}")
+            committing.check_writable(view, repo, name)
+            w.delete(keys.branch(repo, name))
+            return b.staging_token
+
+        token = await self.kv.write(fn)
+        await self._purge(keys.staging(repo, token))
 
     async def get_protection_rules(self, repo: str) -> list[str]:
         """Glob patterns (fnmatch) of protected branches: they accept only merges."""
-        raise NotImplementedError
+
+        def fn(r: KVReader) -> list[str]:
+            view = View(r)
+            view.repo(repo)
+            return view.protection_rules(repo)
+
+        return await self.kv.read(fn)
 
     async def set_protection_rules(self, repo: str, patterns: Sequence[str]) -> None:
         """Replace the repository's branch-protection globs. Direct PUT, DELETE, commit and
         reset on a matching branch then raise ProtectedBranch; merge into it is allowed."""
-        raise NotImplementedError
+        rules = [str(p) for p in patterns]
+
+        def fn(w: KVWriter) -> None:
+            View(w).repo(repo)
+            if rules:
+                w.put(keys.protect(repo), codec.pack(rules))
+            else:
+                w.delete(keys.protect(repo))
+
+        await self.kv.write(fn)
 
     async def create_tag(self, repo: str, name: str, ref: str) -> Tag:
         """Raises TagExists, RefNotFound, InvalidName."""
-        raise NotImplementedError
+        names.check_ref_name(name, "tag")
+
+        def fn(w: KVWriter) -> Tag:
+            view = View(w)
+            target = view.resolve(repo, ref)
+            if view.tag_or_none(repo, name) is not None:
+                raise TagExists(f"tag {name!r} already exists")
+            t = Tag(name=TagName(name), commit=target.commit)
+            w.put(keys.tag(repo, name), codec.encode_tag(t))
+            return t
+
+        return await self.kv.write(fn)
 
     async def get_tag(self, repo: str, name: str) -> Tag:
-        raise NotImplementedError
+        return await self.kv.read(lambda r: View(r).tag(repo, name))
 
     async def list_tags(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
     ) -> tuple[list[Tag], bool]:
-        raise NotImplementedError
+        def fn(r: KVReader) -> tuple[list[Tag], bool]:
+            view = View(r)
+            view.repo(repo)
+            start = after + "\x00" if after and after >= prefix else prefix
+            out: list[Tag] = []
+            for t in view.iter_tags(repo, start):
+                if not t.name.startswith(prefix) or len(out) > limit:
+                    break
+                out.append(t)
+            return _page(out, limit)
+
+        return await self.kv.read(fn)
 
     async def delete_tag(self, repo: str, name: str) -> None:
-        raise NotImplementedError
+        def fn(w: KVWriter) -> None:
+            View(w).tag(repo, name)
+            w.delete(keys.tag(repo, name))
+
+        await self.kv.write(fn)
 
     # -- blobs --------------------------------------------------------------------------------
     async def ingest(
@@ -222,24 +336,71 @@ class Lake:
         raises (client went away), the blob is aborted and the error propagates.
         Publishing is atomic and deduplicated. Returns the blob's info with ``checksums`` empty.
         """
-        raise NotImplementedError
+        return await _ingest(self.blobs, chunks, hashers=hashers, check=check)
 
-    def read_entry(
+    async def read_entry(
         self, entry: Entry, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         """Stream an entry's bytes (single blob or multipart manifest), ``length`` bytes from
         ``offset``."""
-        raise NotImplementedError
+        if length is None:
+            length = max(0, entry.size - offset)
+        if length <= 0:
+            return
+        if not entry.address.startswith(MANIFEST_PREFIX):
+            async for chunk in self.blobs.read(BlobId(entry.address), offset, length):
+                yield chunk
+            return
+        mid = entry.address[len(MANIFEST_PREFIX) :]
+        raw = await self.kv.read(lambda r: r.get(keys.manifest(mid)))
+        if raw is None:
+            from gateway.core.errors import BlobNotFound
+
+            raise BlobNotFound(f"multipart manifest {mid} is missing")
+        pos = 0
+        for part in codec.decode_manifest(raw):
+            p_end = pos + part.size
+            if p_end > offset and length > 0:
+                start = max(0, offset - pos)
+                n = min(part.size - start, length)
+                async for chunk in self.blobs.read(part.blob_id, start, n):
+                    yield chunk
+                offset += n
+                length -= n
+            pos = p_end
+            if length <= 0:
+                break
 
     def local_path(self, entry: Entry) -> FsPath | None:
         """A local file holding exactly the entry's bytes (sendfile), when the backend has one."""
-        raise NotImplementedError
+        if entry.address.startswith(MANIFEST_PREFIX) or not self.blobs.capabilities.local_files:
+            return None
+        return self.blobs.local_path(BlobId(entry.address))
 
     # -- objects ------------------------------------------------------------------------------
     async def stat_object(self, repo: str, ref: str | ResolvedRef, path: str) -> Entry:
         """The entry at ``path``: staging overlaid on the head for a branch.
         Raises ObjectNotFound (also for a tombstoned path), RefNotFound, RepositoryNotFound."""
-        raise NotImplementedError
+
+        def fn(r: KVReader) -> Entry:
+            view = View(r)
+            resolved = view.resolve(repo, ref) if isinstance(ref, str) else ref
+            return listing.stat(view, repo, resolved, path)
+
+        return await self.kv.read(fn)
+
+    def _writable_branch(self, view: View, repo: str, branch: str) -> Branch:
+        b = view.branch_or_none(repo, branch)
+        if b is None:
+            try:
+                view.resolve(repo, branch)
+            except RefNotFound:
+                raise BranchNotFound(
+                    f"branch {branch!r} not found in repository {repo!r}"
+                ) from None
+            raise ReadOnlyRef(f"{branch!r} is a tag or commit, not a branch: it is read-only")
+        committing.check_writable(view, repo, branch)
+        return b
 
     async def put_object(
         self,
@@ -252,17 +413,61 @@ class Lake:
     ) -> Entry:
         """Stage ``entry`` at ``path``. Raises ReadOnlyRef (tag/commit), ProtectedBranch,
         BranchNotFound, InvalidPath, PreconditionFailed."""
-        raise NotImplementedError
+        names.check_path(path)
+        value = codec.encode_staged(entry)
+
+        def fn(w: KVWriter) -> Entry:
+            view = View(w)
+            b = self._writable_branch(view, repo, branch)
+            if conditions is not None:
+                _check_conditions(view, repo, b, path, conditions)
+            w.put(keys.staging(repo, b.staging_token) + path.encode("utf-8"), value)
+            return entry
+
+        return await self.kv.write(fn)
 
     async def delete_object(self, repo: str, branch: str, path: str) -> bool:
         """Stage a tombstone. Returns whether the path existed (S3 ignores that; lakeFS 404s)."""
-        raise NotImplementedError
+        result = await self.delete_objects(repo, branch, [path])
+        err = result[0][1]
+        if err is not None:
+            raise err
+        return result[0][0] == "existed"
 
     async def delete_objects(
         self, repo: str, branch: str, paths: Sequence[str]
     ) -> list[tuple[str, Exception | None]]:
-        """Tombstone many paths in one transaction; per-path error or None, in input order."""
-        raise NotImplementedError
+        """Tombstone many paths in one transaction. Returns, in input order, for each path
+        ("existed" | "missing", None) or (path, error) for a path that could not be deleted."""
+        tomb = codec.encode_staged(None)
+
+        def fn(w: KVWriter) -> list[tuple[str, Exception | None]]:
+            view = View(w)
+            b = self._writable_branch(view, repo, branch)
+            ref = ResolvedRef(kind=RefKind.BRANCH, commit=b.head, branch=b.name)
+            root = view.commit(repo, b.head).tree
+            base = keys.staging(repo, b.staging_token)
+            out: list[tuple[str, Exception | None]] = []
+            for p in paths:
+                try:
+                    names.check_path(p)
+                    listing.stat(view, repo, ref, p)
+                    existed = True
+                except ObjectNotFound:
+                    existed = False
+                except Exception as exc:  # an invalid path: reported per key
+                    out.append((p, exc))
+                    continue
+                key = base + p.encode("utf-8")
+                if tree.get(root, p, view.nodes) is None:
+                    # Nothing committed: dropping the staged write is the whole deletion.
+                    w.delete(key)
+                else:
+                    w.put(key, tomb)
+                out.append(("existed" if existed else "missing", None))
+            return out
+
+        return await self.kv.write(fn)
 
     async def list_objects(
         self,
@@ -277,7 +482,22 @@ class Lake:
         """Objects (and with ``delimiter``, common prefixes) under ``prefix``, keys ``> after``,
         in key order. Costs O(page + log n): staging and the tree are both seeked, and a
         delimiter listing jumps over each common prefix."""
-        raise NotImplementedError
+
+        def fn(r: KVReader) -> ListingPage:
+            view = View(r)
+            resolved = view.resolve(repo, ref) if isinstance(ref, str) else ref
+            objs, prefixes, truncated, nxt = listing.list_page(
+                view,
+                repo,
+                resolved,
+                prefix=prefix,
+                delimiter=delimiter,
+                after=after,
+                limit=limit,
+            )
+            return ListingPage(objs, prefixes, truncated, nxt)
+
+        return await self.kv.read(fn)
 
     # -- commits ------------------------------------------------------------------------------
     async def commit(
@@ -293,11 +513,33 @@ class Lake:
         creation_date: float | None = None,
     ) -> Commit:
         """Commit staged changes (only those under ``paths`` — exact paths or prefixes ending in
-        "/" — when given). Raises NoChanges, ProtectedBranch, BranchMoved."""
-        raise NotImplementedError
+        "/" — when given). Raises NoChanges, ProtectedBranch, BranchMoved (after retries)."""
+
+        def attempt() -> Commit:
+            prepared = self.kv.read_sync(
+                lambda r: committing.prepare_commit(
+                    View(r),
+                    self.kv,
+                    repo,
+                    branch,
+                    message=message,
+                    committer=committer,
+                    metadata=metadata,
+                    paths=paths,
+                    allow_empty=allow_empty,
+                    creation_date=creation_date,
+                )
+            )
+            return self.kv.write_sync(lambda w: committing.publish(w, prepared))
+
+        return await _in_thread(lambda: committing.retry_on_move(attempt))
 
     async def get_commit(self, repo: str, ref: str) -> Commit:
-        raise NotImplementedError
+        def fn(r: KVReader) -> Commit:
+            view = View(r)
+            return view.commit(repo, view.resolve(repo, ref).commit)
+
+        return await self.kv.read(fn)
 
     async def log(
         self,
@@ -312,8 +554,36 @@ class Lake:
     ) -> LogPage:
         """Commits reachable from ``ref``, newest first (generation, then date order). With
         ``paths``/``prefixes``: only commits that changed one of them relative to their first
-        parent."""
-        raise NotImplementedError
+        parent (answered from a path index written at commit time, not by diffing history)."""
+
+        def fn(r: KVReader) -> LogPage:
+            view = View(r)
+            start = view.commit(repo, view.resolve(repo, ref).commit)
+            wanted: set[str] | None = None
+            if paths or prefixes:
+                wanted = set()
+                for p in paths:
+                    base = keys.pathlog_prefix(repo, p) + keys.SEP
+                    for k, _ in r.scan(base, keys.prefix_end(base)):
+                        wanted.add(k[-64:].decode("ascii"))
+                for p in prefixes:
+                    base = keys.pathlog_prefix(repo, p)
+                    for k, _ in r.scan(base, keys.prefix_end(base)):
+                        wanted.add(k[-64:].decode("ascii"))
+            out: list[Commit] = []
+            skipping = bool(after)
+            for c in walk(start, lambda cid: view.commit(repo, cid), first_parent=first_parent):
+                if skipping:
+                    skipping = c.id != after
+                    continue
+                if wanted is not None and c.id not in wanted:
+                    continue
+                if len(out) == limit:
+                    return LogPage(out, True, out[-1].id)
+                out.append(c)
+            return LogPage(out, False, None)
+
+        return await self.kv.read(fn)
 
     async def diff(
         self,
@@ -328,13 +598,57 @@ class Lake:
         limit: int = 1000,
     ) -> DiffPage:
         """Committed diff left -> right (two-dot), or merge-base(left, right) -> right."""
-        raise NotImplementedError
+
+        def fn(r: KVReader) -> DiffPage:
+            from gateway.core.history import merge_base
+
+            view = View(r)
+            lc = view.commit(repo, view.resolve(repo, left).commit)
+            rc = view.commit(repo, view.resolve(repo, right).commit)
+            if three_dot:
+                base = merge_base(lc, rc, lambda cid: view.commit(repo, cid))
+                lroot = tree.EMPTY_TREE if base is None else base.tree
+            else:
+                lroot = lc.tree
+
+            def changes(start: str) -> Iterator[Change]:
+                return tree_diff(lroot, rc.tree, view.nodes, start=start, prefix=prefix)
+
+            return _diff_page(changes, prefix, delimiter, after, limit)
+
+        return await self.kv.read(fn)
 
     async def diff_uncommitted(
         self, repo: str, branch: str, *, prefix: str = "", after: str = "", limit: int = 1000
     ) -> DiffPage:
-        """Staged changes of ``branch`` against its head."""
-        raise NotImplementedError
+        """Staged changes of ``branch`` against its head (identity-equal rewrites omitted)."""
+
+        def fn(r: KVReader) -> DiffPage:
+            view = View(r)
+            b = view.branch(repo, branch)
+            root = view.commit(repo, b.head).tree
+            start = listing.after_key(after) if after and after >= prefix else prefix
+            end = listing.str_prefix_end(prefix)
+            out: list[Change] = []
+            for path, entry, _ in view.iter_staged(repo, b.staging_token, start, end):
+                old = tree.get(root, path, view.nodes)
+                if entry is None and old is None:
+                    continue
+                if entry is not None and old is not None and entry.identity() == old.identity():
+                    continue
+                kind = (
+                    ChangeKind.ADDED
+                    if old is None
+                    else ChangeKind.REMOVED
+                    if entry is None
+                    else ChangeKind.CHANGED
+                )
+                if len(out) == limit:
+                    return DiffPage(out, [], True, out[-1].path)
+                out.append(Change(Path(path), kind, old, entry))
+            return DiffPage(out, [], False, None)
+
+        return await self.kv.read(fn)
 
     async def merge(
         self,
@@ -355,7 +669,73 @@ class Lake:
         DirtyBranch when dest has staged changes; NoChanges when source is already merged and not
         ``allow_empty``. The merge commit's parents are [dest head, source commit].
         """
-        raise NotImplementedError
+        resolve = committing.make_resolver(strategy, [(x.pattern, x.side) for x in resolutions])
+        changed = 0
+
+        def attempt() -> Commit:
+            nonlocal changed
+
+            def prep(r: KVReader) -> committing.Prepared:
+                view = View(r)
+                src = view.resolve(repo, source)
+                prepared, n = committing.prepare_merge(
+                    view,
+                    self.kv,
+                    repo,
+                    src.commit,
+                    dest,
+                    committer=committer,
+                    message=message,
+                    metadata=metadata,
+                    resolve=resolve,
+                    allow_empty=allow_empty,
+                    source_name=source,
+                )
+                nonlocal changed
+                changed = n
+                return prepared
+
+            prepared = self.kv.read_sync(prep)
+            return self.kv.write_sync(lambda w: committing.publish(w, prepared))
+
+        commit = await _in_thread(lambda: committing.retry_on_move(attempt))
+        return MergeOutcome(commit=commit, fast_forward=False, changes=changed)
+
+    async def _pick(
+        self,
+        repo: str,
+        branch: str,
+        ref: str,
+        *,
+        revert: bool,
+        committer: str,
+        parent_number: int,
+        message: str | None,
+        metadata: Mapping[str, str] | None,
+        allow_empty: bool,
+    ) -> Commit:
+        def attempt() -> Commit:
+            def prep(r: KVReader) -> committing.Prepared:
+                view = View(r)
+                target = view.resolve(repo, ref).commit
+                return committing.prepare_pick(
+                    view,
+                    self.kv,
+                    repo,
+                    branch,
+                    target,
+                    revert=revert,
+                    committer=committer,
+                    parent_number=parent_number,
+                    message=message,
+                    metadata=metadata,
+                    allow_empty=allow_empty,
+                )
+
+            prepared = self.kv.read_sync(prep)
+            return self.kv.write_sync(lambda w: committing.publish(w, prepared))
+
+        return await _in_thread(lambda: committing.retry_on_move(attempt))
 
     async def revert(
         self,
@@ -370,8 +750,18 @@ class Lake:
         allow_empty: bool = False,
     ) -> Commit:
         """Commit the inverse of ``ref``'s change (relative to parent ``parent_number``, 1-based,
-        required for merge commits). Raises DirtyBranch, MergeConflict, InvalidArgument."""
-        raise NotImplementedError
+        required for merge commits). Raises DirtyBranch, MergeConflict, Conflict."""
+        return await self._pick(
+            repo,
+            branch,
+            ref,
+            revert=True,
+            committer=committer,
+            parent_number=parent_number,
+            message=message,
+            metadata=metadata,
+            allow_empty=allow_empty,
+        )
 
     async def cherry_pick(
         self,
@@ -382,19 +772,65 @@ class Lake:
         committer: str,
         parent_number: int = 0,
     ) -> Commit:
-        raise NotImplementedError
+        """Apply ``ref``'s change (relative to parent ``parent_number``) as a new commit."""
+        return await self._pick(
+            repo,
+            branch,
+            ref,
+            revert=False,
+            committer=committer,
+            parent_number=parent_number,
+            message=None,
+            metadata=None,
+            allow_empty=False,
+        )
 
     async def reset_branch(self, repo: str, branch: str) -> None:
-        """Drop every staged change."""
-        raise NotImplementedError
+        """Drop every staged change: O(1) (a new staging token), then purge the old records."""
+
+        def fn(w: KVWriter) -> str:
+            view = View(w)
+            b = view.branch(repo, branch)
+            committing.check_writable(view, repo, branch)
+            nb = committing.fresh_branch(b, token=new_token())
+            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            return b.staging_token
+
+        old = await self.kv.write(fn)
+        await self._purge(keys.staging(repo, old))
 
     async def reset_path(self, repo: str, branch: str, path: str, *, prefix: bool = False) -> None:
         """Drop staged changes of one path, or of every path under a prefix."""
-        raise NotImplementedError
+
+        def fn(w: KVWriter) -> None:
+            view = View(w)
+            b = view.branch(repo, branch)
+            committing.check_writable(view, repo, branch)
+            base = keys.staging(repo, b.staging_token)
+            if not prefix:
+                w.delete(base + path.encode("utf-8"))
+                return
+            lo = base + path.encode("utf-8")
+            for k, _ in list(w.scan(lo, keys.prefix_end(lo))):
+                w.delete(k)
+
+        await self.kv.write(fn)
 
     async def hard_reset(self, repo: str, branch: str, ref: str) -> Branch:
         """Point the branch at ``ref``'s commit and drop its staging (like git reset --hard)."""
-        raise NotImplementedError
+
+        def fn(w: KVWriter) -> tuple[Branch, str]:
+            view = View(w)
+            b = view.branch(repo, branch)
+            committing.check_writable(view, repo, branch)
+            target = view.resolve(repo, ref)
+            nb = committing.fresh_branch(b, head=target.commit, token=new_token())
+            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            return nb, b.staging_token
+
+        nb, old = await self.kv.write(fn)
+        await self._purge(keys.staging(repo, old))
+        return nb
 
     # -- multipart ----------------------------------------------------------------------------
     async def create_upload(
@@ -406,26 +842,72 @@ class Lake:
         content_type: str,
         metadata: Mapping[str, str] | None = None,
     ) -> Upload:
-        raise NotImplementedError
+        names.check_path(path)
+        up = Upload(
+            upload_id=multipart.new_upload_id(),
+            repo=RepoName(repo),
+            branch=BranchName(branch),
+            path=Path(path),
+            initiated=time.time(),
+            content_type=content_type,
+            metadata=dict(metadata or {}),
+        )
+
+        def fn(w: KVWriter) -> Upload:
+            self._writable_branch(View(w), repo, branch)
+            w.put(keys.upload(repo, up.upload_id), multipart.encode_upload(up))
+            return up
+
+        return await self.kv.write(fn)
 
     async def get_upload(self, repo: str, upload_id: str) -> Upload:
         """Raises UploadNotFound."""
-        raise NotImplementedError
+
+        def fn(r: KVReader) -> Upload:
+            View(r).repo(repo)
+            return multipart.get_upload(r, repo, upload_id)
+
+        return await self.kv.read(fn)
 
     async def put_part(self, repo: str, upload_id: str, number: int, blob: BlobInfo) -> Part:
         """Record a part (replacing an earlier upload of the same number)."""
-        raise NotImplementedError
+        from gateway.core.errors import InvalidArgument
+
+        if not 1 <= number <= multipart.MAX_PARTS:
+            raise InvalidArgument(f"part number must be 1..{multipart.MAX_PARTS}")
+        part = Part(number=number, blob=blob, last_modified=time.time())
+
+        def fn(w: KVWriter) -> Part:
+            multipart.get_upload(w, repo, upload_id)
+            w.put(keys.part(repo, upload_id, number), multipart.encode_part(part))
+            return part
+
+        return await self.kv.write(fn)
 
     async def list_parts(
         self, repo: str, upload_id: str, *, after: int = 0, limit: int = 1000
     ) -> tuple[list[Part], bool]:
-        raise NotImplementedError
+        def fn(r: KVReader) -> tuple[list[Part], bool]:
+            multipart.get_upload(r, repo, upload_id)
+            return _page(multipart.iter_parts(r, repo, upload_id, after)[: limit + 1], limit)
+
+        return await self.kv.read(fn)
 
     async def list_uploads(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
     ) -> tuple[list[Upload], bool]:
-        """Uploads sorted by (full key "branch/path", initiated)."""
-        raise NotImplementedError
+        """Uploads sorted by (full key "branch/path", initiated), key > ``after``."""
+
+        def fn(r: KVReader) -> tuple[list[Upload], bool]:
+            View(r).repo(repo)
+            base = keys.uploads(repo)
+            ups = [multipart.decode_upload(v) for _, v in r.scan(base, keys.prefix_end(base))]
+            ups = [u for u in ups if f"{u.branch}/{u.path}".startswith(prefix)]
+            ups = [u for u in ups if not after or f"{u.branch}/{u.path}" > after]
+            ups.sort(key=lambda u: (f"{u.branch}/{u.path}", u.initiated))
+            return _page(ups, limit)
+
+        return await self.kv.read(fn)
 
     async def complete_upload(
         self,
@@ -436,12 +918,100 @@ class Lake:
         conditions: Conditions | None = None,
     ) -> Entry:
         """Compose the listed (number, etag) parts, in ascending order, into one entry
-        (zero-copy manifest) and stage it. ETag is md5-of-part-md5s-N. Raises InvalidPart,
-        InvalidPartOrder, EntityTooSmall (part < 5 MiB except the last), UploadNotFound."""
-        raise NotImplementedError
+        (zero-copy manifest) and stage it, atomically with removing the upload. ETag is
+        md5-of-part-md5s-N. Raises InvalidPart, InvalidPartOrder, EntityTooSmall (part < 5 MiB
+        except the last), UploadNotFound, ProtectedBranch, PreconditionFailed."""
+
+        def fn(w: KVWriter) -> Entry:
+            view = View(w)
+            up = multipart.get_upload(w, repo, upload_id)
+            b = self._writable_branch(view, repo, up.branch)
+            entry = multipart.compose(w, up, parts)
+            if conditions is not None:
+                _check_conditions(view, repo, b, up.path, conditions)
+            w.put(
+                keys.staging(repo, b.staging_token) + up.path.encode("utf-8"),
+                codec.encode_staged(entry),
+            )
+            multipart.delete_upload(w, repo, upload_id)
+            return entry
+
+        return await self.kv.write(fn)
 
     async def abort_upload(self, repo: str, upload_id: str) -> None:
-        raise NotImplementedError
+        def fn(w: KVWriter) -> None:
+            multipart.get_upload(w, repo, upload_id)
+            multipart.delete_upload(w, repo, upload_id)
+
+        await self.kv.write(fn)
 
     async def close(self) -> None:
-        raise NotImplementedError
+        await self.blobs.close()
+        self.kv.close()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _take(it: Iterator[tuple[bytes, bytes]], n: int) -> list[tuple[bytes, bytes]]:
+    out: list[tuple[bytes, bytes]] = []
+    for item in it:
+        out.append(item)
+        if len(out) >= n:
+            break
+    return out
+
+
+def _check_conditions(view: View, repo: str, b: Branch, path: str, cond: Conditions) -> None:
+    ref = ResolvedRef(kind=RefKind.BRANCH, commit=b.head, branch=b.name)
+    try:
+        current: Entry | None = listing.stat(view, repo, ref, path)
+    except ObjectNotFound:
+        current = None
+    if cond.if_none_match_any and current is not None:
+        raise PreconditionFailed(f"object {path!r} already exists")
+    if cond.if_match is not None:
+        want = cond.if_match.strip()
+        if current is None:
+            raise ObjectNotFound(f"object {path!r} not found")
+        if want != "*" and want.strip('"') != current.etag:
+            raise PreconditionFailed(f"object {path!r} has a different ETag")
+
+
+def _diff_page(
+    changes: Callable[[str], Iterator[Change]], prefix: str, delimiter: str, after: str, limit: int
+) -> DiffPage:
+    out: list[Change] = []
+    prefixes: list[str] = []
+    start = listing.after_key(after) if after and after >= prefix else prefix
+    rows = 0
+    last: str | None = None
+    while True:
+        restart: str | None = None
+        for c in changes(start):
+            if delimiter:
+                idx = c.path.find(delimiter, len(prefix))
+                if idx >= 0:
+                    cp = c.path[: idx + len(delimiter)]
+                    if cp != after:
+                        if rows == limit:
+                            return DiffPage(out, prefixes, True, last)
+                        prefixes.append(cp)
+                        rows += 1
+                        last = cp
+                    restart = listing.str_prefix_end(cp)
+                    break
+            if rows == limit:
+                return DiffPage(out, prefixes, True, last)
+            out.append(c)
+            rows += 1
+            last = c.path
+        if restart is None:
+            return DiffPage(out, prefixes, False, None)
+        start = restart
+
+
+async def _in_thread(fn: Callable[[], Commit]) -> Commit:
+    import asyncio
+
+    return await asyncio.to_thread(fn)

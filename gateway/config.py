@@ -1,0 +1,172 @@
+"""Settings: defaults, then a TOML file, then ``WEIR_*`` environment variables, then flags.
+
+Every setting has a dotted name (``storage.backend``) and an environment variable derived from it
+(``WEIR_STORAGE_BACKEND``); top-level names drop the section (``listen`` -> ``WEIR_LISTEN``).
+``config/weir.toml`` documents every one with its default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.core.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    backend: str = "local"  # local | s3 | memory
+    local_path: str = ""  # default: <data_dir>/blobs
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    access_key_id: str = ""  # bootstrap admin credential on first start
+    secret_access_key: str = ""
+    encryption_key_file: str = ""  # default: <data_dir>/secret.key
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = "127.0.0.1:8000"
+    data_dir: str = "./data"
+    region: str = "us-east-1"
+    log_level: str = "info"
+    access_log: bool = True
+    lmdb_map_size_gib: int = 1024
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise InvalidArgument(f"listen address must be HOST:PORT, got {self.listen!r}")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def blob_path(self) -> Path:
+        return (
+            Path(self.storage.local_path) if self.storage.local_path else self.data_path / "blobs"
+        )
+
+    @property
+    def key_file(self) -> Path:
+        k = self.auth.encryption_key_file
+        return Path(k) if k else self.data_path / "secret.key"
+
+
+_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings}
+
+
+def _coerce(current: Any, value: Any, name: str) -> Any:
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        s = str(value).strip().lower()
+        if s in ("1", "true", "yes", "on"):
+            return True
+        if s in ("0", "false", "no", "off"):
+            return False
+        raise InvalidArgument(f"setting {name}: expected a boolean, got {value!r}")
+    if isinstance(current, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"setting {name}: expected an integer, got {value!r}") from None
+    if not isinstance(value, str | int | float):
+        raise InvalidArgument(f"setting {name}: expected a string, got {value!r}")
+    return str(value)
+
+
+def _apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
+    top: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise InvalidArgument(f"{origin}: [{key}] must be a table")
+            section = getattr(settings, key)
+            known = {f.name for f in fields(section)}
+            sub: dict[str, Any] = {}
+            for k, v in value.items():
+                if k not in known:
+                    raise InvalidArgument(f"{origin}: unknown setting {key}.{k}")
+                sub[k] = _coerce(getattr(section, k), v, f"{key}.{k}")
+            top[key] = replace(section, **sub)
+        else:
+            known = {f.name for f in fields(settings)} - set(_SECTIONS)
+            if key not in known:
+                raise InvalidArgument(f"{origin}: unknown setting {key}")
+            top[key] = _coerce(getattr(settings, key), value, key)
+    return replace(settings, **top)
+
+
+def env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings named by ``WEIR_*`` variables (``WEIR_STORAGE_BACKEND`` -> storage.backend)."""
+    out: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name in _SECTIONS:
+            for sf in fields(_SECTIONS[f.name]):
+                var = f"WEIR_{f.name}_{sf.name}".upper()
+                if var in environ:
+                    out.setdefault(f.name, {})[sf.name] = environ[var]
+        else:
+            var = f"WEIR_{f.name}".upper()
+            if var in environ:
+                out[f.name] = environ[var]
+    # The admin bootstrap credential uses the same names as the CLI's.
+    for var, key in (
+        ("WEIR_ACCESS_KEY_ID", "access_key_id"),
+        ("WEIR_SECRET_ACCESS_KEY", "secret_access_key"),
+    ):
+        if var in environ:
+            out.setdefault("auth", {})[key] = environ[var]
+    return out
+
+
+def load_settings(
+    *,
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults < config file < environment < explicit overrides (command-line flags).
+
+    Raises:
+        InvalidArgument: unreadable file, unknown setting or a value of the wrong type.
+    """
+    settings = Settings()
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise InvalidArgument(f"cannot read config file {config_file}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"config file {config_file}: {exc}") from None
+        settings = _apply(settings, data, config_file)
+    settings = _apply(settings, env_values(os.environ if environ is None else environ), "env")
+    if overrides:
+        settings = _apply(settings, {k: v for k, v in overrides.items() if v is not None}, "flag")
+    if settings.storage.backend not in ("local", "s3", "memory"):
+        raise InvalidArgument(
+            f"storage.backend must be local, s3 or memory, got {settings.storage.backend!r}"
+        )
+    if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
+        raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
+    settings.host_port  # noqa: B018 - validates the listen address early
+    return settings

@@ -1,0 +1,368 @@
+"""Commit, merge, revert and cherry-pick: compute in a snapshot, publish by compare-and-swap.
+
+Each operation has two phases:
+
+1. ``prepare_*`` runs in a read snapshot (a worker thread, no lock held): it folds the changes into
+   the head tree, writing new immutable nodes through a ``BufferedNodeStore``.
+2. ``publish`` runs in one write transaction: it checks that the branch head (and staging token)
+   did not move, writes the remaining nodes, the commit and the path index, moves the head, and
+   removes exactly the staged records it committed — a staged write that landed after the snapshot
+   is a different record and stays staged. A lost race raises ``BranchMoved``; the facade retries.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gateway.core import codec, keys, tree
+from gateway.core.errors import (
+    BranchMoved,
+    Conflict,
+    DirtyBranch,
+    InvalidArgument,
+    MergeConflict,
+    NoChanges,
+    ProtectedBranch,
+)
+from gateway.core.history import merge_base
+from gateway.core.ids import CommitId
+from gateway.core.merge import merge as tree_merge
+from gateway.core.model import (
+    Branch,
+    Commit,
+    MergeStrategy,
+    PathConflict,
+    Side,
+)
+from gateway.core.nodebuf import BufferedNodeStore, write_nodes
+from gateway.core.ports import KVStore, KVWriter
+from gateway.core.treediff import diff as tree_diff
+from gateway.core.view import View
+
+
+@dataclass
+class Prepared:
+    """A computed, not yet published, change to a branch."""
+
+    repo: str
+    branch: Branch  # as seen in the snapshot (head and token are CAS-checked at publish)
+    commit: Commit
+    nodes: BufferedNodeStore
+    changed_paths: list[str]
+    staged_raw: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value) to remove
+    require_clean: bool = False  # merge/revert/cherry-pick: the branch must have nothing staged
+
+
+def is_protected(view: View, repo: str, branch: str) -> bool:
+    return any(fnmatch.fnmatchcase(branch, p) for p in view.protection_rules(repo))
+
+
+def check_writable(view: View, repo: str, branch: str) -> None:
+    if is_protected(view, repo, branch):
+        raise ProtectedBranch(f"branch {branch!r} is protected: only merges may change it")
+
+
+def _matches(path: str, paths: Sequence[str]) -> bool:
+    for p in paths:
+        if p.endswith("/") or p == "":
+            if path.startswith(p):
+                return True
+        elif path == p:
+            return True
+    return False
+
+
+def _new_commit(
+    view: View,
+    repo: str,
+    *,
+    root: bytes,
+    parents: Sequence[CommitId],
+    committer: str,
+    message: str,
+    metadata: Mapping[str, str] | None,
+    creation_date: float | None,
+) -> Commit:
+    gen = 1 + max((view.commit(repo, p).generation for p in parents), default=0)
+    return codec.make_commit(
+        tree=root,
+        parents=tuple(parents),
+        committer=committer,
+        message=message,
+        metadata=dict(metadata or {}),
+        creation_date=time.time() if creation_date is None else creation_date,
+        generation=gen,
+    )
+
+
+def _changed(old_root: bytes, new_root: bytes, nodes: BufferedNodeStore) -> list[str]:
+    return [c.path for c in tree_diff(old_root, new_root, nodes)]
+
+
+def prepare_commit(
+    view: View,
+    kv: KVStore,
+    repo: str,
+    branch_name: str,
+    *,
+    message: str,
+    committer: str,
+    metadata: Mapping[str, str] | None,
+    paths: Sequence[str] | None,
+    allow_empty: bool,
+    creation_date: float | None,
+) -> Prepared:
+    b = view.branch(repo, branch_name)
+    check_writable(view, repo, branch_name)
+    head = view.commit(repo, b.head)
+    staged: list[tuple[str, object, bytes]] = []
+    changes = []
+    staged_raw: list[tuple[bytes, bytes]] = []
+    base_key = keys.staging(repo, b.staging_token)
+    for path, entry, raw in view.iter_staged(repo, b.staging_token):
+        if paths is not None and not _matches(path, paths):
+            continue
+        changes.append((path, entry))
+        staged_raw.append((base_key + path.encode("utf-8"), raw))
+    del staged
+    if not changes and not allow_empty:
+        raise NoChanges(f"no changes to commit on branch {branch_name!r}")
+    nodes = BufferedNodeStore(view.nodes, kv)
+    root = tree.apply(head.tree, changes, nodes) if changes else head.tree
+    commit = _new_commit(
+        view,
+        repo,
+        root=root,
+        parents=[head.id],
+        committer=committer,
+        message=message,
+        metadata=metadata,
+        creation_date=creation_date,
+    )
+    return Prepared(
+        repo=repo,
+        branch=b,
+        commit=commit,
+        nodes=nodes,
+        changed_paths=_changed(head.tree, root, nodes),
+        staged_raw=staged_raw,
+    )
+
+
+def publish(w: KVWriter, p: Prepared) -> Commit:
+    """Compare-and-swap the branch to the prepared commit. Raises BranchMoved on a lost race."""
+    view = View(w)
+    cur = view.branch(p.repo, p.branch.name)
+    if cur.head != p.branch.head or cur.staging_token != p.branch.staging_token:
+        raise BranchMoved(f"branch {p.branch.name!r} moved during the operation; retry")
+    if p.require_clean and view.has_staged(p.repo, cur.staging_token):
+        raise DirtyBranch(f"branch {p.branch.name!r} has uncommitted changes")
+    write_nodes(w, p.nodes.pending())
+    view.put_commit(p.repo, p.commit)
+    for path in p.changed_paths:
+        w.put(keys.pathlog(p.repo, path, p.commit.id), b"")
+    for key, raw in p.staged_raw:
+        if w.get(key) == raw:
+            w.delete(key)
+    w.put(
+        keys.branch(p.repo, cur.name),
+        codec.encode_branch(
+            Branch(
+                name=cur.name,
+                head=p.commit.id,
+                staging_token=cur.staging_token,
+                sealed_tokens=cur.sealed_tokens,
+                protected=cur.protected,
+            )
+        ),
+    )
+    return p.commit
+
+
+Resolver = Callable[[PathConflict], Side | None]
+
+
+def make_resolver(strategy: MergeStrategy, resolutions: Sequence[tuple[str, Side]]) -> Resolver:
+    def resolve(c: PathConflict) -> Side | None:
+        for pattern, side in resolutions:
+            if c.path == pattern or fnmatch.fnmatchcase(c.path, pattern):
+                return side
+        if strategy is MergeStrategy.SOURCE_WINS:
+            return Side.SOURCE
+        if strategy is MergeStrategy.DEST_WINS:
+            return Side.DEST
+        return None
+
+    return resolve
+
+
+def _three_way(
+    view: View,
+    kv: KVStore,
+    repo: str,
+    b: Branch,
+    *,
+    base_root: bytes,
+    source_root: bytes,
+    resolve: Resolver,
+    what: str,
+) -> tuple[bytes, BufferedNodeStore, int]:
+    head = view.commit(repo, b.head)
+    nodes = BufferedNodeStore(view.nodes, kv)
+    result = tree_merge(base_root, source_root, head.tree, nodes, resolve=resolve)
+    if result.root is None:
+        n = len(result.conflicts)
+        raise MergeConflict(
+            f"{what}: {n} conflicting path{'s' if n != 1 else ''}", result.conflicts
+        )
+    return result.root, nodes, result.changes
+
+
+def prepare_merge(
+    view: View,
+    kv: KVStore,
+    repo: str,
+    source_commit: CommitId,
+    dest: str,
+    *,
+    committer: str,
+    message: str,
+    metadata: Mapping[str, str] | None,
+    resolve: Resolver,
+    allow_empty: bool,
+    source_name: str,
+) -> tuple[Prepared, int]:
+    b = view.branch(repo, dest)
+    if view.has_staged(repo, b.staging_token):
+        raise DirtyBranch(f"destination branch {dest!r} has uncommitted changes")
+    src = view.commit(repo, source_commit)
+    head = view.commit(repo, b.head)
+    base = merge_base(src, head, lambda cid: view.commit(repo, cid))
+    if base is not None and base.id == src.id and not allow_empty:
+        raise NoChanges(f"{source_name!r} is already merged into {dest!r}")
+    base_root = tree.EMPTY_TREE if base is None else base.tree
+    root, nodes, changes = _three_way(
+        view,
+        kv,
+        repo,
+        b,
+        base_root=base_root,
+        source_root=src.tree,
+        resolve=resolve,
+        what=f"merge of {source_name!r} into {dest!r}",
+    )
+    commit = _new_commit(
+        view,
+        repo,
+        root=root,
+        parents=[head.id, src.id],
+        committer=committer,
+        message=message or f"Merge {source_name!r} into {dest!r}",
+        metadata=metadata,
+        creation_date=None,
+    )
+    prepared = Prepared(
+        repo=repo,
+        branch=b,
+        commit=commit,
+        nodes=nodes,
+        changed_paths=_changed(head.tree, root, nodes),
+        require_clean=True,
+    )
+    return prepared, changes
+
+
+def _parent_for(view: View, repo: str, c: Commit, parent_number: int, what: str) -> bytes:
+    if len(c.parents) > 1 and parent_number == 0:
+        raise Conflict(f"{what}: {c.id[:12]} is a merge commit; give parent_number")
+    if parent_number < 0 or parent_number > max(1, len(c.parents)):
+        raise InvalidArgument(f"{what}: commit {c.id[:12]} has no parent {parent_number}")
+    if not c.parents:
+        return tree.EMPTY_TREE
+    return view.commit(repo, c.parents[max(parent_number, 1) - 1]).tree
+
+
+def prepare_pick(
+    view: View,
+    kv: KVStore,
+    repo: str,
+    branch: str,
+    target: CommitId,
+    *,
+    revert: bool,
+    committer: str,
+    parent_number: int,
+    message: str | None,
+    metadata: Mapping[str, str] | None,
+    allow_empty: bool,
+) -> Prepared:
+    """Revert (apply the inverse of) or cherry-pick (apply) ``target``'s change onto ``branch``."""
+    b = view.branch(repo, branch)
+    check_writable(view, repo, branch)
+    what = "revert" if revert else "cherry-pick"
+    if view.has_staged(repo, b.staging_token):
+        raise DirtyBranch(f"{what}: branch {branch!r} has uncommitted changes")
+    c = view.commit(repo, target)
+    parent_root = _parent_for(view, repo, c, parent_number, what)
+    base_root, source_root = (c.tree, parent_root) if revert else (parent_root, c.tree)
+    root, nodes, _ = _three_way(
+        view,
+        kv,
+        repo,
+        b,
+        base_root=base_root,
+        source_root=source_root,
+        resolve=lambda _c: None,
+        what=f"{what} of {c.id[:12]} onto {branch!r}",
+    )
+    head = view.commit(repo, b.head)
+    if root == head.tree and not allow_empty:
+        raise NoChanges(f"{what} of {c.id[:12]} changes nothing on {branch!r}")
+    if revert:
+        msg = message or f"Revert {c.id[:12]}: {c.message}"
+        meta = dict(metadata or {})
+    else:
+        msg = message or c.message
+        meta = dict(c.metadata) | dict(metadata or {})
+    commit = _new_commit(
+        view,
+        repo,
+        root=root,
+        parents=[head.id],
+        committer=committer,
+        message=msg,
+        metadata=meta,
+        creation_date=None,
+    )
+    return Prepared(
+        repo=repo,
+        branch=b,
+        commit=commit,
+        nodes=nodes,
+        changed_paths=_changed(head.tree, root, nodes),
+        require_clean=True,
+    )
+
+
+def fresh_branch(b: Branch, *, head: CommitId | None = None, token: str | None = None) -> Branch:
+    return Branch(
+        name=b.name,
+        head=b.head if head is None else head,
+        staging_token=b.staging_token if token is None else token,
+        sealed_tokens=b.sealed_tokens,
+        protected=b.protected,
+    )
+
+
+def retry_on_move(fn: Callable[[], Commit], attempts: int = 8) -> Commit:
+    """Run ``fn`` again when it lost a compare-and-swap race (bounded)."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except BranchMoved:
+            if i == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,92 @@
+"""Streaming a body into a content-addressed blob: one pass, every digest, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterable, Callable, Mapping
+
+import blake3
+
+from gateway.core.ids import BlobId
+from gateway.core.lake_types import Hasher
+from gateway.core.model import BlobInfo
+from gateway.core.ports import BlobStore
+
+#: Bodies are hashed and written in pieces of at least this size (fewer thread hops).
+CHUNK = 1 << 20
+#: Below this a piece is hashed on the event loop: a thread hop costs more than the hashing.
+INLINE_HASH_LIMIT = 64 << 10
+
+
+async def ingest(
+    blobs: BlobStore,
+    chunks: AsyncIterable[bytes],
+    *,
+    hashers: Mapping[str, Hasher] | None = None,
+    check: Callable[[BlobInfo, Mapping[str, bytes]], None] | None = None,
+) -> BlobInfo:
+    """Write ``chunks`` into a new blob named by its blake3, computing MD5 and ``hashers`` in the
+    same pass. Hashing of a piece runs in a worker thread while the backend writes the previous
+    piece, so the event loop only moves buffers.
+
+    ``check`` runs after the last byte and before the blob is published; if it raises, the blob
+    is aborted and nothing is stored. Any exception from ``chunks`` (a client that went away)
+    aborts the blob too. Returns once the blob is durable.
+    """
+    extra = dict(hashers or {})
+    b3 = blake3.blake3()
+    md5 = hashlib.md5()
+    all_hashers: list[Hasher] = [b3, md5, *extra.values()]
+
+    def update(data: bytes) -> None:
+        for h in all_hashers:
+            h.update(data)
+
+    writer = await blobs.open_writer()
+    size = 0
+    pending: asyncio.Future[None] | None = None  # the previous piece's backend write
+    buf = bytearray()
+    try:
+
+        async def flush(piece: bytes) -> None:
+            nonlocal pending
+            if len(piece) <= INLINE_HASH_LIMIT:
+                update(piece)
+            else:
+                await asyncio.to_thread(update, piece)
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(writer.write(piece))
+
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            size += len(chunk)
+            if not buf and len(chunk) >= CHUNK:
+                await flush(bytes(chunk))
+                continue
+            buf += chunk
+            if len(buf) >= CHUNK:
+                piece = bytes(buf)
+                buf.clear()
+                await flush(piece)
+        if buf:
+            await flush(bytes(buf))
+            buf.clear()
+        if pending is not None:
+            await pending
+            pending = None
+        info = BlobInfo(blob_id=BlobId(b3.hexdigest()), size=size, md5_hex=md5.hexdigest())
+        if check is not None:
+            check(info, {name: h.digest() for name, h in extra.items()})
+        await writer.commit(info.blob_id)
+        return info
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):  # the original error is what matters
+                await pending
+        await writer.abort()
+        raise

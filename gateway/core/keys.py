@@ -1,0 +1,114 @@
+"""The metadata key layout. The only module that knows how records are keyed in the KV store.
+
+Every key is ``<table letter> "/" <fields separated by NUL>``. Names and paths never contain NUL
+(validated at the edge), so NUL-separated fields sort field by field: all of one repository's
+branches are contiguous, and a branch's staged paths are contiguous and in path order.
+"""
+
+from __future__ import annotations
+
+SEP = b"\x00"
+
+REPO = b"R/"  # R/<repo> -> Repository
+BRANCH = b"B/"  # B/<repo>\0<branch> -> Branch
+TAG = b"T/"  # T/<repo>\0<tag> -> Tag
+COMMIT = b"C/"  # C/<repo>\0<commit hex> -> Commit
+NODE = b"N/"  # N/<node id (32 raw bytes)> -> tree node (global: shared by every repository)
+STAGING = b"S/"  # S/<repo>\0<staging token>\0<path> -> staged entry or tombstone
+MANIFEST = b"M/"  # M/<manifest hex> -> multipart manifest (global, content-addressed)
+UPLOAD = b"U/"  # U/<repo>\0<upload id> -> Upload
+PART = b"P/"  # P/<repo>\0<upload id>\0<part number, 4 bytes BE> -> Part
+PATHLOG = b"L/"  # L/<repo>\0<path>\0<commit hex> -> b"" (commits that changed the path)
+PROTECT = b"X/"  # X/<repo> -> list of protected-branch globs
+
+
+def _s(value: str) -> bytes:
+    return value.encode("utf-8")
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with ``prefix``."""
+    p = bytearray(prefix)
+    while p and p[-1] == 0xFF:
+        p.pop()
+    if not p:
+        return b"\xff" * 8
+    p[-1] += 1
+    return bytes(p)
+
+
+def repo(name: str) -> bytes:
+    return REPO + _s(name)
+
+
+def branch(repo_name: str, name: str) -> bytes:
+    return BRANCH + _s(repo_name) + SEP + _s(name)
+
+
+def branches(repo_name: str) -> bytes:
+    return BRANCH + _s(repo_name) + SEP
+
+
+def tag(repo_name: str, name: str) -> bytes:
+    return TAG + _s(repo_name) + SEP + _s(name)
+
+
+def tags(repo_name: str) -> bytes:
+    return TAG + _s(repo_name) + SEP
+
+
+def commit(repo_name: str, commit_hex: str) -> bytes:
+    return COMMIT + _s(repo_name) + SEP + commit_hex.encode("ascii")
+
+
+def commits(repo_name: str) -> bytes:
+    return COMMIT + _s(repo_name) + SEP
+
+
+def node(node_id: bytes) -> bytes:
+    return NODE + node_id
+
+
+def staging(repo_name: str, token: str) -> bytes:
+    """Prefix of one staging area; append a UTF-8 path to address one staged path."""
+    return STAGING + _s(repo_name) + SEP + token.encode("ascii") + SEP
+
+
+def staging_repo(repo_name: str) -> bytes:
+    return STAGING + _s(repo_name) + SEP
+
+
+def manifest(manifest_hex: str) -> bytes:
+    return MANIFEST + manifest_hex.encode("ascii")
+
+
+def upload(repo_name: str, upload_id: str) -> bytes:
+    return UPLOAD + _s(repo_name) + SEP + upload_id.encode("ascii")
+
+
+def uploads(repo_name: str) -> bytes:
+    return UPLOAD + _s(repo_name) + SEP
+
+
+def part(repo_name: str, upload_id: str, number: int) -> bytes:
+    return parts(repo_name, upload_id) + number.to_bytes(4, "big")
+
+
+def parts(repo_name: str, upload_id: str) -> bytes:
+    return PART + _s(repo_name) + SEP + upload_id.encode("ascii") + SEP
+
+
+def pathlog(repo_name: str, path: str, commit_hex: str) -> bytes:
+    return PATHLOG + _s(repo_name) + SEP + _s(path) + SEP + commit_hex.encode("ascii")
+
+
+def pathlog_prefix(repo_name: str, path_prefix: str) -> bytes:
+    return PATHLOG + _s(repo_name) + SEP + _s(path_prefix)
+
+
+def protect(repo_name: str) -> bytes:
+    return PROTECT + _s(repo_name)
+
+
+#: Every table whose keys start with "<table><repo>\0": purged when a repository is deleted.
+REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, UPLOAD, PART, PATHLOG)

@@ -1,0 +1,127 @@
+"""Multipart uploads tracked in the metadata store, so they work the same on every backend."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+
+from gateway.core import codec, keys
+from gateway.core.errors import EntityTooSmall, InvalidPart, InvalidPartOrder, UploadNotFound
+from gateway.core.ids import BlobId, BranchName, Path, RepoName
+from gateway.core.lake_types import Part, Upload
+from gateway.core.model import MANIFEST_PREFIX, BlobInfo, Entry, ManifestPart
+from gateway.core.ports import KVReader, KVWriter
+
+MIN_PART_SIZE = 5 << 20
+MAX_PARTS = 10000
+
+
+def new_upload_id() -> str:
+    return uuid.uuid4().hex
+
+
+def encode_upload(u: Upload) -> bytes:
+    return codec.pack(
+        [u.upload_id, u.repo, u.branch, u.path, u.initiated, u.content_type, dict(u.metadata)]
+    )
+
+
+def decode_upload(raw: bytes) -> Upload:
+    v = codec.unpack(raw)
+    return Upload(
+        upload_id=v[0],
+        repo=RepoName(v[1]),
+        branch=BranchName(v[2]),
+        path=Path(v[3]),
+        initiated=v[4],
+        content_type=v[5],
+        metadata=dict(v[6]),
+    )
+
+
+def get_upload(r: KVReader, repo: str, upload_id: str) -> Upload:
+    raw = r.get(keys.upload(repo, upload_id)) if _valid_id(upload_id) else None
+    if raw is None:
+        raise UploadNotFound(f"upload {upload_id!r} not found")
+    return decode_upload(raw)
+
+
+def _valid_id(upload_id: str) -> bool:
+    return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)
+
+
+def encode_part(p: Part) -> bytes:
+    b = p.blob
+    return codec.pack([p.number, b.blob_id, b.size, b.md5_hex, p.last_modified])
+
+
+def decode_part(raw: bytes) -> Part:
+    v = codec.unpack(raw)
+    return Part(
+        number=v[0],
+        blob=BlobInfo(blob_id=BlobId(v[1]), size=v[2], md5_hex=v[3]),
+        last_modified=v[4],
+    )
+
+
+def iter_parts(r: KVReader, repo: str, upload_id: str, after: int = 0) -> list[Part]:
+    base = keys.parts(repo, upload_id)
+    start = keys.part(repo, upload_id, after + 1)
+    return [decode_part(v) for _, v in r.scan(start, keys.prefix_end(base))]
+
+
+def delete_upload(w: KVWriter, repo: str, upload_id: str) -> None:
+    base = keys.parts(repo, upload_id)
+    for k, _ in list(w.scan(base, keys.prefix_end(base))):
+        w.delete(k)
+    w.delete(keys.upload(repo, upload_id))
+
+
+def compose(w: KVWriter, upload: Upload, wanted: Sequence[tuple[int, str]]) -> Entry:
+    """Validate the client's part list and build the object's entry (zero-copy manifest).
+
+    Raises InvalidPartOrder, InvalidPart, EntityTooSmall.
+    """
+    if not wanted:
+        raise InvalidPart("the part list is empty")
+    prev = 0
+    for number, _ in wanted:
+        if number <= prev:
+            raise InvalidPartOrder("parts must be listed in ascending order, without repeats")
+        prev = number
+    chosen: list[Part] = []
+    for number, etag in wanted:
+        raw = w.get(keys.part(upload.repo, upload.upload_id, number))
+        if raw is None:
+            raise InvalidPart(f"part {number} was not uploaded")
+        p = decode_part(raw)
+        if etag.strip().strip('"').lower() != p.blob.md5_hex:
+            raise InvalidPart(f"part {number}: ETag {etag!r} does not match the uploaded part")
+        chosen.append(p)
+    for p in chosen[:-1]:
+        if p.blob.size < MIN_PART_SIZE:
+            raise EntityTooSmall(
+                f"part {p.number} is {p.blob.size} bytes; every part but the last must be "
+                f"at least {MIN_PART_SIZE} bytes"
+            )
+    md5s = b"".join(bytes.fromhex(p.blob.md5_hex) for p in chosen)
+    etag = f"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"
+    size = sum(p.blob.size for p in chosen)
+    address: str
+    if len(chosen) == 1:
+        address = chosen[0].blob.blob_id
+    else:
+        data = codec.encode_manifest([ManifestPart(p.blob.blob_id, p.blob.size) for p in chosen])
+        mid = codec.manifest_id(data)
+        w.put(keys.manifest(mid), data)
+        address = MANIFEST_PREFIX + mid
+    return Entry(
+        address=address,
+        size=size,
+        etag=etag,
+        content_type=upload.content_type,
+        metadata=dict(upload.metadata),
+        mtime=time.time(),
+    )

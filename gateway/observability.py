@@ -1,0 +1,165 @@
+"""Prometheus metrics and the structured access log, shared by the S3 and admin layers.
+
+Protocol handlers only annotate the request (``request["weir.op"]``, ``weir.repo``,
+``weir.ref``, ``weir.bytes_in``, ``weir.bytes_out``); one middleware turns that into metrics and
+one JSON log line.
+Metrics are kept in plain dicts (single event-loop thread, no locking needed) and rendered in the
+Prometheus text format on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+ACCESS_LOG = logging.getLogger("weir.access")
+REQUEST_ID: web.AppKey[str] = web.AppKey("weir.request_id_prefix", str)
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+class Metrics:
+    """Request counts and latency by (api, operation, status), bytes in/out, in-flight."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.latency: dict[tuple[str, str], list[int]] = {}
+        self.latency_sum: dict[tuple[str, str], float] = defaultdict(float)
+        self.latency_count: dict[tuple[str, str], int] = defaultdict(int)
+        self.bytes_in: dict[str, int] = defaultdict(int)
+        self.bytes_out: dict[str, int] = defaultdict(int)
+        self.in_flight = 0
+
+    def observe(
+        self, api: str, op: str, status: int, seconds: float, bytes_in: int, bytes_out: int
+    ) -> None:
+        self.requests[(api, op, status)] += 1
+        key = (api, op)
+        hist = self.latency.get(key)
+        if hist is None:
+            hist = self.latency[key] = [0] * (len(BUCKETS) + 1)
+        hist[bisect_left(BUCKETS, seconds)] += 1
+        self.latency_sum[key] += seconds
+        self.latency_count[key] += 1
+        self.bytes_in[api] += bytes_in
+        self.bytes_out[api] += bytes_out
+
+    def render(self) -> str:
+        out = [
+            "# HELP weir_requests_total Requests by API, operation and HTTP status.",
+            "# TYPE weir_requests_total counter",
+        ]
+        for (api, op, status), n in sorted(self.requests.items()):
+            out.append(f'weir_requests_total{{api="{api}",operation="{op}",status="{status}"}} {n}')
+        out += [
+            "# HELP weir_request_duration_seconds Request latency by API and operation.",
+            "# TYPE weir_request_duration_seconds histogram",
+        ]
+        for (api, op), hist in sorted(self.latency.items()):
+            labels = f'api="{api}",operation="{op}"'
+            acc = 0
+            for bound, n in zip(BUCKETS, hist, strict=False):
+                acc += n
+                out.append(f'weir_request_duration_seconds_bucket{{{labels},le="{bound}"}} {acc}')
+            acc += hist[-1]
+            out.append(f'weir_request_duration_seconds_bucket{{{labels},le="+Inf"}} {acc}')
+            out.append(
+                f"weir_request_duration_seconds_sum{{{labels}}} {self.latency_sum[(api, op)]:.6f}"
+            )
+            out.append(f"weir_request_duration_seconds_count{{{labels}}} {acc}")
+        for name, data, help_ in (
+            ("weir_received_bytes_total", self.bytes_in, "Request body bytes received."),
+            ("weir_sent_bytes_total", self.bytes_out, "Response body bytes sent."),
+        ):
+            out += [f"# HELP {name} {help_}", f"# TYPE {name} counter"]
+            for api, n in sorted(data.items()):
+                out.append(f'{name}{{api="{api}"}} {n}')
+        out += [
+            "# HELP weir_requests_in_flight Requests being served.",
+            "# TYPE weir_requests_in_flight gauge",
+            f"weir_requests_in_flight {self.in_flight}",
+        ]
+        return "\n".join(out) + "\n"
+
+
+METRICS: web.AppKey[Metrics] = web.AppKey("weir.metrics", Metrics)
+
+
+def _api_of(path: str) -> str:
+    if path.startswith("/api/"):
+        return "admin"
+    if path.startswith("/_"):
+        return "internal"
+    return "s3"
+
+
+def observability_middleware(metrics: Metrics, *, access_log: bool) -> Middleware:
+    """Assign a request id, then count, time and log the request whatever its outcome."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        rid = uuid.uuid4().hex[:16].upper()
+        request["weir.request_id"] = rid
+        metrics.in_flight += 1
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            metrics.in_flight -= 1
+            elapsed = time.perf_counter() - start
+            api = _api_of(request.path)
+            op = str(request.get("weir.op") or request.method)
+            b_in = int(request.get("weir.bytes_in") or 0)
+            b_out = int(request.get("weir.bytes_out") or 0)
+            metrics.observe(api, op, status, elapsed, b_in, b_out)
+            if access_log and api != "internal":
+                ACCESS_LOG.info(
+                    json.dumps(
+                        {
+                            "ts": round(time.time(), 3),
+                            "request_id": rid,
+                            "api": api,
+                            "operation": op,
+                            "method": request.method,
+                            "repository": request.get("weir.repo"),
+                            "ref": request.get("weir.ref"),
+                            "status": status,
+                            "bytes_in": b_in,
+                            "bytes_out": b_out,
+                            "duration_ms": round(elapsed * 1000, 3),
+                            "user": request.get("weir.user"),
+                            "remote": request.remote,
+                        },
+                        separators=(",", ":"),
+                    )
+                )
+
+    return middleware
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    return web.Response(
+        text=request.app[METRICS].render(),
+        content_type="text/plain",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def health_handler(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

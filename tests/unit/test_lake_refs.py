@@ -1,0 +1,151 @@
+"""Repositories, branches, tags and ref expressions through the facade."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.core import errors
+from gateway.core.lake import Lake
+from gateway.core.model import RefKind
+from tests.unit.lake_helpers import memory_lake, put, read
+
+
+@pytest.fixture
+async def lake() -> Lake:
+    lk = memory_lake()
+    await lk.create_repository("repo")
+    return lk
+
+
+async def test_create_repository_makes_default_branch_at_root_commit(lake: Lake) -> None:
+    repo = await lake.get_repository("repo")
+    assert repo.default_branch == "main"
+    main = await lake.get_branch("repo", "main")
+    root = await lake.get_commit("repo", "main")
+    assert main.head == root.id and root.parents == () and root.generation == 1
+
+
+async def test_repository_errors(lake: Lake) -> None:
+    with pytest.raises(errors.RepositoryExists):
+        await lake.create_repository("repo")
+    with pytest.raises(errors.InvalidName):
+        await lake.create_repository("Bad_Name")
+    with pytest.raises(errors.InvalidName):
+        await lake.create_repository("api")
+    with pytest.raises(errors.RepositoryNotFound):
+        await lake.get_repository("nope")
+    with pytest.raises(errors.RepositoryNotFound):
+        await lake.resolve_ref("nope", "main")
+
+
+async def test_list_repositories_paginates(lake: Lake) -> None:
+    for n in ("alpha", "beta", "gamma"):
+        await lake.create_repository(n)
+    page, more = await lake.list_repositories(limit=2)
+    assert [r.name for r in page] == ["alpha", "beta"] and more
+    page, more = await lake.list_repositories(after="beta", limit=2)
+    assert [r.name for r in page] == ["gamma", "repo"] and not more
+    page, _ = await lake.list_repositories(prefix="g")
+    assert [r.name for r in page] == ["gamma"]
+
+
+async def test_delete_repository_require_empty(lake: Lake) -> None:
+    await put(lake, "repo", "main", "a", b"x")
+    with pytest.raises(errors.NotEmpty):
+        await lake.delete_repository("repo", require_empty=True)
+    await lake.delete_repository("repo")
+    with pytest.raises(errors.RepositoryNotFound):
+        await lake.get_repository("repo")
+    await lake.create_repository("repo")  # the name is free again, with no leftovers
+    assert (await lake.list_objects("repo", "main")).objects == []
+
+
+async def test_branch_lifecycle(lake: Lake) -> None:
+    await put(lake, "repo", "main", "a", b"1")
+    await lake.commit("repo", "main", message="c1", committer="t")
+    dev = await lake.create_branch("repo", "dev", "main")
+    assert dev.head == (await lake.get_branch("repo", "main")).head
+    with pytest.raises(errors.BranchExists):
+        await lake.create_branch("repo", "dev", "main")
+    with pytest.raises(errors.RefNotFound):
+        await lake.create_branch("repo", "x", "missing")
+    with pytest.raises(errors.InvalidName):
+        await lake.create_branch("repo", "bad name", "main")
+    branches, more = await lake.list_branches("repo")
+    assert [b.name for b in branches] == ["dev", "main"] and not more
+    with pytest.raises(errors.DefaultBranch):
+        await lake.delete_branch("repo", "main")
+    await lake.delete_branch("repo", "dev")
+    with pytest.raises(errors.BranchNotFound):
+        await lake.get_branch("repo", "dev")
+
+
+async def test_branch_is_isolated(lake: Lake) -> None:
+    await put(lake, "repo", "main", "a", b"1")
+    await lake.commit("repo", "main", message="c1", committer="t")
+    await lake.create_branch("repo", "dev", "main")
+    await put(lake, "repo", "dev", "a", b"2")
+    assert await read(lake, "repo", "main", "a") == b"1"
+    assert await read(lake, "repo", "dev", "a") == b"2"
+    assert await read(lake, "repo", "dev@", "a") == b"1"  # committed state only
+
+
+async def test_tags_and_ref_expressions(lake: Lake) -> None:
+    ids = []
+    for i in range(3):
+        await put(lake, "repo", "main", "f", str(i).encode())
+        ids.append((await lake.commit("repo", "main", message=f"c{i}", committer="t")).id)
+    t = await lake.create_tag("repo", "v1", "main~1")
+    assert t.commit == ids[1]
+    with pytest.raises(errors.TagExists):
+        await lake.create_tag("repo", "v1", "main")
+    assert (await lake.resolve_ref("repo", "v1")).kind is RefKind.TAG
+    assert await read(lake, "repo", "v1", "f") == b"1"
+    assert (await lake.resolve_ref("repo", "main~2")).commit == ids[0]
+    assert (await lake.resolve_ref("repo", "main^")).commit == ids[1]
+    assert (await lake.resolve_ref("repo", "main^1~1")).commit == ids[0]
+    assert (await lake.resolve_ref("repo", ids[0][:10])).commit == ids[0]
+    assert (await lake.resolve_ref("repo", ids[0])).kind is RefKind.COMMIT
+    with pytest.raises(errors.RefNotFound):
+        await lake.resolve_ref("repo", "main~10")
+    with pytest.raises(errors.RefNotFound):
+        await lake.resolve_ref("repo", "main^2")
+    with pytest.raises(errors.InvalidName):
+        await lake.resolve_ref("repo", "main~x")
+    tags, _ = await lake.list_tags("repo")
+    assert [x.name for x in tags] == ["v1"]
+    await lake.delete_tag("repo", "v1")
+    with pytest.raises(errors.TagNotFound):
+        await lake.get_tag("repo", "v1")
+
+
+async def test_writes_to_tags_and_commits_are_refused(lake: Lake) -> None:
+    await put(lake, "repo", "main", "f", b"x")
+    c = await lake.commit("repo", "main", message="c", committer="t")
+    await lake.create_tag("repo", "v1", "main")
+    with pytest.raises(errors.ReadOnlyRef):
+        await put(lake, "repo", "v1", "g", b"y")
+    with pytest.raises(errors.ReadOnlyRef):
+        await put(lake, "repo", c.id, "g", b"y")
+    with pytest.raises(errors.BranchNotFound):
+        await put(lake, "repo", "nobranch", "g", b"y")
+
+
+async def test_protected_branch_accepts_only_merges(lake: Lake) -> None:
+    await put(lake, "repo", "main", "f", b"x")
+    await lake.commit("repo", "main", message="c", committer="t")
+    await lake.create_branch("repo", "dev", "main")
+    await lake.set_protection_rules("repo", ["ma*"])
+    assert await lake.get_protection_rules("repo") == ["ma*"]
+    with pytest.raises(errors.ProtectedBranch):
+        await put(lake, "repo", "main", "g", b"y")
+    with pytest.raises(errors.ProtectedBranch):
+        await lake.delete_object("repo", "main", "f")
+    with pytest.raises(errors.ProtectedBranch):
+        await lake.commit("repo", "main", message="c", committer="t", allow_empty=True)
+    with pytest.raises(errors.ProtectedBranch):
+        await lake.reset_branch("repo", "main")
+    await put(lake, "repo", "dev", "g", b"y")
+    await lake.commit("repo", "dev", message="g", committer="t")
+    await lake.merge("repo", "dev", "main", committer="t")
+    assert await read(lake, "repo", "main", "g") == b"y"
