@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 ACCESS_LOG = logging.getLogger("weir.access")
 REQUEST_ID: web.AppKey[str] = web.AppKey("weir.request_id_prefix", str)
@@ -25,7 +26,6 @@ REQUEST_ID: web.AppKey[str] = web.AppKey("weir.request_id_prefix", str)
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class Metrics:

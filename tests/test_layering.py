@@ -1,0 +1,86 @@
+"""Imports point down only: each layer is imported in a fresh interpreter and must not load a
+module that belongs to a layer above it or to infrastructure it must not know."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    # The engine: stdlib, blake3, msgpack only.
+    "gateway.core.lake": (
+        "aiohttp",
+        "lmdb",
+        "aiobotocore",
+        "botocore",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.core.tree": ("aiohttp", "lmdb", "aiobotocore", "gateway.meta", "gateway.storage"),
+    "gateway.core.merge": ("aiohttp", "lmdb", "aiobotocore", "gateway.meta", "gateway.storage"),
+    # Backends know the ports, not each other, nor the protocols.
+    "gateway.meta.lmdb_store": (
+        "aiohttp",
+        "aiobotocore",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.storage.local": (
+        "aiohttp",
+        "lmdb",
+        "gateway.meta",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.storage.s3": ("lmdb", "gateway.meta", "gateway.s3", "gateway.admin", "gateway.server"),
+    # Protocol layers sit on the facade, not on concrete backends or on each other.
+    "gateway.s3.app": (
+        "lmdb",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.admin.app": (
+        "lmdb",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.server",
+    ),
+    # The CLI speaks HTTP to a server; it never loads the engine or a backend.
+    "gateway.admin.client": (
+        "lmdb",
+        "gateway.core.lake",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.server",
+    ),
+}
+
+PROBE = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+bad = [m for m in sys.modules for f in sys.argv[2:] if m == f or m.startswith(f + ".")]
+print("\\n".join(sorted(set(bad))))
+"""
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_layer_imports_point_down(module: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, module, *FORBIDDEN[module]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "", f"{module} loaded forbidden modules:\n{out.stdout}"
