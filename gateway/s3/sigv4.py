@@ -336,14 +336,17 @@ def canonical_uri(raw_path: str) -> str:
 def _encode_part(part: str) -> str:
     if _CANONICAL_PART.fullmatch(part):
         return part
-    return quote(unquote_to_bytes(part), safe="-_.~")
+    # '+' is a space in a query string: that is how aiohttp/yarl decode it for the handler, so
+    # the signature must cover the same reading (SDKs always send a literal plus as %2B).
+    return quote(unquote_to_bytes(part.replace("+", " ")), safe="-_.~")
 
 
 def canonical_query(raw_query: str, *, exclude_signature: bool = False) -> str:
     """The SigV4 canonical query string of a raw query (``a=1&b``; no leading ``?``).
 
-    Pairs are re-encoded with the unreserved set, sorted by name then value; a parameter without
-    ``=`` gets an empty value. ``X-Amz-Signature`` is dropped for presigned requests.
+    Pairs are re-encoded with the unreserved set (``+`` read as a space), sorted by name then
+    value; a parameter without ``=`` gets an empty value. ``X-Amz-Signature`` is dropped for
+    presigned requests.
     """
     if not raw_query:
         return ""
@@ -469,8 +472,11 @@ def verify(
         ctx: From ``parse_auth``.
         secret: The access key's secret.
         method: HTTP method.
-        raw_path: The path exactly as received (percent-encoded; a ``?query`` suffix is cut).
-        raw_query: The query string exactly as received, without ``?``.
+        raw_path: The path exactly as received, percent-encoded (aiohttp:
+            ``request.rel_url.raw_path``; a ``?query`` suffix is cut if present).
+        raw_query: The query string exactly as received, without ``?`` (aiohttp:
+            ``request.rel_url.raw_query_string``, *not* ``request.query_string``, which is
+            partly decoded).
         headers: Case-insensitive request headers.
         now: Server time (aware or naive UTC).
 
