@@ -1,0 +1,70 @@
+"""The admin REST API application (mounted at ``/api/v1``): lakeFS-compatible, plus Weir's own
+endpoints for users, grants and branch protection.
+
+Handlers are thin (parse, one ``Lake`` call, shape JSON). Middlewares, outermost first: errors
+(the one domain-error map, ``admin/errors.py``), then authentication and the route's declared
+authorization checks (``admin/auth.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from gateway.admin import (
+    routes_auth,
+    routes_branches,
+    routes_config,
+    routes_objects,
+    routes_refs,
+    routes_repos,
+)
+from gateway.admin.auth import SPECS, auth_middleware
+from gateway.admin.errors import error_middleware
+from gateway.admin.openapi import DOCUMENT, build_document
+from gateway.admin.routing import AUTHN, AUTHZ, LAKE, USERS, VERSION, RouteSpec
+from gateway.auth.users import UserStore
+from gateway.core.access import Authenticator, Authorizer
+from gateway.core.lake import Lake
+
+#: JSON request bodies are small; object bodies are streamed and not subject to this limit.
+MAX_JSON_BODY = 4 << 20
+
+ALL_ROUTES: Sequence[RouteSpec] = (
+    *routes_config.ROUTES,
+    *routes_repos.ROUTES,
+    *routes_branches.ROUTES,
+    *routes_objects.ROUTES,
+    *routes_refs.ROUTES,
+    *routes_auth.ROUTES,
+)
+
+
+def create_admin_app(
+    *,
+    lake: Lake,
+    users: UserStore,
+    authn: Authenticator,
+    authz: Authorizer,
+    version: str,
+) -> web.Application:
+    """Build the ``/api/v1`` sub-application. Mount with ``app.add_subapp("/api/v1", ...)``.
+
+    The returned app does not own ``lake`` or ``users``: the composition root closes them.
+    """
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_JSON_BODY
+    )
+    app[LAKE] = lake
+    app[USERS] = users
+    app[AUTHN] = authn
+    app[AUTHZ] = authz
+    app[VERSION] = version
+    specs: dict[object, RouteSpec] = {}
+    for spec in ALL_ROUTES:
+        route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)
+        specs[route] = spec
+    app[SPECS] = specs
+    app[DOCUMENT] = build_document(ALL_ROUTES, version)
+    return app

@@ -1,0 +1,127 @@
+"""The admin API's route table: every route declares its access checks and its documentation.
+
+A ``RouteSpec`` names the handler, the ``Check``s the auth middleware runs before the handler
+(so no handler can forget authorization), and the OpenAPI facts about the route. Checks whose
+scope comes from the request body (the name of a repository being created, the source of a new
+branch) are made by the handler itself through ``authorize``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from gateway.auth.grants import ref_base_name
+from gateway.auth.users import UserStore
+from gateway.core.access import Action, Authenticator, Authorizer, Principal
+from gateway.core.lake import Lake
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+LAKE = web.AppKey("lake", Lake)
+AUTHN: web.AppKey[Authenticator] = web.AppKey("authn")
+AUTHZ: web.AppKey[Authorizer] = web.AppKey("authz")
+USERS = web.AppKey("users", UserStore)
+VERSION = web.AppKey("version", str)
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One authorization check made before the handler runs.
+
+    ``branch``: name of the path parameter holding the branch or ref (reduced to its base name,
+    see ``gateway.auth.grants``); None for a repository-wide check. ``global_``: the check has no
+    repository (``repo=None``).
+    """
+
+    action: Action
+    branch: str | None = None
+    global_: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A documented query parameter."""
+
+    name: str
+    type: str = "string"  # OpenAPI primitive type
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """A route with its access checks and its OpenAPI description.
+
+    ``responses`` maps a status code to a schema name in ``openapi.SCHEMAS``, or to None for no
+    body, or to a content type string starting with ``"@"`` (``"@text/plain"``) for a raw body.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    operation_id: str
+    summary: str
+    tag: str
+    checks: Sequence[Check] = ()
+    public: bool = False  # no authentication (health check)
+    self_service: bool = False  # a user may call it on their own ``{user}`` without admin rights
+    query: Sequence[Param] = ()
+    body: str | None = None  # request schema name; "@raw" for a raw byte body
+    responses: Mapping[int, str | None] = field(default_factory=dict)
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The authenticated caller (set by the auth middleware)."""
+    return request[PRINCIPAL_KEY]
+
+
+def lake_of(request: web.Request) -> Lake:
+    return request.config_dict[LAKE]
+
+
+async def authorize(
+    request: web.Request, action: Action, repo: str | None, branch: str | None = None
+) -> None:
+    """Check a body-derived scope (raises AccessDenied). Route-level checks run automatically."""
+    branch = None if branch is None else ref_base_name(branch)
+    await request.config_dict[AUTHZ].check(principal_of(request), action, repo, branch)
+
+
+async def run_checks(request: web.Request, spec: RouteSpec, principal: Principal) -> None:
+    """Run a route's declared checks for ``principal`` (raises AccessDenied)."""
+    if spec.self_service and request.match_info.get("user") == principal.user:
+        return
+    authz = request.config_dict[AUTHZ]
+    for check in spec.checks:
+        repo = None if check.global_ else request.match_info.get("repo")
+        branch = None
+        if check.branch is not None:
+            branch = ref_base_name(request.match_info[check.branch])
+        await authz.check(principal, check.action, repo, branch)
+
+
+# Shorthands for the route modules.
+READ_REPO = Check(Action.READ)
+ADMIN_REPO = Check(Action.ADMIN)
+ADMIN_GLOBAL = Check(Action.ADMIN, global_=True)
+READ_GLOBAL = Check(Action.READ, global_=True)
+
+
+def read_ref(param: str = "ref") -> Check:
+    return Check(Action.READ, branch=param)
+
+
+def on_branch(action: Action, param: str = "branch") -> Check:
+    return Check(action, branch=param)
+
+
+PAGINATION: tuple[Param, ...] = (
+    Param("after", description="return items after this key (exclusive)"),
+    Param("amount", "integer", description="page size (default 100, at most 1000)"),
+)
+PREFIX = Param("prefix", description="return items whose key starts with this")
