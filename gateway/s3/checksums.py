@@ -22,7 +22,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from awscrt import checksums as crt  # type: ignore[import-untyped]  # no stubs; see report
 
@@ -35,11 +35,34 @@ from gateway.s3.errors import (
 )
 
 #: S3 flexible-checksum algorithms, by the lower-case name used in ``x-amz-checksum-<name>``.
-ALGORITHMS: tuple[str, ...] = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+#: The first five are the classic set; sha512 and the xxhash family are what botocore 1.43
+#: (with awscrt) also offers.
+ALGORITHMS: tuple[str, ...] = (
+    "crc32",
+    "crc32c",
+    "crc64nvme",
+    "sha1",
+    "sha256",
+    "sha512",
+    "xxhash64",
+    "xxhash3",
+    "xxhash128",
+)
 
 #: Digest length in bytes of every algorithm ``new_hasher`` knows.
 DIGEST_SIZES: Mapping[str, int] = MappingProxyType(
-    {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32, "md5": 16}
+    {
+        "crc32": 4,
+        "crc32c": 4,
+        "crc64nvme": 8,
+        "sha1": 20,
+        "sha256": 32,
+        "sha512": 64,
+        "xxhash64": 8,
+        "xxhash3": 8,
+        "xxhash128": 16,
+        "md5": 16,
+    }
 )
 
 CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
@@ -71,9 +94,26 @@ class _Crc:
         return self._crc.to_bytes(self._size, "big")
 
 
+class _XXHash:
+    """awscrt's XXHash behind the hashlib interface (its ``finalize`` may run only once)."""
+
+    __slots__ = ("_digest", "_h")
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._h = factory()
+        self._digest: bytes | None = None
+
+    def update(self, data: bytes, /) -> None:
+        self._h.update(data)
+
+    def digest(self) -> bytes:
+        if self._digest is None:
+            self._digest = bytes(self._h.finalize())
+        return self._digest
+
+
 def new_hasher(algorithm: str) -> Hasher:
-    """A fresh incremental hasher for ``crc32``, ``crc32c``, ``crc64nvme``, ``sha1``, ``sha256``
-    or ``md5`` (case-insensitive).
+    """A fresh incremental hasher for any of ``ALGORITHMS`` or ``md5`` (case-insensitive).
 
     Raises:
         InvalidRequest: unknown algorithm.
@@ -85,8 +125,14 @@ def new_hasher(algorithm: str) -> Hasher:
         return _Crc(crt.crc32c, 4)
     if name == "crc64nvme":
         return _Crc(crt.crc64nvme, 8)
-    if name in ("sha1", "sha256", "md5"):
+    if name in ("sha1", "sha256", "sha512", "md5"):
         return hashlib.new(name)
+    if name == "xxhash64":
+        return _XXHash(crt.XXHash.new_xxhash64)
+    if name == "xxhash3":
+        return _XXHash(crt.XXHash.new_xxhash3_64)
+    if name == "xxhash128":
+        return _XXHash(crt.XXHash.new_xxhash3_128)
     raise InvalidRequest(f"Checksum algorithm {algorithm!r} is not supported.")
 
 
