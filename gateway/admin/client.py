@@ -1,0 +1,590 @@
+"""A small synchronous client for Weir's admin API (lakeFS-compatible ``/api/v1``).
+
+Only the standard library (``http.client``) is used, so the CLI adds no dependency. Object
+bodies are streamed in both directions: uploads are sent from an iterator of chunks (with a
+``Content-Length`` when the size is known, chunked transfer encoding otherwise) and downloads are
+read chunk by chunk through :class:`Download`; neither holds a whole object in memory.
+
+Every route the CLI uses is one method here, so adapting to the server's exact shapes touches
+this module only. Concurrency: an :class:`AdminClient` opens one connection per request and keeps
+no mutable state after construction, so it may be shared between threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import socket
+import ssl
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+CHUNK_SIZE = 1 << 20
+MAX_PAGE = 1000
+DEFAULT_TIMEOUT = 60.0
+
+Json = Any  # a decoded JSON value; the server's shapes are documented in lakefs-api.md
+
+
+class ApiError(Exception):
+    """The server answered with a non-success status.
+
+    Attributes:
+        status: The HTTP status code.
+        message: The server's ``message`` field, or a short description of the body.
+        body: The decoded JSON body when there was one (a dict for lakeFS errors), else None.
+    """
+
+    def __init__(self, status: int, message: str, body: Json = None) -> None:
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+        self.message = message
+        self.body = body
+
+
+class ConnectionFailed(Exception):
+    """The server could not be reached, or the connection broke mid-request."""
+
+
+def normalize_endpoint(endpoint: str) -> str:
+    """Return the API base URL for a user-given endpoint, as lakeFS clients do.
+
+    ``host:port`` gains ``http://``; an endpoint without a path gains ``/api/v1``.
+
+    Raises:
+        ValueError: The endpoint is not an http(s) URL.
+    """
+    endpoint = endpoint.strip()
+    if "://" not in endpoint:
+        endpoint = "http://" + endpoint
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid endpoint {endpoint!r}: expected http(s)://HOST[:PORT]")
+    try:
+        parts.port  # noqa: B018 - validates the port number
+    except ValueError as exc:
+        raise ValueError(f"invalid endpoint {endpoint!r}: {exc}") from None
+    path = parts.path.rstrip("/") or "/api/v1"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _seg(value: str) -> str:
+    """Percent-encode one path parameter (``main@`` becomes ``main%40``, ``/`` is encoded)."""
+    return quote(value, safe="")
+
+
+def _results(body: Json) -> list[Json]:
+    """The items of a list response: ``{"results": [...]}`` or a bare JSON array."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict) and isinstance(body.get("results"), list):
+        return list(body["results"])
+    return []
+
+
+def _error_message(status: int, reason: str, raw: bytes) -> tuple[str, Json]:
+    body: Json = None
+    if raw:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
+        message = body["message"]
+    elif raw and body is None:
+        message = raw[:200].decode("utf-8", "replace").strip() or reason
+    else:
+        message = reason or f"HTTP {status}"
+    return " ".join(message.split()), body
+
+
+class Download:
+    """A streaming object body. Use as a context manager; it closes its connection on exit.
+
+    Attributes:
+        size: The object size from ``Content-Length``, or None when the server did not say.
+        etag: The object's ETag without quotes ("" when absent).
+        content_type: The ``Content-Type`` header.
+    """
+
+    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
+        self._conn = conn
+        self._resp = resp
+        length = resp.getheader("Content-Length")
+        self.size: int | None = int(length) if length and length.isdigit() else None
+        self.etag = (resp.getheader("ETag") or "").strip('"')
+        self.content_type = resp.getheader("Content-Type") or ""
+
+    def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Yield the body in chunks of at most ``size`` bytes.
+
+        Raises:
+            ConnectionFailed: The connection broke or the body ended early.
+        """
+        try:
+            while True:
+                chunk = self._resp.read(size)
+                if not chunk:
+                    return
+                yield chunk
+        except (OSError, http.client.HTTPException) as exc:
+            raise ConnectionFailed(f"connection lost while downloading: {_describe(exc)}") from exc
+
+    def close(self) -> None:
+        self._resp.close()
+        self._conn.close()
+
+    def __enter__(self) -> Download:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "server closed the connection"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return str(text)
+
+
+class AdminClient:
+    """Calls Weir's admin API with HTTP Basic auth (the same access keys as S3).
+
+    Args:
+        endpoint: Base URL; normalised with :func:`normalize_endpoint`.
+        access_key_id: The access key id ("" sends no Authorization header).
+        secret_access_key: The secret for ``access_key_id``.
+        timeout: Socket timeout in seconds for connecting and for each read.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key_id: str,
+        secret_access_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.endpoint = normalize_endpoint(endpoint)
+        parts = urlsplit(self.endpoint)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._base = parts.path
+        self._timeout = timeout
+        self._auth = ""
+        if access_key_id:
+            token = f"{access_key_id}:{secret_access_key}".encode()
+            self._auth = "Basic " + base64.b64encode(token).decode("ascii")
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: bytes | Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+        chunked: bool = False,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        url = self._base + path
+        if query:
+            pairs = {k: v for k, v in query.items() if v is not None and v != ""}
+            if pairs:
+                url += "?" + urlencode(pairs, doseq=True)
+        hdrs = {"Accept": "application/json", "User-Agent": "weir-cli"}
+        if self._auth:
+            hdrs["Authorization"] = self._auth
+        hdrs.update(headers or {})
+        conn: http.client.HTTPConnection
+        if self._https:
+            conn = http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeout, blocksize=CHUNK_SIZE
+            )
+        else:
+            conn = http.client.HTTPConnection(
+                self._host, self._port, timeout=self._timeout, blocksize=CHUNK_SIZE
+            )
+        try:
+            # The server may answer (401, 404, 413) and close before reading a large body; its
+            # response is still in the socket buffer, so read it instead of reporting the EPIPE.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                conn.request(method, url, body=body, headers=hdrs, encode_chunked=chunked)
+            return conn, conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise ConnectionFailed(f"cannot connect to {self.endpoint}: {_describe(exc)}") from exc
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        json_body: Json = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Json, http.client.HTTPResponse]:
+        """One request with a JSON (or empty) body; returns the decoded body and the response.
+
+        Raises:
+            ApiError: The status is not 2xx.
+            ConnectionFailed: The server could not be reached.
+        """
+        body = None
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs["Content-Type"] = "application/json"
+        conn, resp = self._open(method, path, query=query, body=body, headers=hdrs)
+        try:
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ConnectionFailed(f"connection lost reading the reply: {_describe(exc)}") from exc
+        finally:
+            conn.close()
+        return self._decode(resp, raw), resp
+
+    def _decode(self, resp: http.client.HTTPResponse, raw: bytes) -> Json:
+        if not 200 <= resp.status < 300:
+            message, body = _error_message(resp.status, resp.reason, raw)
+            raise ApiError(resp.status, message, body)
+        if not raw:
+            return None
+        if "json" in (resp.getheader("Content-Type") or ""):
+            try:
+                return json.loads(raw)
+            except ValueError as exc:
+                raise ApiError(resp.status, "server sent invalid JSON") from exc
+        return raw.decode("utf-8", "replace")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Json:
+        """Send one JSON request to ``path`` (relative to the API base) and decode the reply."""
+        return self._call(method, path, **kwargs)[0]
+
+    def paginate(
+        self, path: str, query: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> Iterator[Json]:
+        """Yield every item of a paginated list, following ``next_offset`` (``after`` is exclusive).
+
+        Stops after ``limit`` items when given, and if the server repeats an offset.
+        """
+        params = dict(query or {})
+        after = ""
+        count = 0
+        while True:
+            amount = MAX_PAGE if limit is None else max(1, min(MAX_PAGE, limit - count))
+            body = self.request("GET", path, query={**params, "after": after, "amount": amount})
+            for item in _results(body):
+                yield item
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+            page = body.get("pagination", {}) if isinstance(body, dict) else {}
+            nxt = page.get("next_offset") or ""
+            if not page.get("has_more") or not nxt or nxt == after:
+                return
+            after = nxt
+
+    # -- server -------------------------------------------------------------------------------
+
+    def get_config(self) -> Json:
+        """``GET /config`` (authenticated): version and storage flags; used to verify a login."""
+        return self.request("GET", "/config")
+
+    # -- repositories -------------------------------------------------------------------------
+
+    def create_repository(self, name: str, storage_namespace: str, default_branch: str) -> Json:
+        body = {
+            "name": name,
+            "storage_namespace": storage_namespace,
+            "default_branch": default_branch,
+        }
+        return self.request("POST", "/repositories", json_body=body)
+
+    def list_repositories(self, prefix: str = "", limit: int | None = None) -> Iterator[Json]:
+        return self.paginate("/repositories", {"prefix": prefix}, limit=limit)
+
+    def get_repository(self, repo: str) -> Json:
+        return self.request("GET", f"/repositories/{_seg(repo)}")
+
+    def delete_repository(self, repo: str) -> None:
+        self.request("DELETE", f"/repositories/{_seg(repo)}")
+
+    # -- branches and tags --------------------------------------------------------------------
+
+    def create_branch(self, repo: str, name: str, source: str) -> str:
+        """Create a branch; returns the commit id it points at (lakeFS answers in plain text)."""
+        body = self.request(
+            "POST",
+            f"/repositories/{_seg(repo)}/branches",
+            json_body={"name": name, "source": source},
+        )
+        return body.strip().strip('"') if isinstance(body, str) else str(body or "")
+
+    def list_branches(self, repo: str, prefix: str = "") -> Iterator[Json]:
+        return self.paginate(f"/repositories/{_seg(repo)}/branches", {"prefix": prefix})
+
+    def get_branch(self, repo: str, branch: str) -> Json:
+        return self.request("GET", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}")
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        self.request("DELETE", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}")
+
+    def reset_branch(self, repo: str, branch: str, kind: str = "reset", path: str = "") -> None:
+        """Drop staged changes: ``kind`` is ``reset`` (all), ``object`` or ``common_prefix``."""
+        body: dict[str, str] = {"type": kind}
+        if path:
+            body["path"] = path
+        self.request("PUT", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}", json_body=body)
+
+    def hard_reset(self, repo: str, branch: str, ref: str) -> None:
+        """Point ``branch`` at ``ref``'s commit, dropping its staged changes."""
+        self.request(
+            "PUT",
+            f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/hard_reset",
+            query={"ref": ref},
+        )
+
+    def get_branch_protection(self, repo: str) -> tuple[list[str], str]:
+        """The protected-branch glob patterns and the ETag to send back with a change."""
+        body, resp = self._call("GET", f"/repositories/{_seg(repo)}/settings/branch_protection")
+        rules = [r["pattern"] if isinstance(r, dict) else str(r) for r in _results(body)]
+        return rules, resp.getheader("ETag") or ""
+
+    def set_branch_protection(self, repo: str, patterns: Sequence[str], etag: str = "") -> None:
+        """Replace the rules; with ``etag`` the server refuses (412) if they changed meanwhile."""
+        self.request(
+            "PUT",
+            f"/repositories/{_seg(repo)}/settings/branch_protection",
+            json_body=[{"pattern": p} for p in patterns],
+            headers={"If-Match": etag} if etag else None,
+        )
+
+    def create_tag(self, repo: str, tag: str, ref: str) -> Json:
+        return self.request(
+            "POST", f"/repositories/{_seg(repo)}/tags", json_body={"id": tag, "ref": ref}
+        )
+
+    def list_tags(self, repo: str, prefix: str = "") -> Iterator[Json]:
+        return self.paginate(f"/repositories/{_seg(repo)}/tags", {"prefix": prefix})
+
+    def delete_tag(self, repo: str, tag: str) -> None:
+        self.request("DELETE", f"/repositories/{_seg(repo)}/tags/{_seg(tag)}")
+
+    # -- history ------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        repo: str,
+        branch: str,
+        message: str,
+        metadata: Mapping[str, str] | None = None,
+        paths: Sequence[str] = (),
+        allow_empty: bool = False,
+    ) -> Json:
+        body: dict[str, Any] = {"message": message, "metadata": dict(metadata or {})}
+        if paths:
+            body["paths"] = list(paths)
+        if allow_empty:
+            body["allow_empty"] = True
+        return self.request(
+            "POST", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/commits", json_body=body
+        )
+
+    def get_commit(self, repo: str, ref: str) -> Json:
+        """The commit any ref expression (branch, tag, id prefix, ``main~1``) resolves to."""
+        return self.request("GET", f"/repositories/{_seg(repo)}/commits/{_seg(ref)}")
+
+    def log(
+        self,
+        repo: str,
+        ref: str,
+        *,
+        objects: Sequence[str] = (),
+        prefixes: Sequence[str] = (),
+        first_parent: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Json]:
+        query: dict[str, Any] = {"objects": list(objects), "prefixes": list(prefixes)}
+        if first_parent:
+            query["first_parent"] = "true"
+        return self.paginate(
+            f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/commits", query, limit=limit
+        )
+
+    def diff_refs(
+        self, repo: str, left: str, right: str, *, two_dot: bool = False, prefix: str = ""
+    ) -> Iterator[Json]:
+        query = {"type": "two_dot" if two_dot else "three_dot", "prefix": prefix}
+        path = f"/repositories/{_seg(repo)}/refs/{_seg(left)}/diff/{_seg(right)}"
+        return self.paginate(path, query)
+
+    def diff_uncommitted(self, repo: str, branch: str, prefix: str = "") -> Iterator[Json]:
+        path = f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/diff"
+        return self.paginate(path, {"prefix": prefix})
+
+    def merge(
+        self,
+        repo: str,
+        source: str,
+        dest: str,
+        *,
+        message: str = "",
+        metadata: Mapping[str, str] | None = None,
+        strategy: str = "",
+        resolutions: Sequence[tuple[str, str]] = (),
+    ) -> Json:
+        """Merge ``source`` into branch ``dest``; a conflict raises ApiError(409) whose ``body``
+        carries ``conflicts``."""
+        body: dict[str, Any] = {"message": message, "metadata": dict(metadata or {})}
+        if strategy:
+            body["strategy"] = strategy
+        if resolutions:
+            body["resolutions"] = [{"pattern": p, "side": s} for p, s in resolutions]
+        path = f"/repositories/{_seg(repo)}/refs/{_seg(source)}/merge/{_seg(dest)}"
+        return self.request("POST", path, json_body=body)
+
+    def revert(self, repo: str, branch: str, ref: str, parent_number: int = 0) -> None:
+        body = {"ref": ref, "parent_number": parent_number, "allow_empty": False}
+        path = f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/revert"
+        self.request("POST", path, json_body=body)
+
+    def cherry_pick(self, repo: str, branch: str, ref: str, parent_number: int = 0) -> Json:
+        body = {"ref": ref, "parent_number": parent_number}
+        path = f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/cherry-pick"
+        return self.request("POST", path, json_body=body)
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def list_objects(
+        self, repo: str, ref: str, prefix: str = "", delimiter: str = "/", limit: int | None = None
+    ) -> Iterator[Json]:
+        path = f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/objects/ls"
+        # delimiter "" must be sent explicitly: it means "recursive", not "default".
+        return self.paginate(path, {"prefix": prefix, "delimiter": delimiter or None}, limit=limit)
+
+    def stat_object(self, repo: str, ref: str, path: str) -> Json:
+        return self.request(
+            "GET", f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/objects/stat", query={"path": path}
+        )
+
+    def open_object(self, repo: str, ref: str, path: str) -> Download:
+        """Start downloading an object; the caller streams it with ``Download.chunks()``.
+
+        Raises:
+            ApiError: The object or ref does not exist, or access is refused.
+        """
+        conn, resp = self._open(
+            "GET",
+            f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/objects",
+            query={"path": path, "presign": "false"},
+        )
+        if not 200 <= resp.status < 300:
+            try:
+                raw = resp.read()
+            except (OSError, http.client.HTTPException):
+                raw = b""
+            finally:
+                conn.close()
+            message, body = _error_message(resp.status, resp.reason, raw)
+            raise ApiError(resp.status, message, body)
+        return Download(conn, resp)
+
+    def upload_object(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        chunks: Iterable[bytes],
+        *,
+        size: int | None = None,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+        if_absent: bool = False,
+    ) -> Json:
+        """Stream ``chunks`` as the object's body (raw, not multipart) and return its stats.
+
+        With ``size`` the body is sent with ``Content-Length`` and must be exactly that long;
+        without, it is sent with chunked transfer encoding. With ``if_absent`` an existing
+        object makes the server answer 412 instead of overwriting it.
+        """
+        headers = {"Content-Type": content_type or "application/octet-stream"}
+        for key, value in (metadata or {}).items():
+            headers[f"x-lakefs-meta-{key}"] = value
+        if if_absent:
+            headers["If-None-Match"] = "*"
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        else:
+            headers["Transfer-Encoding"] = "chunked"
+        conn, resp = self._open(
+            "POST",
+            f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/objects",
+            query={"path": path},
+            body=iter(chunks),
+            headers=headers,
+            chunked=size is None,
+        )
+        try:
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ConnectionFailed(f"connection lost reading the reply: {_describe(exc)}") from exc
+        finally:
+            conn.close()
+        return self._decode(resp, raw)
+
+    def delete_object(self, repo: str, branch: str, path: str) -> None:
+        self.request(
+            "DELETE",
+            f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/objects",
+            query={"path": path},
+        )
+
+    # -- users, keys and grants (Weir extensions under /auth) ----------------------------------
+
+    def list_users(self) -> Iterator[Json]:
+        return self.paginate("/auth/users")
+
+    def create_user(self, name: str, admin: bool = False) -> Json:
+        body: dict[str, Any] = {"id": name}
+        if admin:
+            body["admin"] = True
+        return self.request("POST", "/auth/users", json_body=body)
+
+    def delete_user(self, name: str) -> None:
+        self.request("DELETE", f"/auth/users/{_seg(name)}")
+
+    def create_key(self, user: str) -> Json:
+        """A new access key pair; the secret is returned this once only."""
+        return self.request("POST", f"/auth/users/{_seg(user)}/credentials")
+
+    def revoke_key(self, user: str, access_key_id: str) -> None:
+        self.request("DELETE", f"/auth/users/{_seg(user)}/credentials/{_seg(access_key_id)}")
+
+    def list_grants(self, user: str) -> list[Json]:
+        return _results(self.request("GET", f"/auth/users/{_seg(user)}/grants"))
+
+    def add_grant(self, user: str, repository: str, branch: str, action: str) -> Json:
+        body = {"repository": repository, "branch": branch, "action": action}
+        return self.request("POST", f"/auth/users/{_seg(user)}/grants", json_body=body)
+
+    def remove_grant(self, user: str, repository: str, branch: str, action: str) -> None:
+        body = {"repository": repository, "branch": branch, "action": action}
+        self.request("DELETE", f"/auth/users/{_seg(user)}/grants", json_body=body)
