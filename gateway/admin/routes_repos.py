@@ -7,15 +7,15 @@ from aiohttp import web
 from gateway.admin import schemas
 from gateway.admin.params import amount, j_str, q_str, read_json, read_json_value
 from gateway.admin.routing import (
+    ADMIN_GLOBAL,
     ADMIN_REPO,
     PAGINATION,
     PREFIX,
-    READ_GLOBAL,
     READ_REPO,
     Param,
     RouteSpec,
-    authorize,
     lake_of,
+    may,
 )
 from gateway.core.access import Action
 from gateway.core.errors import InvalidArgument
@@ -24,7 +24,6 @@ from gateway.core.errors import InvalidArgument
 async def create_repository(request: web.Request) -> web.Response:
     body = await read_json(request)
     name = j_str(body, "name")
-    await authorize(request, Action.ADMIN, name)
     repo = await lake_of(request).create_repository(
         name,
         default_branch=j_str(body, "default_branch", "main"),
@@ -34,13 +33,15 @@ async def create_repository(request: web.Request) -> web.Response:
 
 
 async def list_repositories(request: web.Request) -> web.Response:
+    """Only the repositories the caller may read are listed (as S3 ListBuckets does); a page
+    may then hold fewer than ``amount`` rows while ``has_more`` is still true."""
     limit = amount(request)
     repos, more = await lake_of(request).list_repositories(
         prefix=q_str(request, "prefix") or q_str(request, "search"),
         after=q_str(request, "after"),
         limit=limit,
     )
-    rows = [schemas.repository(r) for r in repos]
+    rows = [schemas.repository(r) for r in repos if await may(request, Action.READ, r.name)]
     return web.json_response(schemas.page(rows, more, repos[-1].name if repos else "", limit))
 
 
@@ -83,8 +84,10 @@ ROUTES = [
         "/repositories",
         create_repository,
         "createRepository",
-        "Create a repository (default branch at an empty root commit); needs ADMIN on the new name",
+        "Create a repository (default branch at an empty root commit); admins only, as S3 "
+        "CreateBucket",
         "repositories",
+        checks=[ADMIN_GLOBAL],
         query=[Param("bare", "boolean", description="accepted and ignored")],
         body="RepositoryCreation",
         responses={201: "Repository"},
@@ -94,9 +97,8 @@ ROUTES = [
         "/repositories",
         list_repositories,
         "listRepositories",
-        "List repositories",
+        "List the repositories the caller may read",
         "repositories",
-        checks=[READ_GLOBAL],
         query=[PREFIX, *PAGINATION, Param("search", description="same as prefix")],
         responses={200: "RepositoryList"},
     ),

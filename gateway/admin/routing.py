@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway.auth.grants import ref_base_name
 from gateway.auth.users import UserStore
 from gateway.core.access import Action, Authenticator, Authorizer, Principal
+from gateway.core.errors import AccessDenied
 from gateway.core.lake import Lake
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -90,6 +91,17 @@ async def authorize(
     """Check a body-derived scope (raises AccessDenied). Route-level checks run automatically."""
     branch = None if branch is None else ref_base_name(branch)
     await request.config_dict[AUTHZ].check(principal_of(request), action, repo, branch)
+
+
+async def may(
+    request: web.Request, action: Action, repo: str | None, branch: str | None = None
+) -> bool:
+    """Whether the caller may do ``action`` here (for filtering listings)."""
+    try:
+        await authorize(request, action, repo, branch)
+    except AccessDenied:
+        return False
+    return True
 
 
 async def run_checks(request: web.Request, spec: RouteSpec, principal: Principal) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.auth.crypto import SecretBox
-from gateway.auth.grants import Grant, allows, parse_action
+from gateway.auth.grants import Grant, allows, parse_action, ref_base_name
 from gateway.core import codec
 from gateway.core.access import Action, Principal
 from gateway.core.errors import (
@@ -223,6 +223,8 @@ class UserStore:
         """
         if principal.is_admin:
             return
+        if branch is not None:
+            branch = ref_base_name(branch)  # the same rule for S3 keys and admin paths
         grants = await self._user_grants(principal.user)
         if not allows(grants, action, repo, branch):
             where = "globally" if repo is None else f"on {repo!r}"
