@@ -69,19 +69,6 @@ def decode_entry(data: bytes) -> Entry:
     return entry_from_list(v[1])
 
 
-# -- staging records: an entry or a tombstone -----------------------------------------------------
-
-
-def encode_staged(e: Entry | None) -> bytes:
-    """A staged write (entry) or deletion (None: tombstone)."""
-    return _pack([VERSION, None if e is None else entry_to_list(e)])
-
-
-def decode_staged(data: bytes) -> Entry | None:
-    v = _unpack(data)
-    return None if v[1] is None else entry_from_list(v[1])
-
-
 # -- commits -------------------------------------------------------------------------------------
 
 

@@ -16,8 +16,9 @@ import fnmatch
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from gateway.core import codec, keys, tree
+from gateway.core import codec, keys, staging, tree
 from gateway.core.errors import (
     BranchMoved,
     Conflict,
@@ -39,8 +40,10 @@ from gateway.core.model import (
 )
 from gateway.core.nodebuf import BufferedNodeStore, write_nodes
 from gateway.core.ports import KVStore, KVWriter
+from gateway.core.tree_apply import apply_raw
+from gateway.core.tree_node import DEFAULT_CACHE
 from gateway.core.treediff import diff as tree_diff
-from gateway.core.view import View
+from gateway.core.view import View, new_token
 
 
 @dataclass
@@ -54,6 +57,10 @@ class Prepared:
     changed_paths: list[str]
     staged_raw: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value) to remove
     require_clean: bool = False  # merge/revert/cherry-pick: the branch must have nothing staged
+    #: Set for a commit of the whole staging area: the write count seen in the snapshot.
+    staging_seq: int | None = None
+    #: Set by ``publish`` when it retired the staging token wholesale: purge its records.
+    purge_token: str | None = None
 
 
 def is_protected(view: View, repo: str, branch: str) -> bool:
@@ -118,20 +125,26 @@ def prepare_commit(
     b = view.branch(repo, branch_name)
     check_writable(view, repo, branch_name)
     head = view.commit(repo, b.head)
-    staged: list[tuple[str, object, bytes]] = []
-    changes = []
+    changes: list[tuple[str, Any]] = []
     staged_raw: list[tuple[bytes, bytes]] = []
     base_key = keys.staging(repo, b.staging_token)
-    for path, entry, raw in view.iter_staged(repo, b.staging_token):
+    n = len(base_key)
+    decode = staging.leaf_value
+    for key, raw in view.kv.scan(base_key, keys.prefix_end(base_key)):
+        path = key[n:].decode("utf-8")
         if paths is not None and not _matches(path, paths):
             continue
-        changes.append((path, entry))
-        staged_raw.append((base_key + path.encode("utf-8"), raw))
-    del staged
+        changes.append((path, decode(raw)))
+        staged_raw.append((key, raw))
     if not changes and not allow_empty:
         raise NoChanges(f"no changes to commit on branch {branch_name!r}")
     nodes = BufferedNodeStore(view.nodes, kv)
-    root = tree.apply(head.tree, changes, nodes) if changes else head.tree
+    root = apply_raw(head.tree, changes, nodes, DEFAULT_CACHE) if changes else head.tree
+    if head.tree == tree.EMPTY_TREE:
+        # Everything is new: the changed paths are the staged ones (no diff needed).
+        changed = [p for p, v in changes if v is not None]
+    else:
+        changed = _changed(head.tree, root, nodes)
     commit = _new_commit(
         view,
         repo,
@@ -147,8 +160,9 @@ def prepare_commit(
         branch=b,
         commit=commit,
         nodes=nodes,
-        changed_paths=_changed(head.tree, root, nodes),
+        changed_paths=changed,
         staged_raw=staged_raw,
+        staging_seq=view.staging_seq(repo, b.staging_token) if paths is None else None,
     )
 
 
@@ -164,20 +178,19 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
     view.put_commit(p.repo, p.commit)
     for path in p.changed_paths:
         w.put(keys.pathlog(p.repo, path, p.commit.id), b"")
-    for key, raw in p.staged_raw:
-        if w.get(key) == raw:
-            w.delete(key)
+    token = cur.staging_token
+    if p.staging_seq is not None and view.staging_seq(p.repo, token) == p.staging_seq:
+        # Nothing was staged since the snapshot: the commit took the whole staging area, so
+        # retire its token in O(1); the caller purges the old records outside this transaction.
+        p.purge_token, token = token, new_token()
+    else:
+        # Writes raced the commit (or it took a subset): remove exactly the records it took.
+        for key, raw in p.staged_raw:
+            if w.get(key) == raw:
+                w.delete(key)
     w.put(
         keys.branch(p.repo, cur.name),
-        codec.encode_branch(
-            Branch(
-                name=cur.name,
-                head=p.commit.id,
-                staging_token=cur.staging_token,
-                sealed_tokens=cur.sealed_tokens,
-                protected=cur.protected,
-            )
-        ),
+        codec.encode_branch(fresh_branch(cur, head=p.commit.id, token=token)),
     )
     return p.commit
 

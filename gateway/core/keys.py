@@ -20,6 +20,7 @@ UPLOAD = b"U/"  # U/<repo>\0<upload id> -> Upload
 PART = b"P/"  # P/<repo>\0<upload id>\0<part number, 4 bytes BE> -> Part
 PATHLOG = b"L/"  # L/<repo>\0<path>\0<commit hex> -> b"" (commits that changed the path)
 PROTECT = b"X/"  # X/<repo> -> list of protected-branch globs
+STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging area (8 bytes)
 
 
 def _s(value: str) -> bytes:
@@ -78,6 +79,10 @@ def staging_repo(repo_name: str) -> bytes:
     return STAGING + _s(repo_name) + SEP
 
 
+def staging_seq(repo_name: str, token: str) -> bytes:
+    return STAGESEQ + _s(repo_name) + SEP + token.encode("ascii")
+
+
 def manifest(manifest_hex: str) -> bytes:
     return MANIFEST + manifest_hex.encode("ascii")
 
@@ -111,4 +116,4 @@ def protect(repo_name: str) -> bytes:
 
 
 #: Every table whose keys start with "<table><repo>\0": purged when a repository is deleted.
-REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, UPLOAD, PART, PATHLOG)
+REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG)

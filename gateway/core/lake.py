@@ -11,12 +11,21 @@ branch never loses an acknowledged write (it removes only the staged records it 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path as FsPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from gateway.core import codec, committing, keys, listing, multipart, names, tree
+from gateway.core import codec, committing, keys, listing, multipart, names, staging, tree
 from gateway.core.errors import (
     BranchExists,
     BranchNotFound,
@@ -93,6 +102,7 @@ class Lake:
     def __init__(self, kv: KVStore, blobs: BlobStore) -> None:
         self.kv = kv
         self.blobs = blobs
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # -- repositories -----------------------------------------------------------------------
     async def create_repository(
@@ -414,7 +424,7 @@ class Lake:
         """Stage ``entry`` at ``path``. Raises ReadOnlyRef (tag/commit), ProtectedBranch,
         BranchNotFound, InvalidPath, PreconditionFailed."""
         names.check_path(path)
-        value = codec.encode_staged(entry)
+        value = staging.encode(entry)
 
         def fn(w: KVWriter) -> Entry:
             view = View(w)
@@ -422,7 +432,26 @@ class Lake:
             if conditions is not None:
                 _check_conditions(view, repo, b, path, conditions)
             w.put(keys.staging(repo, b.staging_token) + path.encode("utf-8"), value)
+            view.bump_staging(repo, b.staging_token)
             return entry
+
+        return await self.kv.write(fn)
+
+    async def put_objects(self, repo: str, branch: str, items: Sequence[tuple[str, Entry]]) -> int:
+        """Stage many entries in one transaction (imports, bulk loads). All or nothing.
+
+        Raises what ``put_object`` raises; an invalid path fails the whole batch.
+        """
+        encoded = [(names.check_path(p).encode("utf-8"), staging.encode(e)) for p, e in items]
+
+        def fn(w: KVWriter) -> int:
+            view = View(w)
+            b = self._writable_branch(view, repo, branch)
+            base = keys.staging(repo, b.staging_token)
+            for path, value in encoded:
+                w.put(base + path, value)
+            view.bump_staging(repo, b.staging_token)
+            return len(encoded)
 
         return await self.kv.write(fn)
 
@@ -439,7 +468,7 @@ class Lake:
     ) -> list[tuple[str, Exception | None]]:
         """Tombstone many paths in one transaction. Returns, in input order, for each path
         ("existed" | "missing", None) or (path, error) for a path that could not be deleted."""
-        tomb = codec.encode_staged(None)
+        tomb = staging.encode(None)
 
         def fn(w: KVWriter) -> list[tuple[str, Exception | None]]:
             view = View(w)
@@ -465,6 +494,7 @@ class Lake:
                 else:
                     w.put(key, tomb)
                 out.append(("existed" if existed else "missing", None))
+            view.bump_staging(repo, b.staging_token)
             return out
 
         return await self.kv.write(fn)
@@ -530,9 +560,22 @@ class Lake:
                     creation_date=creation_date,
                 )
             )
-            return self.kv.write_sync(lambda w: committing.publish(w, prepared))
+            commit = self.kv.write_sync(lambda w: committing.publish(w, prepared))
+            retired.extend([prepared.purge_token] if prepared.purge_token else [])
+            return commit
 
-        return await _in_thread(lambda: committing.retry_on_move(attempt))
+        retired: list[str] = []
+        commit = await _in_thread(lambda: committing.retry_on_move(attempt))
+        for token in retired:
+            self._background(self._purge(keys.staging(repo, token)))
+            self._background(self._purge(keys.staging_seq(repo, token)))
+        return commit
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run housekeeping after the caller's answer; ``close`` waits for it."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def get_commit(self, repo: str, ref: str) -> Commit:
         def fn(r: KVReader) -> Commit:
@@ -807,6 +850,7 @@ class Lake:
             b = view.branch(repo, branch)
             committing.check_writable(view, repo, branch)
             base = keys.staging(repo, b.staging_token)
+            view.bump_staging(repo, b.staging_token)
             if not prefix:
                 w.delete(base + path.encode("utf-8"))
                 return
@@ -931,8 +975,9 @@ class Lake:
                 _check_conditions(view, repo, b, up.path, conditions)
             w.put(
                 keys.staging(repo, b.staging_token) + up.path.encode("utf-8"),
-                codec.encode_staged(entry),
+                staging.encode(entry),
             )
+            view.bump_staging(repo, b.staging_token)
             multipart.delete_upload(w, repo, upload_id)
             return entry
 
@@ -946,6 +991,8 @@ class Lake:
         await self.kv.write(fn)
 
     async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.blobs.close()
         self.kv.close()
 
@@ -1012,6 +1059,4 @@ def _diff_page(
 
 
 async def _in_thread(fn: Callable[[], Commit]) -> Commit:
-    import asyncio
-
     return await asyncio.to_thread(fn)

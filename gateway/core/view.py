@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from gateway.core import codec, keys
+from gateway.core import codec, keys, staging
 from gateway.core.errors import (
     AmbiguousRef,
     BranchNotFound,
@@ -215,7 +215,7 @@ class View:
         raw = self.kv.get(keys.staging(repo, token) + path.encode("utf-8"))
         if raw is None:
             return False, None
-        return True, codec.decode_staged(raw)
+        return True, staging.decode(raw)
 
     def iter_staged(
         self, repo: str, token: str, start: str = "", end: str | None = None
@@ -226,7 +226,16 @@ class View:
         hi = keys.prefix_end(base) if end is None else base + end.encode("utf-8")
         n = len(base)
         for k, v in self.kv.scan(lo, hi):
-            yield k[n:].decode("utf-8"), codec.decode_staged(v), v
+            yield k[n:].decode("utf-8"), staging.decode(v), v
+
+    def staging_seq(self, repo: str, token: str) -> int:
+        raw = self.kv.get(keys.staging_seq(repo, token))
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def bump_staging(self, repo: str, token: str) -> None:
+        """Count a write to a staging area: commit uses the count to detect racing writes."""
+        w: KVWriter = self.kv  # type: ignore[assignment]
+        w.put(keys.staging_seq(repo, token), (self.staging_seq(repo, token) + 1).to_bytes(8, "big"))
 
     def has_staged(self, repo: str, token: str) -> bool:
         base = keys.staging(repo, token)

@@ -189,3 +189,12 @@ async def test_multipart_small_part_and_abort(lake: Lake) -> None:
         await lake.put_part("repo", up.upload_id, 3, small)
     with pytest.raises(errors.UploadNotFound):
         await lake.abort_upload("repo", "0" * 32)
+
+
+async def test_put_objects_stages_a_batch_atomically(lake: Lake) -> None:
+    e = await put(lake, "repo", "main", "seed", b"s")
+    assert await lake.put_objects("repo", "main", [("b1", e), ("b2", e)]) == 2
+    assert set(await state(lake, "repo", "main")) == {"seed", "b1", "b2"}
+    with pytest.raises(errors.InvalidPath):
+        await lake.put_objects("repo", "main", [("ok", e), ("", e)])
+    assert "ok" not in await state(lake, "repo", "main")

@@ -1,0 +1,219 @@
+"""Engine benchmark: cost of branch, commit, diff, merge and listing at n = 10,000 and 1,000,000.
+
+Runs the real embedded stack (LMDB metadata + local blob directory) in-process, through the
+``Lake`` facade. Entries point at synthetic blob ids (the engine never reads blob bytes for these
+operations). Prints a table with the ratio of the large-n time to the small-n time for each
+operation: cost should follow the size of the change, not of the repository.
+
+    python bench/engine.py                 # n = 10,000 and 1,000,000
+    python bench/engine.py --sizes 10000 100000 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway.core import tree  # noqa: E402
+from gateway.core.lake import Lake  # noqa: E402
+from gateway.core.model import Entry  # noqa: E402
+from gateway.core.view import View  # noqa: E402
+from gateway.meta.lmdb_store import LmdbKVStore  # noqa: E402
+from gateway.storage.local import LocalBlobStore  # noqa: E402
+
+DIRS = 1000
+STAGE_BATCH = 20_000
+
+
+def path_of(i: int) -> str:
+    return f"d{i % DIRS:03d}/part-{i:08d}.parquet"
+
+
+def entry_of(i: int, version: int = 0) -> Entry:
+    addr = blake3.blake3(f"{i}:{version}".encode()).hexdigest()
+    return Entry(address=addr, size=1000 + i % 977, etag=addr[:32], mtime=1.7e9 + version)
+
+
+async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = await fn()
+    return time.perf_counter() - t0, out
+
+
+async def stage(lake: Lake, branch: str, items: list[tuple[str, Entry]]) -> None:
+    for i in range(0, len(items), STAGE_BATCH):
+        await lake.put_objects("bench", branch, items[i : i + STAGE_BATCH])
+
+
+async def run_size(n: int, root: Path, *, big_commit: int) -> dict[str, float]:
+    lake = Lake(LmdbKVStore(root / "meta"), LocalBlobStore(root / "blobs"))
+    res: dict[str, float] = {}
+    try:
+        await lake.create_repository("bench")
+        items = sorted(((path_of(i), entry_of(i)) for i in range(n)), key=lambda x: x[0])
+        items += [(f"small/f{i}", entry_of(-i - 1)) for i in range(10)]
+        items.sort(key=lambda x: x[0])
+        t0 = time.perf_counter()
+        await stage(lake, "main", items)
+        res["stage_all_s"] = time.perf_counter() - t0
+        res["first_commit_s"], _ = await timed(
+            lambda: lake.commit("bench", "main", message="load", committer="bench")
+        )
+
+        times = []
+        for k in range(20):
+            dt, _ = await timed(lambda k=k: lake.create_branch("bench", f"br{k}", "main"))
+            times.append(dt)
+        res["branch_create_ms"] = statistics.median(times) * 1000
+
+        # 1,000 changes spread over the key space, on branch "feature".
+        await lake.create_branch("bench", "feature", "main")
+        step = max(1, n // 1000)
+        changes = sorted((path_of(i), entry_of(i, 1)) for i in range(0, step * 1000, step))
+        await stage(lake, "feature", changes)
+        res["commit_1k_s"], _ = await timed(
+            lambda: lake.commit("bench", "feature", message="1k", committer="bench")
+        )
+
+        async def full_diff() -> int:
+            count, after = 0, ""
+            while True:
+                page = await lake.diff("bench", "main", "feature", after=after, limit=1000)
+                count += len(page.changes)
+                if not page.truncated or page.next_after is None:
+                    return count
+                after = page.next_after
+
+        res["diff_1k_s"], ndiff = await timed(full_diff)
+        assert ndiff == 1000, ndiff
+
+        # Merge: the destination also changed 1,000 other paths since the fork.
+        await lake.create_branch("bench", "dest", "main")
+        other = sorted((path_of(i), entry_of(i, 2)) for i in range(1, step * 1000, step))
+        await stage(lake, "dest", other)
+        await lake.commit("bench", "dest", message="dest 1k", committer="bench")
+        res["merge_1k_s"], _ = await timed(
+            lambda: lake.merge("bench", "feature", "dest", committer="bench")
+        )
+
+        if big_commit:
+            await lake.create_branch("bench", "big", "main")
+            bstep = max(1, n // big_commit)
+            big = sorted((path_of(i), entry_of(i, 3)) for i in range(0, bstep * big_commit, bstep))
+            await stage(lake, "big", big)
+            res[f"commit_{big_commit // 1000}k_s"], _ = await timed(
+                lambda: lake.commit("bench", "big", message="big", committer="bench")
+            )
+
+        async def full_listing() -> int:
+            count, after = 0, ""
+            while True:
+                page = await lake.list_objects("bench", "main", after=after, limit=1000)
+                count += len(page.objects)
+                if not page.truncated or page.next_after is None:
+                    return count
+                after = page.next_after
+
+        dt, count = await timed(full_listing)
+        res["list_keys_per_s"] = count / dt
+
+        def tree_scan(r: Any) -> int:
+            view = View(r)
+            root_tree = view.commit("bench", view.branch("bench", "main").head).tree
+            return sum(1 for _ in tree.iterate(root_tree, view.nodes))
+
+        t0 = time.perf_counter()
+        count = lake.kv.read_sync(tree_scan)
+        res["tree_iterate_keys_per_s"] = count / (time.perf_counter() - t0)
+
+        times = []
+        for _ in range(20):
+            dt, page = await timed(
+                lambda: lake.list_objects("bench", "main", prefix="small/", delimiter="/")
+            )
+            times.append(dt)
+        assert len(page.objects) == 10
+        res["list_small_dir_ms"] = statistics.median(times) * 1000
+        times = []
+        for _ in range(5):
+            dt, page = await timed(
+                lambda: lake.list_objects("bench", "main", delimiter="/", limit=DIRS + 1)
+            )
+            times.append(dt)
+        assert len(page.prefixes) == DIRS + 1
+        res["list_root_delim_ms"] = statistics.median(times) * 1000
+    finally:
+        await lake.close()
+    return res
+
+
+ROWS = [
+    ("stage_all_s", "stage all n paths (put_objects, 20k batches)", "s", None),
+    ("first_commit_s", "first commit of n new paths", "s", 60.0),
+    ("branch_create_ms", "branch creation (median of 20)", "ms", 5.0),
+    ("commit_1k_s", "commit of 1,000 changes", "s", 0.5),
+    ("diff_1k_s", "diff of branches differing in 1,000 paths", "s", 0.5),
+    ("merge_1k_s", "merge, 1,000 changed paths per side", "s", 0.5),
+    ("commit_100k_s", "commit of 100,000 changes", "s", 10.0),
+    ("list_keys_per_s", "full listing via facade (keys/s)", "keys/s", None),
+    ("tree_iterate_keys_per_s", "full tree iteration (keys/s)", "keys/s", 300_000.0),
+    ("list_small_dir_ms", "list a 10-key dir with delimiter", "ms", None),
+    ("list_root_delim_ms", f"list root with delimiter ({DIRS + 1} prefixes)", "ms", None),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs=2, default=[10_000, 1_000_000])
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--dir", help="work directory (default: a temp dir, removed after)")
+    args = ap.parse_args()
+    small, large = args.sizes
+    results: dict[int, dict[str, float]] = {}
+    for n in (small, large):
+        root = Path(tempfile.mkdtemp(prefix=f"weir-bench-{n}-", dir=args.dir))
+        try:
+            print(f"n = {n:,} ...", file=sys.stderr, flush=True)
+            results[n] = asyncio.run(run_size(n, root, big_commit=100_000 if n >= 200_000 else 0))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    print(
+        f"\nmachine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+    head = f"| operation | n = {small:,} | n = {large:,} | ratio | target |"
+    print(head)
+    print("|---|---:|---:|---:|---|")
+    for key, label, unit, target in ROWS:
+        a, b = results[small].get(key), results[large].get(key)
+        if a is None and b is None:
+            continue
+        fa = "-" if a is None else (f"{a:,.0f}" if unit == "keys/s" else f"{a:.4g} {unit}")
+        fb = "-" if b is None else (f"{b:,.0f}" if unit == "keys/s" else f"{b:.4g} {unit}")
+        ratio = "-" if a is None or b is None or a == 0 else f"{b / a:.2f}"
+        tgt = (
+            ""
+            if target is None
+            else (f">= {target:,.0f}" if unit == "keys/s" else f"<= {target:g} {unit}")
+        )
+        print(f"| {label} | {fa} | {fb} | {ratio} | {tgt} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
