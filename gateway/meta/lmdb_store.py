@@ -58,16 +58,18 @@ class _Outcome:
     value: Any  # the callback's result, or the BaseException to raise in the caller
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    """Resolve ``future`` on its loop (runs there, via ``call_soon_threadsafe``)."""
-    if future.done():  # cancelled by the caller meanwhile
-        return
-    if ok:
-        future.set_result(value)
-    elif isinstance(value, StopIteration):  # futures cannot carry StopIteration
-        future.set_exception(RuntimeError(f"write callback raised StopIteration: {value!r}"))
-    else:
-        future.set_exception(value)
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Resolve the callers' futures; runs on their event loop (via ``call_soon_threadsafe``)."""
+    for outcome in outcomes:
+        future = outcome.request.future
+        if future.done():  # cancelled by the caller meanwhile
+            continue
+        if outcome.ok:
+            future.set_result(outcome.value)
+        elif isinstance(outcome.value, StopIteration):  # futures cannot carry StopIteration
+            future.set_exception(RuntimeError(f"write callback raised {outcome.value!r}"))
+        else:
+            future.set_exception(outcome.value)
 
 
 class LmdbKVStore:
@@ -278,8 +280,7 @@ class LmdbKVStore:
             except BaseException as exc:  # a bug here must not strand the callers
                 error = StorageError(f"metadata write batch failed: {exc!r}")
                 outcomes = [o if not o.ok else _Outcome(o.request, False, error) for o in outcomes]
-            for outcome in outcomes:
-                self._deliver(outcome)
+            self._deliver(outcomes)
 
     def _run_batch(self, first: _Request[Any], outcomes: list[_Outcome]) -> bool:
         """Run ``first`` and whatever else is queued in one outer transaction; commit it.
@@ -346,11 +347,15 @@ class LmdbKVStore:
         return _Outcome(request, True, value)
 
     @staticmethod
-    def _deliver(outcome: _Outcome) -> None:
-        request = outcome.request
-        # RuntimeError: the caller's event loop is closed, so nobody is waiting.
-        with contextlib.suppress(RuntimeError):
-            request.loop.call_soon_threadsafe(_settle, request.future, outcome.ok, outcome.value)
+    def _deliver(outcomes: list[_Outcome]) -> None:
+        """Hand outcomes to their event loops: one wake-up per loop per batch, not per write."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome.request.loop, []).append(outcome)
+        for loop, group in by_loop.items():
+            # RuntimeError: that event loop is closed, so nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, group)
 
     # -- lifecycle --------------------------------------------------------------------------
 
