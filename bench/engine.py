@@ -28,12 +28,12 @@ import blake3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.core import tree  # noqa: E402
-from gateway.core.lake import Lake  # noqa: E402
-from gateway.core.model import Entry  # noqa: E402
-from gateway.core.view import View  # noqa: E402
-from gateway.meta.lmdb_store import LmdbKVStore  # noqa: E402
-from gateway.storage.local import LocalBlobStore  # noqa: E402
+from gateway.core import tree
+from gateway.core.lake import Lake
+from gateway.core.model import Entry
+from gateway.core.view import View
+from gateway.meta.lmdb_store import LmdbKVStore
+from gateway.storage.local import LocalBlobStore
 
 DIRS = 1000
 STAGE_BATCH = 20_000
