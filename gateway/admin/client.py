@@ -575,6 +575,10 @@ class AdminClient:
         """A new access key pair; the secret is returned this once only."""
         return self.request("POST", f"/auth/users/{_seg(user)}/credentials")
 
+    def list_keys(self, user: str) -> Iterator[Json]:
+        """The user's access key ids (secrets are never listed)."""
+        return self.paginate(f"/auth/users/{_seg(user)}/credentials")
+
     def revoke_key(self, user: str, access_key_id: str) -> None:
         self.request("DELETE", f"/auth/users/{_seg(user)}/credentials/{_seg(access_key_id)}")
 
@@ -585,6 +589,14 @@ class AdminClient:
         body = {"repository": repository, "branch": branch, "action": action}
         return self.request("POST", f"/auth/users/{_seg(user)}/grants", json_body=body)
 
-    def remove_grant(self, user: str, repository: str, branch: str, action: str) -> None:
-        body = {"repository": repository, "branch": branch, "action": action}
-        self.request("DELETE", f"/auth/users/{_seg(user)}/grants", json_body=body)
+    def remove_grant(self, user: str, grant_id: str) -> None:
+        """Remove one grant by its id (see :meth:`find_grant` to look one up by its fields)."""
+        self.request("DELETE", f"/auth/users/{_seg(user)}/grants/{_seg(grant_id)}")
+
+    def find_grant(self, user: str, repository: str, branch: str, action: str) -> Json:
+        """The grant of ``user`` with exactly these fields, or None."""
+        for grant in self.list_grants(user):
+            fields = (grant.get("repository"), grant.get("branch"), grant.get("action"))
+            if fields == (repository, branch, action):
+                return grant
+        return None

@@ -101,6 +101,17 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("user", metavar="USER")
     p = add_command(
         key,
+        "list",
+        help="list a user's access key ids",
+        description="List the access key ids of USER (secrets are never shown again).",
+        examples="""
+  weir user key list ana
+""",
+        handler=key_list,
+    )
+    p.add_argument("user", metavar="USER")
+    p = add_command(
+        key,
         "revoke",
         help="revoke an access key",
         description="Revoke one access key of USER; requests signed with it fail from now on.",
@@ -121,26 +132,39 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "write (put/delete objects, reset), commit (commit, merge, revert, branches, tags), "
         "admin (repository settings, protection). The same grants apply to S3 and the admin API.",
     )
-    for name, handler, helptext in (
-        ("add", grant_add, "grant USER an action on repositories/branches"),
-        ("remove", grant_remove, "remove a grant (same arguments as add)"),
-    ):
-        p = add_command(
-            grant,
-            name,
-            help=helptext,
-            description=f"{helptext[0].upper()}{helptext[1:]}. --repo and --branch are glob "
-            "patterns ('*' matches everything).",
-            examples=f"""
-  weir grant {name} ana --repo analytics --action read
-  weir grant {name} etl --repo 'team-*' --branch 'etl-*' --action commit
+    p = add_command(
+        grant,
+        "add",
+        help="grant USER an action on repositories/branches",
+        description="Grant USER an action on repositories and branches matching glob patterns "
+        "('*' matches everything).",
+        examples="""
+  weir grant add ana --repo analytics --action read
+  weir grant add etl --repo 'team-*' --branch 'etl-*' --action commit
 """,
-            handler=handler,
-        )
-        p.add_argument("user", metavar="USER")
-        p.add_argument("--repo", required=True, metavar="GLOB", help="repository pattern")
-        p.add_argument("--branch", default="*", metavar="GLOB", help="branch pattern (*)")
-        p.add_argument("--action", required=True, choices=ACTIONS, help="what USER may do")
+        handler=grant_add,
+    )
+    p.add_argument("user", metavar="USER")
+    p.add_argument("--repo", required=True, metavar="GLOB", help="repository pattern")
+    p.add_argument("--branch", default="*", metavar="GLOB", help="branch pattern (default *)")
+    p.add_argument("--action", required=True, choices=ACTIONS, help="what USER may do")
+    p = add_command(
+        grant,
+        "remove",
+        help="remove a grant, by id or by its fields",
+        description="Remove one grant of USER: by --id (see 'weir grant list'), or by the same "
+        "--repo/--branch/--action it was added with.",
+        examples="""
+  weir grant remove ana --repo analytics --action read
+  weir grant remove ana --id 3f2a9c
+""",
+        handler=grant_remove,
+    )
+    p.add_argument("user", metavar="USER")
+    p.add_argument("--id", metavar="ID", help="grant id, as shown by 'weir grant list'")
+    p.add_argument("--repo", metavar="GLOB", help="repository pattern")
+    p.add_argument("--branch", default="*", metavar="GLOB", help="branch pattern (default *)")
+    p.add_argument("--action", choices=ACTIONS, help="action of the grant")
     p = add_command(
         grant,
         "list",
@@ -270,6 +294,16 @@ def key_create(ctx: Context) -> int:
     return 0
 
 
+def key_list(ctx: Context) -> int:
+    keys = list(ctx.client().list_keys(ctx.args.user))
+    if ctx.json:
+        ctx.emit_json(keys)
+    else:
+        rows = [(k.get("access_key_id", ""), render.when(k.get("creation_date"))) for k in keys]
+        ctx.out(render.table(("ACCESS KEY ID", "CREATED"), rows))
+    return 0
+
+
 def key_revoke(ctx: Context) -> int:
     a = ctx.args
     ctx.client().revoke_key(a.user, a.access_key_id)
@@ -292,19 +326,20 @@ def grant_add(ctx: Context) -> int:
 
 def grant_remove(ctx: Context) -> int:
     a = ctx.args
-    ctx.client().remove_grant(a.user, a.repo, a.branch, a.action)
+    client = ctx.client()
+    grant_id = a.id
+    if grant_id is None:
+        if not a.repo or not a.action:
+            raise UsageError("give --id, or --repo and --action (and --branch if not '*')")
+        found = client.find_grant(a.user, a.repo, a.branch, a.action)
+        if not isinstance(found, dict) or not found.get("id"):
+            raise CliError(f"'{a.user}' has no grant {a.action} on {a.repo}/{a.branch}")
+        grant_id = str(found["id"])
+    client.remove_grant(a.user, grant_id)
     if ctx.json:
-        ctx.emit_json(
-            {
-                "user": a.user,
-                "repository": a.repo,
-                "branch": a.branch,
-                "action": a.action,
-                "removed": True,
-            }
-        )
+        ctx.emit_json({"user": a.user, "id": grant_id, "removed": True})
     else:
-        ctx.out(f"Removed {a.action} on {a.repo}/{a.branch} from '{a.user}'")
+        ctx.out(f"Removed grant {grant_id} from '{a.user}'")
     return 0
 
 
@@ -313,6 +348,9 @@ def grant_list(ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(grants)
     else:
-        rows = [(g.get("repository", ""), g.get("branch", ""), g.get("action", "")) for g in grants]
-        ctx.out(render.table(("REPOSITORY", "BRANCH", "ACTION"), rows))
+        rows = [
+            (g.get("id", ""), g.get("repository", ""), g.get("branch", ""), g.get("action", ""))
+            for g in grants
+        ]
+        ctx.out(render.table(("ID", "REPOSITORY", "BRANCH", "ACTION"), rows))
     return 0

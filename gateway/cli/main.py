@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import os
 import sys
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """Built once per process: parsing does not modify the parser, and building it is the
+    slowest part of a short command."""
+    return build_parser()
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -96,7 +104,7 @@ def main(
     err = stderr or sys.stderr
     environ = os.environ if env is None else env
     debug = environ.get("WEIR_DEBUG", "") not in ("", "0")
-    parser = build_parser()
+    parser = _parser()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             args = parser.parse_args(argv)

@@ -100,7 +100,7 @@ def initial_state() -> State:
         "admin": {"id": "admin", "creation_date": T0, "admin": True},
         "ana": {"id": "ana", "creation_date": T0 + 86400, "admin": False},
     }
-    s.grants = {"ana": [{"repository": "analytics", "branch": "*", "action": "read"}]}
+    s.grants = {"ana": [{"id": "g1", "repository": "analytics", "branch": "*", "action": "read"}]}
     s.protection = ["main"]
     return s
 
@@ -213,7 +213,8 @@ class FakeApi:
         r.add_delete(b + "/auth/users/{user}/credentials/{key}", self.ok204)
         r.add_get(b + "/auth/users/{user}/grants", self.list_grants)
         r.add_post(b + "/auth/users/{user}/grants", self.add_grant)
-        r.add_delete(b + "/auth/users/{user}/grants", self.ok204)
+        r.add_delete(b + "/auth/users/{user}/grants/{grant}", self.delete_grant)
+        r.add_get(b + "/auth/users/{user}/credentials", self.list_keys)
         return app
 
     @web.middleware
@@ -476,6 +477,22 @@ class FakeApi:
         return web.json_response({"results": copy.deepcopy(grants)})
 
     async def add_grant(self, request: web.Request) -> web.Response:
-        grant = dict(request[JSON_BODY])
+        grant = {"id": f"g{len(self.state.requests)}", **request[JSON_BODY]}
         self.state.grants.setdefault(request.match_info["user"], []).append(grant)
         return web.json_response(grant, status=201)
+
+    async def delete_grant(self, request: web.Request) -> web.Response:
+        grants = self.state.grants.get(request.match_info["user"], [])
+        keep = [g for g in grants if g["id"] != request.match_info["grant"]]
+        if len(keep) == len(grants):
+            return _err(404, f"grant '{request.match_info['grant']}' not found")
+        self.state.grants[request.match_info["user"]] = keep
+        return web.Response(status=204)
+
+    async def list_keys(self, request: web.Request) -> web.Response:
+        keys = [
+            {"access_key_id": "AKIAANA0001", "creation_date": T0},
+            {"access_key_id": "AKIAANA0002", "creation_date": T0 + 60},
+            {"access_key_id": "AKIAANA0003", "creation_date": T0 + 120},
+        ]
+        return _page(keys, "access_key_id", request)

@@ -64,6 +64,9 @@ GOLDEN_CASES = {
     "grant_list": ["grant", "list", "ana"],
     "grant_add": ["grant", "add", "ana", "--repo", "team-*", "--action", "commit"],
     "grant_remove": ["grant", "remove", "ana", "--repo", "analytics", "--action", "read"],
+    "grant_remove_id": ["grant", "remove", "ana", "--id", "g1"],
+    "grant_remove_missing": ["grant", "remove", "ana", "--repo", "x", "--action", "read"],
+    "user_key_list": ["user", "key", "list", "ana"],
 }
 
 
@@ -130,12 +133,20 @@ def test_protect_changes_rules_with_etag(env: dict[str, str], fake: FakeApi) -> 
     assert put["method"] == "PUT" and put["headers"].get("If-Match", "").startswith('"')
 
 
-def test_grant_remove_sends_the_grant(env: dict[str, str], fake: FakeApi) -> None:
+def test_grant_remove_by_fields_deletes_that_grant_id(env: dict[str, str], fake: FakeApi) -> None:
+    fake.state.grants["ana"].append(
+        {"id": "g9", "repository": "r*", "branch": "b", "action": "write"}
+    )
     argv = ["grant", "remove", "ana", "--repo", "r*", "--branch", "b", "--action", "write"]
     assert run(argv, env).code == 0
     req = fake.state.requests[-1]
-    assert req["method"] == "DELETE"
-    assert req["json"] == {"repository": "r*", "branch": "b", "action": "write"}
+    assert req["method"] == "DELETE" and req["path"] == "/api/v1/auth/users/ana/grants/g9"
+    assert [g["id"] for g in fake.state.grants["ana"]] == ["g1"]
+
+
+def test_grant_remove_needs_id_or_fields(env: dict[str, str], fake: FakeApi) -> None:
+    result = run(["grant", "remove", "ana", "--repo", "r"], env)
+    assert result.code == 2 and "give --id" in result.stderr
 
 
 def test_path_parameters_are_percent_encoded(env: dict[str, str], fake: FakeApi) -> None:
