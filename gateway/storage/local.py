@@ -55,6 +55,7 @@ class LocalBlobWriter:
         self._store = store
         self._spool = spool
         self._finished = False
+        self._publishing: asyncio.Future[None] | None = None
 
     async def write(self, chunk: bytes) -> None:
         """Append ``chunk`` (written in a worker thread; one write in flight)."""
@@ -73,17 +74,29 @@ class LocalBlobWriter:
         self._finished = True
         try:
             await self._spool.flush()
-            await self._spool.run(self._store.publish_sync, self._spool, blob_id)
-        except OSError as exc:
-            await self._spool.discard()
-            raise StorageError(f"committing blob {blob_id}: {exc}") from exc
-        except BaseException:
+        except BaseException as exc:
             await asyncio.shield(self._spool.discard())
+            if isinstance(exc, OSError):
+                raise StorageError(f"writing blob {blob_id}: {exc}") from exc
             raise
+        # From here the publishing thread owns the temp file and cleans up after itself: if
+        # we are cancelled it still finishes (the blob then may or may not be published).
+        loop = asyncio.get_running_loop()
+        self._publishing = loop.run_in_executor(
+            self._store.executor, self._store.publish_sync, self._spool, blob_id
+        )
+        try:
+            await asyncio.shield(self._publishing)
+        except OSError as exc:
+            raise StorageError(f"committing blob {blob_id}: {exc}") from exc
 
     async def abort(self) -> None:
-        """Remove the temp file. Idempotent; safe after a failed commit."""
+        """Remove the temp file. Idempotent; safe after a failed or cancelled commit."""
         self._finished = True
+        if self._publishing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._publishing)
+            return  # publish_sync renamed or removed the temp file itself
         await self._spool.discard()
 
 
@@ -104,10 +117,10 @@ class LocalBlobStore:
         self.temp = TempDir(self.root / "tmp")
         self.temp.sweep()
         self._known_dirs: set[Path] = {self._blobs}
-        self._executor = ThreadPoolExecutor(io_threads, thread_name_prefix="weir-blob")
+        self.executor = ThreadPoolExecutor(io_threads, thread_name_prefix="weir-blob")
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def path_of(self, blob_id: BlobId) -> Path:
         """Where ``blob_id`` lives (whether or not it exists)."""
@@ -119,7 +132,7 @@ class LocalBlobStore:
             fd, path = await self._run(self.temp.create)
         except OSError as exc:
             raise StorageError(f"creating blob temp file: {exc}") from exc
-        return LocalBlobWriter(self, SpoolFile(fd, path, self._executor))
+        return LocalBlobWriter(self, SpoolFile(fd, path, self.executor))
 
     def publish_sync(self, spool: SpoolFile, blob_id: BlobId) -> None:
         """Blocking commit step: fsync + rename, or drop the temp when the blob exists."""
@@ -172,7 +185,7 @@ class LocalBlobStore:
             while remaining is None or remaining > 0:
                 n = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
                 inflight = asyncio.get_running_loop().run_in_executor(
-                    self._executor, os.pread, fd, n, pos
+                    self.executor, os.pread, fd, n, pos
                 )
                 data = await asyncio.shield(inflight)
                 inflight = None
@@ -230,7 +243,7 @@ class LocalBlobStore:
 
     async def close(self) -> None:
         """Wait for in-flight I/O and stop the thread pool. The store is unusable after."""
-        await asyncio.to_thread(self._executor.shutdown, True)
+        await asyncio.to_thread(self.executor.shutdown, True)
 
 
 def _unlink_missing_ok(path: Path) -> None:

@@ -261,13 +261,20 @@ class S3BlobStore:
         upload_id = created["UploadId"]
         etags: list[str] = [""] * n_parts
         next_part = 0
+        reads: set[asyncio.Future[bytes]] = set()  # thread reads of spool.fd still running
+        loop = asyncio.get_running_loop()
 
         async def upload_worker() -> None:
             nonlocal next_part
             while next_part < n_parts:
                 i = next_part
                 next_part += 1
-                data = await self._run(_pread_exact, spool.fd, min(part, size - i * part), i * part)
+                read = loop.run_in_executor(
+                    self._executor, _pread_exact, spool.fd, min(part, size - i * part), i * part
+                )
+                reads.add(read)
+                read.add_done_callback(reads.discard)
+                data = await asyncio.shield(read)
                 resp = await client.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=i + 1, Body=data
                 )
@@ -285,6 +292,8 @@ class S3BlobStore:
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException as exc:
+            if reads:  # the caller closes spool.fd next: let no thread use it after that
+                await asyncio.wait(set(reads))
             with contextlib.suppress(Exception):
                 await asyncio.shield(
                     client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -101,13 +102,13 @@ class TestBlobContract:
         assert stat is not None and stat.size == 0
         assert await listed(blob_store) == [bid]
 
-    @pytest.mark.parametrize("size", [READ_CHUNK, 2 * READ_CHUNK, READ_CHUNK + 1])
-    async def test_chunk_size_boundaries(self, blob_store: BlobStore, size: int) -> None:
-        data = payload(size, seed=size)
-        bid = await put(blob_store, data, chunk=READ_CHUNK)
-        chunks = await chunks_of(blob_store, bid)
-        assert b"".join(chunks) == data
-        assert max(len(c) for c in chunks) <= READ_CHUNK
+    async def test_chunk_size_boundaries(self, blob_store: BlobStore) -> None:
+        for size in (READ_CHUNK, 2 * READ_CHUNK, READ_CHUNK + 1):
+            data = payload(size, seed=size)
+            bid = await put(blob_store, data, chunk=READ_CHUNK)
+            chunks = await chunks_of(blob_store, bid)
+            assert b"".join(chunks) == data
+            assert max(len(c) for c in chunks) <= READ_CHUNK
 
     async def test_large_blob_streams_in_bounded_chunks(self, blob_store: BlobStore) -> None:
         # 20 MiB > 3 test-size S3 parts: the multipart path runs on the S3 backend.
@@ -122,26 +123,23 @@ class TestBlobContract:
         assert hasher.hexdigest() == bid
         assert 0 < biggest <= READ_CHUNK
 
-    @pytest.mark.parametrize(
-        ("offset", "length"),
-        [
+    async def test_ranged_reads(self, blob_store: BlobStore) -> None:
+        data = payload(3 * MiB + 5, seed=3)
+        bid = await put(blob_store, data)
+        ranges: list[tuple[int, int | None]] = [
             (0, 10),  # start
             (MiB - 3, 2 * MiB + 5),  # middle, across chunk boundaries
             (2 * MiB + 7, None),  # to the end
             (1000, 0),  # zero length
-            (3 * MiB, 10),  # the last bytes
+            (3 * MiB, 5),  # exactly the last bytes
             (3 * MiB + 2, 100),  # runs past the end: cut
             (3 * MiB + 5, None),  # at the end: nothing
             (3 * MiB + 50, 10),  # past the end: nothing
-        ],
-    )
-    async def test_ranged_reads(
-        self, blob_store: BlobStore, offset: int, length: int | None
-    ) -> None:
-        data = payload(3 * MiB + 5, seed=3)
-        bid = await put(blob_store, data)
-        end = None if length is None else offset + length
-        assert await read_all(blob_store, bid, offset, length) == data[offset:end]
+        ]
+        for offset, length in ranges:
+            end = None if length is None else offset + length
+            got = await read_all(blob_store, bid, offset, length)
+            assert got == data[offset:end], (offset, length)
 
     async def test_negative_range_is_rejected(self, blob_store: BlobStore) -> None:
         bid = await put(blob_store, b"abc")
@@ -179,6 +177,26 @@ class TestBlobContract:
         assert temp_files(blob_store, tmp_path) == []
         with pytest.raises(InvalidArgument):
             await writer.commit(id_of(data))
+
+    @pytest.mark.parametrize("yields", [0, 2])
+    async def test_cancelled_commit_leaves_whole_blob_or_nothing(
+        self, blob_store: BlobStore, tmp_path: Path, yields: int
+    ) -> None:
+        data = payload(6 * MiB, seed=yields)
+        bid = id_of(data)
+        writer = await blob_store.open_writer()
+        for piece in chunked(data, MiB):
+            await writer.write(piece)
+        task = asyncio.create_task(writer.commit(bid))
+        for _ in range(yields):
+            await asyncio.sleep(0)  # cancel at different points of the commit (not a timed wait)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await writer.abort()  # waits for a commit that carries on in a worker thread
+        assert temp_files(blob_store, tmp_path) == []
+        if await blob_store.exists(bid):
+            assert await read_all(blob_store, bid) == data
 
     async def test_commit_is_once(self, blob_store: BlobStore) -> None:
         writer = await blob_store.open_writer()
@@ -251,18 +269,18 @@ class TestBlobContract:
         assert await blob_store.stat(missing) is None
         assert not await blob_store.exists(missing)
 
-    @pytest.mark.parametrize("bad", ["../../etc/passwd", "ABCD" + "0" * 60, "ab", "g" * 64])
-    async def test_invalid_ids_are_rejected(self, blob_store: BlobStore, bad: str) -> None:
-        with pytest.raises(InvalidArgument):
-            await read_all(blob_store, BlobId(bad))
-        with pytest.raises(InvalidArgument):
-            await blob_store.stat(BlobId(bad))
-        with pytest.raises(InvalidArgument):
-            await blob_store.delete(BlobId(bad))
-        writer = await blob_store.open_writer()
-        with pytest.raises(InvalidArgument):
-            await writer.commit(BlobId(bad))
-        await writer.abort()
+    async def test_invalid_ids_are_rejected(self, blob_store: BlobStore) -> None:
+        for bad in ["../../etc/passwd", "ABCD" + "0" * 60, "ab", "g" * 64]:
+            with pytest.raises(InvalidArgument):
+                await read_all(blob_store, BlobId(bad))
+            with pytest.raises(InvalidArgument):
+                await blob_store.stat(BlobId(bad))
+            with pytest.raises(InvalidArgument):
+                await blob_store.delete(BlobId(bad))
+            writer = await blob_store.open_writer()
+            with pytest.raises(InvalidArgument):
+                await writer.commit(BlobId(bad))
+            await writer.abort()
         with pytest.raises(InvalidArgument):
             await listed(blob_store, "XY")
 
@@ -330,7 +348,6 @@ class TestLocalBlobStore:
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
-        assert await proc.wait() == -signal.SIGKILL
         assert os.listdir(root / "tmp"), "the child always has a writer in flight"
 
         store = LocalBlobStore(root)
