@@ -1,17 +1,20 @@
 """Fixtures for the admin API tests: the admin app in-process (aiohttp test server) over a real
 ``Lake`` on in-memory stores, with an admin and helpers to call it as any user.
 
-Import explicitly: ``from tests.functional.admin_conftest import admin_api, AdminApi  # noqa``.
+Import explicitly: ``from tests.functional.admin_conftest import admin_api, AdminApi  # noqa``
+(``admin_api``: one app per test; ``admin_api_module``: one per module).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -71,8 +74,9 @@ class AdminApi:
         return self.as_user(creds["access_key_id"], creds["secret_access_key"])
 
 
-@pytest.fixture
-async def admin_api() -> AsyncIterator[AdminApi]:
+@contextlib.asynccontextmanager
+async def running_admin_app() -> AsyncIterator[AdminApi]:
+    """The admin app on a loopback port over a fresh in-memory Lake, with one admin."""
     kv = MemoryKVStore()
     lake = Lake(kv, MemoryBlobStore())
     users = UserStore(kv, secret_key=bytes(range(32)))
@@ -89,3 +93,16 @@ async def admin_api() -> AsyncIterator[AdminApi]:
     finally:
         await client.close()
         await lake.close()
+
+
+@pytest.fixture
+async def admin_api() -> AsyncIterator[AdminApi]:
+    async with running_admin_app() as api:
+        yield api
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def admin_api_module() -> AsyncIterator[AdminApi]:
+    """One app for a whole module (tests using it need ``loop_scope="module"``)."""
+    async with running_admin_app() as api:
+        yield api

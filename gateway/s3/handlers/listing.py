@@ -49,7 +49,9 @@ def encode_token(key: str) -> str:
 
 def decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        if not token:
+            raise ValueError("empty token")
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidArgument("The continuation token provided is incorrect") from None
 

@@ -14,9 +14,10 @@ import time
 from aiohttp import web
 
 from gateway.core.access import Action
-from gateway.core.errors import NotImplementedFeature, ReadOnlyRef
+from gateway.core.errors import InvalidPath, NotImplementedFeature, ReadOnlyRef
 from gateway.core.lake import Conditions
 from gateway.core.model import Entry, RefKind
+from gateway.s3.errors import MaxMessageLengthExceeded
 from gateway.s3.handlers.common import S3Context, strip_etag, user_metadata
 from gateway.s3.responses import quote_etag
 
@@ -51,6 +52,9 @@ def write_conditions(ctx: S3Context) -> Conditions | None:
 
 
 async def put_object(ctx: S3Context) -> web.StreamResponse:
+    assert ctx.key is not None
+    if ctx.key.endswith("/") and ctx.key.count("/") == 1:
+        return await _branch_root_marker(ctx)
     ref, path = ctx.ref_and_path()
     await ctx.allow(Action.WRITE, ctx.bucket, ref)
     branch = await require_branch(ctx, ref)
@@ -72,3 +76,26 @@ async def put_object(ctx: S3Context) -> web.StreamResponse:
     for algorithm, value in stored.checksums.items():
         headers[f"x-amz-checksum-{algorithm.lower()}"] = value
     return web.Response(status=200, headers=headers)
+
+
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+
+async def _branch_root_marker(ctx: S3Context) -> web.StreamResponse:
+    """PUT ``<branch>/`` with an empty body: a "directory marker" for the branch root.
+
+    Tools that create directories (pyarrow ``create_dir``, Hadoop-style committers) write one
+    before writing below it. A branch root always exists as a directory, so an empty marker is
+    accepted and stores nothing; a non-empty body has no path to live at and is refused.
+    """
+    assert ctx.key is not None
+    ref = ctx.key[:-1]
+    ctx.note(repo=ctx.bucket, ref=ref)
+    await ctx.allow(Action.WRITE, ctx.bucket, ref)
+    await require_branch(ctx, ref)
+    payload = await ctx.payload(require_length=True)
+    try:
+        await payload.read_all(0)
+    except MaxMessageLengthExceeded:
+        raise InvalidPath(f"key {ctx.key!r} names a branch root: it cannot hold data") from None
+    return web.Response(status=200, headers={"ETag": quote_etag(EMPTY_MD5)})
