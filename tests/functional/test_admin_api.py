@@ -495,3 +495,22 @@ async def test_internal_errors_are_json_500(api: AdminApi, monkeypatch: pytest.M
     resp = await api.call("GET", R)
     assert resp.status == 500
     assert json.loads(await resp.text()) == {"message": "internal server error"}
+
+
+async def test_revert_merge_commit_needs_parent_number(api: AdminApi) -> None:
+    await put(api, "main", "a", b"1")
+    await commit(api, "main")
+    await api.json("POST", f"{R}/branches", 201, json={"name": "dev", "source": "main"})
+    await put(api, "dev", "b", b"1")
+    await commit(api, "dev")
+    await put(api, "main", "c", b"1")
+    await commit(api, "main")
+    await api.json("POST", f"{R}/refs/dev/merge/main", 200, json={})
+    body = await api.json(
+        "POST", f"{R}/branches/main/revert", 409, json={"ref": "main", "parent_number": 0}
+    )
+    assert "parent_number" in body["message"]
+    await api.json(
+        "POST", f"{R}/branches/main/revert", 204, json={"ref": "main", "parent_number": 1}
+    )
+    await api.json("GET", f"{R}/refs/main/objects/stat", 404, params={"path": "b"})
