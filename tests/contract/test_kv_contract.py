@@ -363,6 +363,31 @@ async def test_group_commit_uses_fewer_commits(
     assert single.commit_count - before == 9
 
 
+async def _noop() -> None:
+    pass
+
+
+async def test_write_cancelled_before_it_starts_does_not_happen(kv_store: KVStoreImpl) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(w: KVWriter) -> None:
+        entered.set()
+        assert release.wait(timeout=60)
+
+    first = asyncio.create_task(kv_store.write(hold))
+    assert await asyncio.to_thread(entered.wait, 60)
+    doomed = asyncio.create_task(kv_store.write(lambda w: w.put(b"doomed", b"1")))
+    after = asyncio.create_task(kv_store.write(lambda w: w.put(b"after", b"1")))
+    await asyncio.create_task(_noop())  # created last: runs after both queued their writes
+    doomed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    release.set()
+    await first
+    await after
+    assert kv_store.read_sync(_all) == [(b"after", b"1")]
+
+
 async def test_failing_write_in_a_batch_is_alone(kv_store: KVStoreImpl) -> None:
     errors = [Boom(str(i)) for i in range(3)]
 
