@@ -14,8 +14,8 @@ Three payload modes (the x-amz-content-sha256 value):
 Memory: payload bytes are never buffered. Each piece of a source chunk that lies inside a data
 chunk is yielded as it arrives (the whole source chunk object when it is all payload, so large
 bodies are not copied); only chunk-header and trailer lines (bounded to a few KiB) are
-accumulated. Consequently a chunk's bytes are yielded *before* its signature (which follows
-them) has been checked: the consumer must treat an exception from the iterator as "abort and
+accumulated. Consequently a chunk's bytes are yielded *before* its signature (sent in the
+chunk header, checkable only after the chunk's last byte) has been verified: the consumer must treat an exception from the iterator as "abort and
 store nothing", which ``Lake.ingest`` guarantees. The iterator only finishes normally after
 every signature, the framing and ``x-amz-decoded-content-length`` were verified.
 
