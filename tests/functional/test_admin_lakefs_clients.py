@@ -208,3 +208,22 @@ def test_lakefs_spec_filesystem(
         assert f.read() == b"in tx"
     fs.rm(f"lakefs://{repo.id}/main/data/file.csv")
     assert not fs.exists(f"lakefs://{repo.id}/main/data/file.csv")
+
+
+def test_cherry_pick_copy_batch_delete(repo: lakefs.Repository) -> None:
+    main = repo.branch("main")
+    main.object("seed").upload(data=b"s")
+    main.commit(message="seed")
+    dev = repo.branch("dev").create(source_reference="main")
+    dev.object("picked").upload(data=b"p")
+    picked = dev.commit(message="to pick").get_commit()
+    commit = main.cherry_pick(picked.id)
+    assert commit.message and main.object("picked").reader().read() == b"p"
+    copied = main.object("picked").copy("dev", "copies/picked")
+    assert copied.reader().read() == b"p"
+    assert copied.stat().checksum == main.object("picked").stat().checksum
+    dev.delete_objects(["picked", "copies/picked", "never-there"])
+    assert [o.path for o in dev.objects()] == ["seed"]
+    history = [c.message for c in main.log(objects=["picked"])]
+    assert history == [commit.message]
+    assert repo.ref("main~1").get_commit().message == "seed"
