@@ -4,8 +4,9 @@ Usage::
 
     PYTHONPATH=. python bench/tree_micro.py [--n 1000000] [--leaf 64] [--internal 64]
 
-Prints process CPU seconds (and wall-clock seconds) for build, full iteration (cold and warm cache), apply of 1,000 and
-100,000 changes, diff of two trees 1,000 paths apart and a 1,000 + 1,000 path merge.
+Prints process CPU seconds (and wall-clock seconds) for build, full iteration (cold and warm
+cache), apply of 1,000 and 100,000 changes, diff of two trees 1,000 paths apart and a
+1,000 + 1,000 path merge.
 """
 
 from __future__ import annotations
