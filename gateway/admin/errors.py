@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from gateway.admin import schemas
 from gateway.core import errors as e
@@ -123,6 +123,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _http_error_response(exc, request)
     except (ConnectionError, TimeoutError):
         raise  # the client went away; nothing to answer
+    except http_exceptions.HttpProcessingError as exc:
+        # A malformed request body (bad chunked encoding, short body): the client's fault.
+        return web.json_response({"message": f"malformed request: {exc.message}"}, status=400)
     except Exception:
         log.exception("admin %s %s: internal error", request.method, request.path)
         if request.method == "HEAD":

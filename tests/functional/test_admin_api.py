@@ -4,6 +4,7 @@ path, branch protection)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -514,3 +515,42 @@ async def test_revert_merge_commit_needs_parent_number(api: AdminApi) -> None:
         "POST", f"{R}/branches/main/revert", 204, json={"ref": "main", "parent_number": 1}
     )
     await api.json("GET", f"{R}/refs/main/objects/stat", 404, params={"path": "b"})
+
+
+async def test_upload_never_reads_whole_body(
+    api: AdminApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an upload must stream its body, never read it whole")
+
+    from aiohttp import web_request
+
+    for name in ("read", "text", "json", "post"):
+        monkeypatch.setattr(web_request.BaseRequest, name, forbidden)
+    data = b"z" * (3 << 20)
+    stats = await api.json(
+        "POST", f"{R}/branches/main/objects", 201, params={"path": "s"}, data=_chunks(data, 1 << 16)
+    )
+    assert stats["size_bytes"] == len(data)
+    form = aiohttp.FormData()
+    form.add_field("content", data, filename="s2")
+    await api.json("POST", f"{R}/branches/main/objects", 201, params={"path": "s2"}, data=form)
+    monkeypatch.undo()
+    assert await read(api, "main", "s2") == data
+
+
+async def test_malformed_chunked_body_is_400(api: AdminApi) -> None:
+    from tests.functional.admin_conftest import ADMIN_KEY, ADMIN_SECRET, basic
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.client.port)
+    request = (
+        f"POST /api/v1{R}/branches/main/objects?path=bad HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: {basic(ADMIN_KEY, ADMIN_SECRET)}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n"
+    )
+    writer.write(request.encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=30)
+    writer.close()
+    assert b" 400 " in status_line
+    await api.json("GET", f"{R}/refs/main/objects/stat", 404, params={"path": "bad"})
