@@ -15,8 +15,9 @@ Memory: payload bytes are never buffered. Each piece of a source chunk that lies
 chunk is yielded as it arrives (the whole source chunk object when it is all payload, so large
 bodies are not copied); only chunk-header and trailer lines (bounded to a few KiB) are
 accumulated. Consequently a chunk's bytes are yielded *before* its signature (sent in the
-chunk header, checkable only after the chunk's last byte) has been verified: the consumer must treat an exception from the iterator as "abort and
-store nothing", which ``Lake.ingest`` guarantees. The iterator only finishes normally after
+chunk header, checkable only after the chunk's last byte) has been verified: the consumer must
+treat an exception from the iterator as "abort and store nothing", which ``Lake.ingest``
+guarantees. The iterator only finishes normally after
 every signature, the framing and ``x-amz-decoded-content-length`` were verified.
 
 Errors are all 4xx: ``MalformedChunkedEncoding`` (IncompleteBody 400) for broken framing or a
@@ -29,6 +30,7 @@ Not thread-safe: one decoder per request, iterated by one task.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
@@ -49,6 +51,9 @@ from gateway.s3.sigv4 import (
 )
 
 MIN_SIGNED_CHUNK = 8192
+#: Signed-chunk pieces at least this large are hashed in a worker thread (a thread hop costs
+#: about as much as hashing 64-128 KiB).
+OFFLOAD_HASH_BYTES = 256 * 1024
 MAX_LINE = 4096
 MAX_TRAILER_BYTES = 16 * 1024
 _SIG_EXT = b"chunk-signature="
@@ -233,7 +238,11 @@ class AwsChunkedDecoder:
                 remaining -= len(data)
                 self.decoded_bytes += len(data)
                 if hasher is not None:
-                    hasher.update(data)
+                    if len(data) >= OFFLOAD_HASH_BYTES:
+                        # hashlib releases the GIL: keep the event loop free on large pieces.
+                        await asyncio.to_thread(hasher.update, data)
+                    else:
+                        hasher.update(data)
                 yield data
             if self._signed:
                 assert self._signing is not None and hasher is not None

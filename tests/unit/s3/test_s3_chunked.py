@@ -332,3 +332,15 @@ def test_decoder_arguments_are_checked() -> None:
         )
     with pytest.raises(ValueError):
         AwsChunkedDecoder(_source(b"", 1), mode=SIGNED, signing=None, decoded_length=None)
+
+
+async def test_large_signed_pieces_hashed_off_loop(aws_key: sigv4.SigningKey) -> None:
+    payload = bytes(range(256)) * 8192  # 2 MiB in 1 MiB signed chunks, fed as 512 KiB reads
+    body = encode_chunked(payload, chunk_size=1 << 20, signing=aws_key)
+    data, _, largest = await _decode(
+        body, mode=SIGNED, signing=aws_key, decoded_length=len(payload), piece=512 << 10
+    )
+    assert data == payload and largest <= 512 << 10
+    tampered = body[:700_000] + b"X" + body[700_001:]
+    with pytest.raises(SignatureDoesNotMatch):
+        await _decode(tampered, mode=SIGNED, signing=aws_key, piece=512 << 10)
