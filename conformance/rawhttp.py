@@ -353,6 +353,47 @@ class RawClient:
         headers = [("content-length", "0")] if method == "PUT" else []
         return self.send(method, target, headers)
 
+    def put_expect_continue(
+        self, path: str, data: bytes, *, wait: float = 5.0
+    ) -> tuple[int | None, Response]:
+        """PUT with ``Expect: 100-continue``, sending the body only after the interim answer.
+
+        Args:
+            path: encoded object path.
+            data: the body.
+            wait: seconds to wait for ``100 Continue`` before sending the body anyway (as
+                curl and the AWS CLI do).
+
+        Returns:
+            The status of the first response line the server sent after the headers (100 for
+            a proper interim response, None if it sent nothing within ``wait``), and the
+            final response.
+        """
+        headers = {"content-length": str(len(data)), "expect": "100-continue"}
+        signed = self.sign("PUT", path, (), headers, payload_hash=hashlib.sha256(data).hexdigest())
+        lines = [f"PUT {signed.target} HTTP/1.1"]
+        lines += [f"{k}: {v}" for k, v in signed.headers]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        with socket.create_connection((self._host, self._port), timeout=self.timeout) as sock:
+            sock.sendall(head)
+            sock.settimeout(wait)
+            first: int | None = None
+            try:
+                interim = _read_head(sock)
+                first = int(interim.split(b" ", 2)[1])
+            except TimeoutError:
+                interim = b""
+            sock.settimeout(self.timeout)
+            if first is not None and first != 100:
+                # A final answer before the body: the server refused the upload up front.
+                return first, Response(first, _parse_headers(interim), b"")
+            sock.sendall(data)
+            resp = http.client.HTTPResponse(sock, method="PUT")
+            resp.begin()
+            body = resp.read()
+            final = Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
+            return first, final
+
     # -- aws-chunked uploads -----------------------------------------------------------------
 
     def put_streaming_signed(
@@ -437,6 +478,28 @@ class RawClient:
     def with_credentials(self, credentials: Credentials) -> RawClient:
         """Return a client for the same endpoint signing with other credentials."""
         return replace(self, credentials=credentials)
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    """Read one response head (status line and headers) byte by byte, nothing beyond it."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise ConnectionError("connection closed while reading a response head")
+        head += byte
+        if len(head) > 65536:
+            raise ConnectionError("response head too large")
+    return head
+
+
+def _parse_headers(head: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            fields[name.strip().lower()] = value.strip()
+    return fields
 
 
 def _signed_chunk_frame(chunk: bytes, signature: str) -> bytes:

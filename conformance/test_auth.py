@@ -198,8 +198,20 @@ def test_unsigned_trailer_bad_checksum_is_bad_digest_and_stores_nothing(
     assert_absent(s3, bucket, prefix + "k")
 
 
-def test_expect_100_continue_upload(raw: RawClient, s3: Any, bucket: str, prefix: str) -> None:
-    path = object_path(bucket, prefix + "k")
-    resp = raw.request("PUT", path, headers={"expect": "100-continue"}, body=DATA)
-    raw_ok(resp)
+def test_expect_100_continue_gets_interim_answer_before_body(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    first, final = raw.put_expect_continue(object_path(bucket, prefix + "k"), DATA)
+    assert first == 100, f"no 100 Continue before the body (first answer: {first})"
+    raw_ok(final)
     assert s3.get_object(Bucket=bucket, Key=prefix + "k")["Body"].read() == DATA
+
+
+def test_expect_100_continue_refused_upfront_when_unauthorized(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    bad = raw.with_credentials(Credentials(raw.credentials.access_key, "wrong-secret"))
+    first, final = bad.put_expect_continue(object_path(bucket, prefix + "k"), DATA)
+    assert final.status == 403
+    assert first in (100, 403)
+    assert_absent(s3, bucket, prefix + "k")

@@ -123,6 +123,14 @@ def test_list_multipart_uploads_shows_open_uploads(s3: Any, bucket: str, prefix:
     resp = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
     listed = {u["UploadId"]: u["Key"] for u in resp.get("Uploads", [])}
     assert listed == ids
+    assert all("Initiated" in u for u in resp["Uploads"])
+
+
+def test_list_multipart_uploads_with_delimiter_groups_prefixes(
+    s3: Any, bucket: str, prefix: str
+) -> None:
+    for name in ("x/1", "x/2", "y"):
+        start(s3, bucket, prefix + name)
     nested = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix, Delimiter="/")
     assert [p["Prefix"] for p in nested.get("CommonPrefixes", [])] == [prefix + "x/"]
     assert [u["Key"] for u in nested.get("Uploads", [])] == [prefix + "y"]

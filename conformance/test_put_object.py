@@ -161,28 +161,49 @@ def test_put_if_match_on_missing_key_is_no_such_key(s3: Any, bucket: str, prefix
     assert_absent(s3, bucket, prefix + "k")
 
 
-def test_put_user_metadata_and_standard_headers_round_trip(
+def test_put_user_metadata_round_trips_with_lowercased_names(
     s3: Any, bucket: str, prefix: str
 ) -> None:
     s3.put_object(
         Bucket=bucket,
         Key=prefix + "k",
         Body=DATA,
-        Metadata={"color": "blue", "Mixed-Case": "Value With Spaces"},
-        ContentType="text/plain; charset=utf-8",
-        CacheControl="max-age=60",
-        ContentDisposition='inline; filename="a.txt"',
-        ContentLanguage="en",
+        Metadata={"color": "blue", "Mixed-Case": "Value With Spaces", "empty": ""},
     )
-    for resp in (
-        s3.head_object(Bucket=bucket, Key=prefix + "k"),
-        s3.get_object(Bucket=bucket, Key=prefix + "k"),
-    ):
-        assert resp["Metadata"] == {"color": "blue", "mixed-case": "Value With Spaces"}
-        assert resp["ContentType"] == "text/plain; charset=utf-8"
-        assert resp["CacheControl"] == "max-age=60"
-        assert resp["ContentDisposition"] == 'inline; filename="a.txt"'
-        assert resp["ContentLanguage"] == "en"
+    expected = {"color": "blue", "mixed-case": "Value With Spaces", "empty": ""}
+    assert s3.head_object(Bucket=bucket, Key=prefix + "k")["Metadata"] == expected
+    assert s3.get_object(Bucket=bucket, Key=prefix + "k")["Metadata"] == expected
+
+
+def test_put_user_metadata_replaced_on_overwrite(s3: Any, bucket: str, prefix: str) -> None:
+    s3.put_object(Bucket=bucket, Key=prefix + "k", Body=DATA, Metadata={"a": "1"})
+    s3.put_object(Bucket=bucket, Key=prefix + "k", Body=DATA, Metadata={"b": "2"})
+    assert s3.head_object(Bucket=bucket, Key=prefix + "k")["Metadata"] == {"b": "2"}
+
+
+STANDARD_HEADERS = [
+    pytest.param("ContentType", "text/plain; charset=utf-8", id="content-type"),
+    pytest.param("CacheControl", "max-age=60", id="cache-control"),
+    pytest.param("ContentDisposition", 'inline; filename="a.txt"', id="content-disposition"),
+    pytest.param("ContentLanguage", "en", id="content-language"),
+    pytest.param("ContentEncoding", "identity", id="content-encoding"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), STANDARD_HEADERS)
+def test_put_standard_header_round_trips(
+    s3: Any, bucket: str, prefix: str, field: str, value: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key=prefix + "k", Body=DATA, **{field: value})
+    assert s3.head_object(Bucket=bucket, Key=prefix + "k")[field] == value
+    assert s3.get_object(Bucket=bucket, Key=prefix + "k")[field] == value
+
+
+def test_put_expires_header_round_trips(raw: RawClient, bucket: str, prefix: str) -> None:
+    expires = "Thu, 01 Dec 2033 16:00:00 GMT"
+    path = object_path(bucket, prefix + "k")
+    raw_ok(raw.request("PUT", path, headers={"expires": expires}, body=DATA))
+    assert raw.request("HEAD", path).header("expires") == expires
 
 
 def test_put_with_canned_acl_header_is_accepted(s3: Any, bucket: str, prefix: str) -> None:
