@@ -106,3 +106,40 @@ async def admin_api_module() -> AsyncIterator[AdminApi]:
     """One app for a whole module (tests using it need ``loop_scope="module"``)."""
     async with running_admin_app() as api:
         yield api
+
+
+# -- a repository ready to use, and one-call helpers ---------------------------------------------
+
+R = "/repositories/repo1"
+
+
+@pytest.fixture
+async def api(admin_api: AdminApi) -> AdminApi:
+    """``admin_api`` with repository ``repo1`` (default branch ``main``) created."""
+    await admin_api.json(
+        "POST", "/repositories", 201, json={"name": "repo1", "storage_namespace": "local://r"}
+    )
+    return admin_api
+
+
+async def put(api: AdminApi, branch: str, path: str, data: bytes, **headers: str) -> Any:
+    return await api.json(
+        "POST",
+        f"{R}/branches/{branch}/objects",
+        201,
+        params={"path": path},
+        data=data,
+        headers=headers,
+    )
+
+
+async def commit(api: AdminApi, branch: str, message: str = "m", **extra: Any) -> Any:
+    return await api.json(
+        "POST", f"{R}/branches/{branch}/commits", 201, json={"message": message, **extra}
+    )
+
+
+async def read(api: AdminApi, ref: str, path: str) -> bytes:
+    resp = await api.call("GET", f"{R}/refs/{ref}/objects", params={"path": path})
+    assert resp.status == 200, await resp.text()
+    return await resp.read()
