@@ -34,7 +34,7 @@ from gateway.core.errors import BlobNotFound, InvalidArgument, StorageError
 from gateway.core.ids import BlobId, is_hex_id
 from gateway.core.ports import BlobCapabilities, BlobStat
 from gateway.storage.layout import BLOBS_DIR, blob_key, check_blob_id, check_hex_prefix
-from gateway.storage.spool import SpoolFile, TempDir, fsync_dir
+from gateway.storage.spool import SpoolFile, TempDir, fsync_dir, open_spool
 
 T = TypeVar("T")
 
@@ -129,10 +129,10 @@ class LocalBlobStore:
     async def open_writer(self) -> LocalBlobWriter:
         """Start a blob write: creates a locked temp file under ``root/tmp``."""
         try:
-            fd, path = await self._run(self.temp.create)
+            spool = await open_spool(self.temp, self.executor)
         except OSError as exc:
             raise StorageError(f"creating blob temp file: {exc}") from exc
-        return LocalBlobWriter(self, SpoolFile(fd, path, self.executor))
+        return LocalBlobWriter(self, spool)
 
     def publish_sync(self, spool: SpoolFile, blob_id: BlobId) -> None:
         """Blocking commit step: fsync + rename, or drop the temp when the blob exists."""

@@ -51,7 +51,7 @@ from gateway.storage.layout import (
     key_prefix,
 )
 from gateway.storage.local import READ_CHUNK, check_range
-from gateway.storage.spool import SpoolFile, TempDir
+from gateway.storage.spool import SpoolFile, TempDir, open_spool
 
 T = TypeVar("T")
 
@@ -220,8 +220,7 @@ class S3BlobStore:
         if self._temp is None:
             self._temp = await self._run(TempDir, self._spool_dir)
             await self._run(self._temp.sweep)
-        fd, path = await self._run(self._temp.create)
-        return SpoolFile(fd, path, self._executor)
+        return await open_spool(self._temp, self._executor)
 
     # -- writing ----------------------------------------------------------------------------------
 

@@ -97,6 +97,30 @@ class TempDir:
         return sorted(os.listdir(self.path))
 
 
+async def open_spool(temp: TempDir, executor: Executor) -> SpoolFile:
+    """Create a temp file in ``executor`` and wrap it in a SpoolFile.
+
+    Cancellation-safe: if the caller is cancelled while the file is being created, the file is
+    removed as soon as the creating thread returns (nothing leaks, no lock is left held).
+    """
+    created = asyncio.get_running_loop().run_in_executor(executor, temp.create)
+    try:
+        fd, path = await asyncio.shield(created)
+    except asyncio.CancelledError:
+        created.add_done_callback(_drop_created)
+        raise
+    return SpoolFile(fd, path, executor)
+
+
+def _drop_created(created: asyncio.Future[tuple[int, Path]]) -> None:
+    if created.cancelled() or created.exception() is not None:
+        return
+    fd, path = created.result()
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    os.close(fd)
+
+
 def _write_all(fd: int, pieces: list[bytes | bytearray]) -> None:
     """``writev`` every byte of ``pieces``, looping over short writes."""
     views = [memoryview(p) for p in pieces if len(p)]

@@ -2,9 +2,9 @@
 
 Usage (from the repository root)::
 
-    PYTHONPATH=. python -m tests.support.blob_bench local [--mib 256]
+    PYTHONPATH=. python -m tests.support.blob_bench local [--mib 256] [--rounds 5]
     PYTHONPATH=. python -m tests.support.blob_bench local-small [--count 2000]
-    PYTHONPATH=. python -m tests.support.blob_bench s3 [--mib 64]
+    PYTHONPATH=. python -m tests.support.blob_bench s3 [--mib 64] [--rounds 5]
 
 ``s3`` starts its own SeaweedFS and compares the S3 backend's write strategy (spool locally,
 HEAD, multipart straight to the final key) with the alternative (multipart to a temp key while
@@ -20,6 +20,7 @@ import functools
 import math
 import os
 import secrets
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -47,17 +48,30 @@ def self_cpu_s() -> float:
     return t.user + t.system
 
 
-async def timed(label: str, nbytes: int, fn: Callable[[], Awaitable[Any]], pid: int = 0) -> float:
+RESULTS: dict[str, list[tuple[float, float, float]]] = {}
+
+
+async def timed(label: str, nbytes: int, fn: Callable[[], Awaitable[Any]], pid: int = 0) -> None:
+    """Run ``fn`` once; record MB/s and client (and server) CPU seconds per GB under ``label``."""
     cpu0, srv0, t0 = self_cpu_s(), proc_cpu_s(pid) if pid else 0.0, time.perf_counter()
     await fn()
     wall = time.perf_counter() - t0
-    cpu = self_cpu_s() - cpu0
     gb = nbytes / 1e9
-    line = f"{label:<44} {nbytes / wall / 1e6:8.0f} MB/s  client CPU {cpu / gb:5.2f} s/GB"
-    if pid:
-        line += f"  server CPU {(proc_cpu_s(pid) - srv0) / gb:5.2f} s/GB"
-    print(line, flush=True)
-    return wall
+    row = (
+        nbytes / wall / 1e6,
+        (self_cpu_s() - cpu0) / gb,
+        (proc_cpu_s(pid) - srv0) / gb if pid else 0.0,
+    )
+    RESULTS.setdefault(label, []).append(row)
+
+
+def report() -> None:
+    """Medians per label (rates drift between runs on a shared machine: read them as ratios)."""
+    print(f"{'':<42} {'MB/s':>7} {'client CPU s/GB':>16} {'server CPU s/GB':>16}  runs")
+    for label, rows in RESULTS.items():
+        med = [statistics.median(col) for col in zip(*rows, strict=True)]
+        server = f"{med[2]:16.2f}" if med[2] else f"{'':16}"
+        print(f"{label:<42} {med[0]:7.0f} {med[1]:16.2f} {server}  {len(rows)}")
 
 
 async def put_stream(store: BlobStore, chunk: bytes, n: int, blob_id: BlobId) -> None:
@@ -86,29 +100,29 @@ def raw_write_fsync(path: Path, chunk: bytes, n: int) -> None:
     os.unlink(path.with_suffix(".done"))
 
 
-async def bench_local(mib: int, root: Path) -> None:
+async def bench_local(mib: int, root: Path, rounds: int) -> None:
     store = LocalBlobStore(root)
     chunk = os.urandom(MiB)
     try:
-        for rnd in range(3):
+        for _ in range(rounds):
             await timed(
-                f"baseline: bare write+fsync {mib} MiB #{rnd}",
+                f"baseline: bare write+fsync {mib} MiB",
                 mib * MiB,
                 functools.partial(asyncio.to_thread, raw_write_fsync, root / "raw", chunk, mib),
             )
             bid = fresh_id()
             await timed(
-                f"local PUT {mib} MiB, 1 MiB chunks, fsync #{rnd}",
+                f"local PUT {mib} MiB, 1 MiB chunks, fsync",
                 mib * MiB,
                 functools.partial(put_stream, store, chunk, mib, bid),
             )
             await timed(
-                f"local GET {mib} MiB (page cache) #{rnd}",
+                f"local GET {mib} MiB (page cache)",
                 mib * MiB,
                 functools.partial(drain, store, bid),
             )
             await timed(
-                f"local PUT {mib} MiB again (dedup) #{rnd}",
+                f"local PUT {mib} MiB again (dedup)",
                 mib * MiB,
                 functools.partial(put_stream, store, chunk, mib, bid),
             )
@@ -176,7 +190,7 @@ async def copy_strategy_put(store: S3BlobStore, chunk: bytes, n: int, blob_id: B
     await client.delete_object(Bucket=bucket, Key=tmp_key)
 
 
-async def bench_s3(mib: int, server: S3Server, spool: Path) -> None:
+async def bench_s3(mib: int, server: S3Server, spool: Path, rounds: int) -> None:
     bucket = server.make_bucket("bench")
     store = S3BlobStore(
         bucket=bucket,
@@ -188,26 +202,24 @@ async def bench_s3(mib: int, server: S3Server, spool: Path) -> None:
     chunk = os.urandom(MiB)
     pid = server.process.pid
     try:
-        for rnd in range(3):
+        for _ in range(rounds):
             bid = fresh_id()
             await timed(
-                f"s3 PUT {mib} MiB: spool + multipart #{rnd}",
+                f"s3 PUT {mib} MiB: spool + multipart",
                 mib * MiB,
                 functools.partial(put_stream, store, chunk, mib, bid),
                 pid,
             )
+            await timed(f"s3 GET {mib} MiB", mib * MiB, functools.partial(drain, store, bid), pid)
             await timed(
-                f"s3 GET {mib} MiB #{rnd}", mib * MiB, functools.partial(drain, store, bid), pid
-            )
-            await timed(
-                f"s3 PUT {mib} MiB again (dedup: HEAD only) #{rnd}",
+                f"s3 PUT {mib} MiB again (dedup: HEAD only)",
                 mib * MiB,
                 functools.partial(put_stream, store, chunk, mib, bid),
                 pid,
             )
             bid2 = fresh_id()
             await timed(
-                f"s3 PUT {mib} MiB: temp multipart + copy #{rnd}",
+                f"s3 PUT {mib} MiB: temp multipart + copy",
                 mib * MiB,
                 functools.partial(copy_strategy_put, store, chunk, mib, bid2),
                 pid,
@@ -227,16 +239,19 @@ def main() -> None:
     parser.add_argument("what", choices=["local", "local-small", "s3"])
     parser.add_argument("--mib", type=int, default=0)
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (disk!)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="weir-blob-bench-", dir=args.dir))
     if args.what == "local":
-        asyncio.run(bench_local(args.mib or 256, scratch))
+        asyncio.run(bench_local(args.mib or 256, scratch, args.rounds))
+        report()
     elif args.what == "local-small":
         asyncio.run(bench_local_small(args.count, scratch))
     else:
         with start_seaweedfs(scratch / "weed") as server:
-            asyncio.run(bench_s3(args.mib or 64, server, scratch / "spool"))
+            asyncio.run(bench_s3(args.mib or 64, server, scratch / "spool", args.rounds))
+            report()
 
 
 if __name__ == "__main__":
