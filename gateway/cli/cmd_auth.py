@@ -121,7 +121,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         handler=key_revoke,
     )
     p.add_argument("user", metavar="USER")
-    p.add_argument("access_key_id", metavar="ACCESS_KEY_ID")
+    p.add_argument("key_id", metavar="ACCESS_KEY_ID", help="the key to revoke")
 
     _, grant = add_group(
         sub,
@@ -306,11 +306,11 @@ def key_list(ctx: Context) -> int:
 
 def key_revoke(ctx: Context) -> int:
     a = ctx.args
-    ctx.client().revoke_key(a.user, a.access_key_id)
+    ctx.client().revoke_key(a.user, a.key_id)
     if ctx.json:
-        ctx.emit_json({"user": a.user, "access_key_id": a.access_key_id, "revoked": True})
+        ctx.emit_json({"user": a.user, "access_key_id": a.key_id, "revoked": True})
     else:
-        ctx.out(f"Revoked key {a.access_key_id} of '{a.user}'")
+        ctx.out(f"Revoked key {a.key_id} of '{a.user}'")
     return 0
 
 

@@ -44,6 +44,7 @@ class ProgressBar:
         self.enabled = enabled
         self.done = 0
         self._shown: int | None = None
+        self._width = 0  # length of the last drawn line, to blank leftovers of a longer one
         self._start = time.monotonic()
 
     def update(self, n: int) -> None:
@@ -80,5 +81,7 @@ class ProgressBar:
             text = f"{self.label} [{bar}] {pct:3d}%  {size(self.done)}/{size(self.total)}  {rate}"
         else:
             text = f"{self.label}  {size(self.done)}  {rate}"
-        self.stream.write("\r" + text)
+        pad = " " * max(0, self._width - len(text))
+        self._width = len(text)
+        self.stream.write("\r" + text + pad)
         self.stream.flush()

@@ -157,7 +157,7 @@ class FakeApi:
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
-        runner = web.AppRunner(self.app())
+        runner = web.AppRunner(self.app(), shutdown_timeout=1.0)
         loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
         loop.run_until_complete(site.start())

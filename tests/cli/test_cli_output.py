@@ -70,9 +70,22 @@ GOLDEN_CASES = {
 }
 
 
+# Cases whose point is a failure (exit 1); every other case must succeed, so a golden file can
+# never silently record a bug as the expected output.
+FAILING = {
+    "commit_protected",
+    "merge_conflict",
+    "merge_conflict_json",
+    "revert_conflict",
+    "grant_remove_missing",
+}
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
 def test_golden(name: str, env: dict[str, str], fake: FakeApi) -> None:
-    check_golden(name, run(GOLDEN_CASES[name], env))
+    result = run(GOLDEN_CASES[name], env)
+    assert result.code == (1 if name in FAILING else 0), result.stderr
+    check_golden(name, result)
 
 
 def test_json_output_is_valid_json_of_all_pages(env: dict[str, str], fake: FakeApi) -> None:
@@ -164,3 +177,29 @@ def test_destructive_commands_need_yes_without_a_terminal(
         assert result.code == 2
         assert "needs confirmation: add --yes" in result.stderr
     assert "zeta" in fake.state.repos and all(r["method"] == "GET" for r in fake.state.requests)
+
+
+def test_key_revoke_positional_does_not_replace_the_credentials(
+    env: dict[str, str], fake: FakeApi
+) -> None:
+    result = run(["user", "key", "revoke", "ana", "AKIAOTHER"], env)
+    assert result.code == 0, result.stderr
+    assert fake.state.requests[-1]["path"] == "/api/v1/auth/users/ana/credentials/AKIAOTHER"
+
+
+def test_no_positional_shares_a_dest_with_a_global_option() -> None:
+    import argparse
+
+    from gateway.cli.main import build_parser
+
+    reserved = {"endpoint", "access_key_id", "secret_access_key", "json"}
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+            elif not action.option_strings:
+                assert action.dest not in reserved, f"{parser.prog}: {action.dest}"
+
+    walk(build_parser())
