@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import socket
 from typing import Any
 
 import pytest
@@ -181,3 +182,23 @@ def test_signed_body_longer_than_length(weir_server: WeirServer, bucket: str, s3
         conn.close()
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="main/long")
+
+
+def test_expect_100_continue(weir_server: WeirServer, bucket: str, s3: Any) -> None:
+    body = b"sent after 100 Continue"
+    signed = sign(
+        weir_server, "PUT", f"/{bucket}/main/expect", payload_hash=hashlib.sha256(body).hexdigest()
+    )
+    lines = [f"PUT {signed.url_path} HTTP/1.1"]
+    lines += [f"{k}: {v}" for k, v in signed.headers.items()]
+    lines += [f"Content-Length: {len(body)}", "Expect: 100-continue", "Connection: close", "", ""]
+    with socket.create_connection((weir_server.host, weir_server.port), timeout=30) as sock:
+        sock.sendall("\r\n".join(lines).encode())
+        interim = sock.recv(4096)  # the server must ask for the body before we send it
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(body)
+        final = b""
+        while chunk := sock.recv(65536):
+            final += chunk
+    assert final.startswith(b"HTTP/1.1 200")
+    assert s3.get_object(Bucket=bucket, Key="main/expect")["Body"].read() == body
