@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import threading
+import weakref
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -188,22 +188,27 @@ class MemoryKVStore:
     """``KVStore`` in memory. Thread-safe; for tests (nothing survives the process).
 
     Guarantees: those of ``KVStore``, except durability. Reads run on the snapshot current
-    when they start and never block; writes are serialised and all-or-nothing. Keys are 1 to
-    ``MAX_KEY_BYTES`` bytes, as in every store.
+    when they start and never block; writes are serialised and all-or-nothing; async writes
+    from one event loop run in call order. Keys are 1 to ``MAX_KEY_BYTES`` bytes, as in every
+    store.
+
+    The store owns no threads (tests create many stores and rarely close them): the async forms
+    run in the event loop's default executor, and async writes queue on a per-loop
+    ``asyncio.Lock`` first, so that waiting writers hold no executor thread.
 
     Attributes:
         commit_count: write transactions that changed something.
     """
 
-    def __init__(self, *, read_workers: int = 4) -> None:
+    def __init__(self) -> None:
         self._snap = _Snapshot([], {})
         self._write_lock = threading.Lock()
         self._tls = threading.local()
-        self._accepting = True  # async calls accepted
-        self._closed = False  # every call refused
+        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._loop_locks = weakref.WeakKeyDictionary()
+        self._loop_locks_guard = threading.Lock()
+        self._closed = False
         self.commit_count = 0
-        self._read_pool = ThreadPoolExecutor(read_workers, thread_name_prefix="weir-memkv-read")
-        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="weir-memkv-write")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -225,10 +230,13 @@ class MemoryKVStore:
             Whatever ``fn`` raised (nothing it wrote is kept); RuntimeError when called inside
             a write callback; StorageError when the store is closed.
         """
+        self._check_open()
+        return self._write(fn)
+
+    def _write(self, fn: Callable[[KVWriter], T]) -> T:
         if getattr(self._tls, "in_write", False):
             raise RuntimeError("a metadata write was started inside a write callback")
         with self._write_lock:
-            self._check_open()
             writer = _MemoryWriter(self._snap)
             self._tls.in_write = True
             try:
@@ -244,29 +252,21 @@ class MemoryKVStore:
 
     async def read(self, fn: Callable[[KVReader], T]) -> T:
         """Run ``fn`` on the current snapshot in a worker thread (never on the event loop)."""
-        if not self._accepting:
-            raise StorageError("the metadata store is closed")
-        loop = asyncio.get_running_loop()
-        try:
-            pending = loop.run_in_executor(self._read_pool, self.read_sync, fn)
-        except RuntimeError as exc:  # the pool shut down: close() is running
-            raise StorageError("the metadata store is closed") from exc
-        return await pending
+        self._check_open()
+        return await asyncio.get_running_loop().run_in_executor(None, self.read_sync, fn)
 
     async def write(self, fn: Callable[[KVWriter], T]) -> T:
-        """Run ``fn`` in a write transaction in the writer thread (never on the event loop)."""
-        if not self._accepting:
-            raise StorageError("the metadata store is closed")
+        """Run ``fn`` in a write transaction in a worker thread (never on the event loop).
+
+        A write already waiting when ``close`` is called still runs.
+        """
+        self._check_open()
         loop = asyncio.get_running_loop()
-        try:
-            pending = loop.run_in_executor(self._write_pool, self.write_sync, fn)
-        except RuntimeError as exc:
-            raise StorageError("the metadata store is closed") from exc
-        return await pending
+        with self._loop_locks_guard:
+            lock = self._loop_locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            return await loop.run_in_executor(None, self._write, fn)
 
     def close(self) -> None:
-        """Finish queued work, then refuse every call. Idempotent."""
-        self._accepting = False
-        self._write_pool.shutdown(wait=True)
-        self._read_pool.shutdown(wait=True)
+        """Refuse new calls (those already started finish). Idempotent."""
         self._closed = True
