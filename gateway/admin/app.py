@@ -19,6 +19,7 @@ from gateway.admin import (
     routes_objects,
     routes_refs,
     routes_repos,
+    routes_staging,
 )
 from gateway.admin.auth import SPECS, auth_middleware
 from gateway.admin.errors import error_middleware
@@ -37,6 +38,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_branches.ROUTES,
     *routes_objects.ROUTES,
     *routes_refs.ROUTES,
+    *routes_staging.ROUTES,
     *routes_auth.ROUTES,
 )
 
@@ -61,6 +63,7 @@ def create_admin_app(
     app[AUTHN] = authn
     app[AUTHZ] = authz
     app[VERSION] = version
+    app[routes_staging.STAGING] = routes_staging.StagingArea()
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)

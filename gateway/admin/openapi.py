@@ -193,6 +193,17 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "ObjectStatsList": _list_of("ObjectStats"),
     "ObjectCopyCreation": _obj(["src_path"], src_path=_S, src_ref=_S, force=_B, shallow=_B),
+    "StagingLocation": _obj([], physical_address=_S, presigned_url=_S, presigned_url_expiry=_I),
+    "StagingMetadata": _obj(
+        ["staging", "checksum", "size_bytes"],
+        staging=_ref("StagingLocation"),
+        checksum=_S,
+        size_bytes=_I,
+        user_metadata=_MAP,
+        content_type=_S,
+        mtime=_I,
+        force=_B,
+    ),
     "PathList": _obj(["paths"], paths={"type": "array", "items": _S, "maxItems": 1000}),
     "ObjectErrorList": _obj(
         ["errors"],

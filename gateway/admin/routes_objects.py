@@ -29,7 +29,7 @@ from gateway.admin.routing import (
     read_ref,
 )
 from gateway.core.access import Action
-from gateway.core.errors import InvalidArgument, NotImplementedFeature, ObjectNotFound
+from gateway.core.errors import InvalidArgument, ObjectNotFound
 from gateway.core.lake import Conditions
 from gateway.core.model import ByteRange, Entry
 
@@ -229,13 +229,6 @@ async def copy_object(request: web.Request) -> web.Response:
     return web.json_response(schemas.object_stats(dest_path, stored), status=201)
 
 
-async def staging_backing(request: web.Request) -> web.Response:
-    raise NotImplementedFeature(
-        "presigned staging is not supported: /config reports pre_sign_support=false, "
-        "upload through POST .../objects instead"
-    )
-
-
 BRANCH_OBJECTS = "/repositories/{repo}/branches/{branch}/objects"
 REF_OBJECTS = "/repositories/{repo}/refs/{ref}/objects"
 PATH = Param("path", required=True, description="object path (URL-encoded)")
@@ -343,27 +336,5 @@ ROUTES = [
             Param("user_metadata", "boolean", description="ignored"),
         ],
         responses={200: "ObjectStatsList"},
-    ),
-    RouteSpec(
-        "GET",
-        "/repositories/{repo}/branches/{branch}/staging/backing",
-        staging_backing,
-        "getPhysicalAddress",
-        "Not supported (pre_sign_support is false): 501",
-        "objects",
-        checks=[on_branch(Action.WRITE)],
-        query=[PATH, PRESIGN],
-        responses={501: "Error"},
-    ),
-    RouteSpec(
-        "PUT",
-        "/repositories/{repo}/branches/{branch}/staging/backing",
-        staging_backing,
-        "linkPhysicalAddress",
-        "Not supported (pre_sign_support is false): 501",
-        "objects",
-        checks=[on_branch(Action.WRITE)],
-        query=[PATH],
-        responses={501: "Error"},
     ),
 ]

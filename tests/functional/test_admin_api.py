@@ -286,3 +286,47 @@ async def test_malformed_chunked_body_is_400(api: AdminApi) -> None:
     writer.close()
     assert b" 400 " in status_line
     await api.json("GET", f"{R}/refs/main/objects/stat", 404, params={"path": "bad"})
+
+
+async def test_presigned_staging_flow(api: AdminApi) -> None:
+    backing = f"{R}/branches/main/staging/backing"
+    loc = await api.json("GET", backing, 200, params={"path": "p/x", "presign": "True"})
+    assert loc["physical_address"].startswith("weir://staging/")
+    assert isinstance(loc["presigned_url_expiry"], int)
+    url = loc["presigned_url"]
+    assert "/api/v1/staging/uploads/" in url
+    resp = await api.client.session.put(url, data=b"staged bytes")  # no credentials
+    assert resp.status == 200
+    etag = resp.headers["ETag"].strip('"')
+    # Uploaded but not linked: invisible.
+    await api.json("GET", f"{R}/refs/main/objects/stat", 404, params={"path": "p/x"})
+    meta = {
+        "staging": loc,
+        "checksum": etag,
+        "size_bytes": 12,
+        "content_type": "text/plain",
+        "user_metadata": {"K": "v"},
+    }
+    await api.json("PUT", backing, 404, params={"path": "other"}, json=meta)  # wrong path
+    stats = await api.json("PUT", backing, 200, params={"path": "p/x"}, json=meta)
+    assert stats["size_bytes"] == 12 and stats["metadata"] == {"k": "v"}
+    assert await read(api, "main", "p/x") == b"staged bytes"
+    await api.json("PUT", backing, 404, params={"path": "p/x"}, json=meta)  # one time only
+    resp = await api.client.session.put(url, data=b"again")
+    assert resp.status == 404
+    # A wrong checksum or an existing path (If-None-Match: *) is refused at link time.
+    loc2 = await api.json("GET", backing, 200, params={"path": "p/x", "presign": "True"})
+    await api.client.session.put(loc2["presigned_url"], data=b"other")
+    bad = {**meta, "staging": loc2, "checksum": "0" * 32}
+    await api.json("PUT", backing, 412, params={"path": "p/x"}, json=bad)
+    loc3 = await api.json("GET", backing, 200, params={"path": "p/x", "presign": "True"})
+    await api.client.session.put(loc3["presigned_url"], data=b"other")
+    await api.json(
+        "PUT",
+        backing,
+        412,
+        params={"path": "p/x"},
+        headers={"If-None-Match": "*"},
+        json={**meta, "staging": loc3, "checksum": ""},
+    )
+    await api.json("GET", f"{R}/branches/nope/staging/backing", 404, params={"path": "a"})

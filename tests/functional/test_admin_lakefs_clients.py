@@ -227,3 +227,12 @@ def test_cherry_pick_copy_batch_delete(repo: lakefs.Repository) -> None:
     history = [c.message for c in main.log(objects=["picked"])]
     assert history == [commit.message]
     assert repo.ref("main~1").get_commit().message == "seed"
+
+
+def test_presigned_mode_on_request(repo: lakefs.Repository) -> None:
+    obj = repo.branch("main").object("presigned/file.bin")
+    obj.upload(data=b"via staging", pre_sign=True, content_type="application/x-p")
+    assert obj.stat().content_type == "application/x-p"
+    assert obj.reader(pre_sign=True).read() == b"via staging"
+    with pytest.raises(ObjectExistsException):
+        obj.upload(data=b"again", mode="x", pre_sign=True)
