@@ -77,6 +77,11 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _path(template: str, *values: str) -> str:
+    """``_path("/repositories/{}/tags/{}", repo, tag)`` with each value percent-encoded."""
+    return template.format(*(_seg(v) for v in values))
+
+
 def _results(body: Json) -> list[Json]:
     """The items of a list response: ``{"results": [...]}`` or a bare JSON array."""
     if isinstance(body, list):
@@ -213,15 +218,8 @@ class AdminClient:
         if self._auth:
             hdrs["Authorization"] = self._auth
         hdrs.update(headers or {})
-        conn: http.client.HTTPConnection
-        if self._https:
-            conn = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout, blocksize=CHUNK_SIZE
-            )
-        else:
-            conn = http.client.HTTPConnection(
-                self._host, self._port, timeout=self._timeout, blocksize=CHUNK_SIZE
-            )
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self._timeout, blocksize=CHUNK_SIZE)
         try:
             # The server may answer (401, 404, 413) and close before reading a large body; its
             # response is still in the socket buffer, so read it instead of reporting the EPIPE.
@@ -239,20 +237,25 @@ class AdminClient:
         *,
         query: Mapping[str, Any] | None = None,
         json_body: Json = None,
+        body: Iterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[Json, http.client.HTTPResponse]:
-        """One request with a JSON (or empty) body; returns the decoded body and the response.
+        """One request with a JSON body, a streamed ``body`` or none; returns the decoded reply
+        and the response. A streamed body without ``Content-Length`` is sent chunked.
 
         Raises:
             ApiError: The status is not 2xx.
             ConnectionFailed: The server could not be reached.
         """
-        body = None
         hdrs = dict(headers or {})
+        data: bytes | Iterable[bytes] | None = body
         if json_body is not None:
-            body = json.dumps(json_body).encode()
+            data = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
-        conn, resp = self._open(method, path, query=query, body=body, headers=hdrs)
+        chunked = body is not None and "Content-Length" not in hdrs
+        if chunked:
+            hdrs["Transfer-Encoding"] = "chunked"
+        conn, resp = self._open(method, path, query=query, body=data, headers=hdrs, chunked=chunked)
         try:
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -311,82 +314,66 @@ class AdminClient:
     # -- repositories -------------------------------------------------------------------------
 
     def create_repository(self, name: str, storage_namespace: str, default_branch: str) -> Json:
-        body = {
-            "name": name,
-            "storage_namespace": storage_namespace,
-            "default_branch": default_branch,
-        }
-        return self.request("POST", "/repositories", json_body=body)
+        body = {"name": name, "storage_namespace": storage_namespace}
+        return self.request(
+            "POST", "/repositories", json_body={**body, "default_branch": default_branch}
+        )
 
     def list_repositories(self, prefix: str = "", limit: int | None = None) -> Iterator[Json]:
         return self.paginate("/repositories", {"prefix": prefix}, limit=limit)
 
     def get_repository(self, repo: str) -> Json:
-        return self.request("GET", f"/repositories/{_seg(repo)}")
+        return self.request("GET", _path("/repositories/{}", repo))
 
     def delete_repository(self, repo: str) -> None:
-        self.request("DELETE", f"/repositories/{_seg(repo)}")
+        self.request("DELETE", _path("/repositories/{}", repo))
 
     # -- branches and tags --------------------------------------------------------------------
 
     def create_branch(self, repo: str, name: str, source: str) -> str:
         """Create a branch; returns the commit id it points at (lakeFS answers in plain text)."""
-        body = self.request(
-            "POST",
-            f"/repositories/{_seg(repo)}/branches",
-            json_body={"name": name, "source": source},
-        )
-        return body.strip().strip('"') if isinstance(body, str) else str(body or "")
+        body = {"name": name, "source": source}
+        text = self.request("POST", _path("/repositories/{}/branches", repo), json_body=body)
+        return text.strip().strip('"') if isinstance(text, str) else str(text or "")
 
     def list_branches(self, repo: str, prefix: str = "") -> Iterator[Json]:
-        return self.paginate(f"/repositories/{_seg(repo)}/branches", {"prefix": prefix})
-
-    def get_branch(self, repo: str, branch: str) -> Json:
-        return self.request("GET", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}")
+        return self.paginate(_path("/repositories/{}/branches", repo), {"prefix": prefix})
 
     def delete_branch(self, repo: str, branch: str) -> None:
-        self.request("DELETE", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}")
+        self.request("DELETE", _path("/repositories/{}/branches/{}", repo, branch))
 
     def reset_branch(self, repo: str, branch: str, kind: str = "reset", path: str = "") -> None:
         """Drop staged changes: ``kind`` is ``reset`` (all), ``object`` or ``common_prefix``."""
-        body: dict[str, str] = {"type": kind}
-        if path:
-            body["path"] = path
-        self.request("PUT", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}", json_body=body)
+        body = {"type": kind, "path": path} if path else {"type": kind}
+        self.request("PUT", _path("/repositories/{}/branches/{}", repo, branch), json_body=body)
 
     def hard_reset(self, repo: str, branch: str, ref: str) -> None:
         """Point ``branch`` at ``ref``'s commit, dropping its staged changes."""
-        self.request(
-            "PUT",
-            f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/hard_reset",
-            query={"ref": ref},
-        )
+        path = _path("/repositories/{}/branches/{}/hard_reset", repo, branch)
+        self.request("PUT", path, query={"ref": ref})
 
     def get_branch_protection(self, repo: str) -> tuple[list[str], str]:
-        """The protected-branch glob patterns and the ETag to send back with a change."""
-        body, resp = self._call("GET", f"/repositories/{_seg(repo)}/settings/branch_protection")
+        """The protected-branch glob patterns and the ETag (if any) to send back with a change."""
+        path = _path("/repositories/{}/settings/branch_protection", repo)
+        body, resp = self._call("GET", path)
         rules = [r["pattern"] if isinstance(r, dict) else str(r) for r in _results(body)]
         return rules, resp.getheader("ETag") or ""
 
     def set_branch_protection(self, repo: str, patterns: Sequence[str], etag: str = "") -> None:
         """Replace the rules; with ``etag`` the server refuses (412) if they changed meanwhile."""
-        self.request(
-            "PUT",
-            f"/repositories/{_seg(repo)}/settings/branch_protection",
-            json_body=[{"pattern": p} for p in patterns],
-            headers={"If-Match": etag} if etag else None,
-        )
+        rules = [{"pattern": p} for p in patterns]
+        path = _path("/repositories/{}/settings/branch_protection", repo)
+        self.request("PUT", path, json_body=rules, headers={"If-Match": etag} if etag else None)
 
     def create_tag(self, repo: str, tag: str, ref: str) -> Json:
-        return self.request(
-            "POST", f"/repositories/{_seg(repo)}/tags", json_body={"id": tag, "ref": ref}
-        )
+        body = {"id": tag, "ref": ref}
+        return self.request("POST", _path("/repositories/{}/tags", repo), json_body=body)
 
     def list_tags(self, repo: str, prefix: str = "") -> Iterator[Json]:
-        return self.paginate(f"/repositories/{_seg(repo)}/tags", {"prefix": prefix})
+        return self.paginate(_path("/repositories/{}/tags", repo), {"prefix": prefix})
 
     def delete_tag(self, repo: str, tag: str) -> None:
-        self.request("DELETE", f"/repositories/{_seg(repo)}/tags/{_seg(tag)}")
+        self.request("DELETE", _path("/repositories/{}/tags/{}", repo, tag))
 
     # -- history ------------------------------------------------------------------------------
 
@@ -399,18 +386,18 @@ class AdminClient:
         paths: Sequence[str] = (),
         allow_empty: bool = False,
     ) -> Json:
+        """Commit staged changes; with ``paths`` (Weir) only those paths and prefixes/."""
         body: dict[str, Any] = {"message": message, "metadata": dict(metadata or {})}
         if paths:
             body["paths"] = list(paths)
         if allow_empty:
             body["allow_empty"] = True
-        return self.request(
-            "POST", f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/commits", json_body=body
-        )
+        path = _path("/repositories/{}/branches/{}/commits", repo, branch)
+        return self.request("POST", path, json_body=body)
 
     def get_commit(self, repo: str, ref: str) -> Json:
         """The commit any ref expression (branch, tag, id prefix, ``main~1``) resolves to."""
-        return self.request("GET", f"/repositories/{_seg(repo)}/commits/{_seg(ref)}")
+        return self.request("GET", _path("/repositories/{}/commits/{}", repo, ref))
 
     def log(
         self,
@@ -425,19 +412,17 @@ class AdminClient:
         query: dict[str, Any] = {"objects": list(objects), "prefixes": list(prefixes)}
         if first_parent:
             query["first_parent"] = "true"
-        return self.paginate(
-            f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/commits", query, limit=limit
-        )
+        path = _path("/repositories/{}/refs/{}/commits", repo, ref)
+        return self.paginate(path, query, limit=limit)
 
     def diff_refs(
         self, repo: str, left: str, right: str, *, two_dot: bool = False, prefix: str = ""
     ) -> Iterator[Json]:
         query = {"type": "two_dot" if two_dot else "three_dot", "prefix": prefix}
-        path = f"/repositories/{_seg(repo)}/refs/{_seg(left)}/diff/{_seg(right)}"
-        return self.paginate(path, query)
+        return self.paginate(_path("/repositories/{}/refs/{}/diff/{}", repo, left, right), query)
 
     def diff_uncommitted(self, repo: str, branch: str, prefix: str = "") -> Iterator[Json]:
-        path = f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/diff"
+        path = _path("/repositories/{}/branches/{}/diff", repo, branch)
         return self.paginate(path, {"prefix": prefix})
 
     def merge(
@@ -452,23 +437,23 @@ class AdminClient:
         resolutions: Sequence[tuple[str, str]] = (),
     ) -> Json:
         """Merge ``source`` into branch ``dest``; a conflict raises ApiError(409) whose ``body``
-        carries ``conflicts``."""
+        carries ``conflicts``. ``resolutions`` are (glob, "source"|"dest") pairs."""
         body: dict[str, Any] = {"message": message, "metadata": dict(metadata or {})}
         if strategy:
             body["strategy"] = strategy
         if resolutions:
             body["resolutions"] = [{"pattern": p, "side": s} for p, s in resolutions]
-        path = f"/repositories/{_seg(repo)}/refs/{_seg(source)}/merge/{_seg(dest)}"
+        path = _path("/repositories/{}/refs/{}/merge/{}", repo, source, dest)
         return self.request("POST", path, json_body=body)
 
     def revert(self, repo: str, branch: str, ref: str, parent_number: int = 0) -> None:
         body = {"ref": ref, "parent_number": parent_number, "allow_empty": False}
-        path = f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/revert"
+        path = _path("/repositories/{}/branches/{}/revert", repo, branch)
         self.request("POST", path, json_body=body)
 
     def cherry_pick(self, repo: str, branch: str, ref: str, parent_number: int = 0) -> Json:
         body = {"ref": ref, "parent_number": parent_number}
-        path = f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/cherry-pick"
+        path = _path("/repositories/{}/branches/{}/cherry-pick", repo, branch)
         return self.request("POST", path, json_body=body)
 
     # -- objects ------------------------------------------------------------------------------
@@ -476,14 +461,9 @@ class AdminClient:
     def list_objects(
         self, repo: str, ref: str, prefix: str = "", delimiter: str = "/", limit: int | None = None
     ) -> Iterator[Json]:
-        path = f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/objects/ls"
-        # delimiter "" must be sent explicitly: it means "recursive", not "default".
+        """Objects (and, with a delimiter, common prefixes); ``delimiter=""`` is recursive."""
+        path = _path("/repositories/{}/refs/{}/objects/ls", repo, ref)
         return self.paginate(path, {"prefix": prefix, "delimiter": delimiter or None}, limit=limit)
-
-    def stat_object(self, repo: str, ref: str, path: str) -> Json:
-        return self.request(
-            "GET", f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/objects/stat", query={"path": path}
-        )
 
     def open_object(self, repo: str, ref: str, path: str) -> Download:
         """Start downloading an object; the caller streams it with ``Download.chunks()``.
@@ -491,11 +471,8 @@ class AdminClient:
         Raises:
             ApiError: The object or ref does not exist, or access is refused.
         """
-        conn, resp = self._open(
-            "GET",
-            f"/repositories/{_seg(repo)}/refs/{_seg(ref)}/objects",
-            query={"path": path, "presign": "false"},
-        )
+        url = _path("/repositories/{}/refs/{}/objects", repo, ref)
+        conn, resp = self._open("GET", url, query={"path": path, "presign": "false"})
         if not 200 <= resp.status < 300:
             try:
                 raw = resp.read()
@@ -526,36 +503,17 @@ class AdminClient:
         object makes the server answer 412 instead of overwriting it.
         """
         headers = {"Content-Type": content_type or "application/octet-stream"}
-        for key, value in (metadata or {}).items():
-            headers[f"x-lakefs-meta-{key}"] = value
+        headers.update({f"x-lakefs-meta-{k}": v for k, v in (metadata or {}).items()})
         if if_absent:
             headers["If-None-Match"] = "*"
         if size is not None:
             headers["Content-Length"] = str(size)
-        else:
-            headers["Transfer-Encoding"] = "chunked"
-        conn, resp = self._open(
-            "POST",
-            f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/objects",
-            query={"path": path},
-            body=iter(chunks),
-            headers=headers,
-            chunked=size is None,
-        )
-        try:
-            raw = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise ConnectionFailed(f"connection lost reading the reply: {_describe(exc)}") from exc
-        finally:
-            conn.close()
-        return self._decode(resp, raw)
+        url = _path("/repositories/{}/branches/{}/objects", repo, branch)
+        return self.request("POST", url, query={"path": path}, body=iter(chunks), headers=headers)
 
     def delete_object(self, repo: str, branch: str, path: str) -> None:
-        self.request(
-            "DELETE",
-            f"/repositories/{_seg(repo)}/branches/{_seg(branch)}/objects",
-            query={"path": path},
-        )
+        url = _path("/repositories/{}/branches/{}/objects", repo, branch)
+        self.request("DELETE", url, query={"path": path})
 
     # -- users, keys and grants (Weir extensions under /auth) ----------------------------------
 
@@ -563,35 +521,33 @@ class AdminClient:
         return self.paginate("/auth/users")
 
     def create_user(self, name: str, admin: bool = False) -> Json:
-        body: dict[str, Any] = {"id": name}
-        if admin:
-            body["admin"] = True
+        body = {"id": name, "admin": True} if admin else {"id": name}
         return self.request("POST", "/auth/users", json_body=body)
 
     def delete_user(self, name: str) -> None:
-        self.request("DELETE", f"/auth/users/{_seg(name)}")
+        self.request("DELETE", _path("/auth/users/{}", name))
 
     def create_key(self, user: str) -> Json:
         """A new access key pair; the secret is returned this once only."""
-        return self.request("POST", f"/auth/users/{_seg(user)}/credentials")
+        return self.request("POST", _path("/auth/users/{}/credentials", user))
 
     def list_keys(self, user: str) -> Iterator[Json]:
         """The user's access key ids (secrets are never listed)."""
-        return self.paginate(f"/auth/users/{_seg(user)}/credentials")
+        return self.paginate(_path("/auth/users/{}/credentials", user))
 
     def revoke_key(self, user: str, access_key_id: str) -> None:
-        self.request("DELETE", f"/auth/users/{_seg(user)}/credentials/{_seg(access_key_id)}")
+        self.request("DELETE", _path("/auth/users/{}/credentials/{}", user, access_key_id))
 
     def list_grants(self, user: str) -> list[Json]:
-        return _results(self.request("GET", f"/auth/users/{_seg(user)}/grants"))
+        return _results(self.request("GET", _path("/auth/users/{}/grants", user)))
 
     def add_grant(self, user: str, repository: str, branch: str, action: str) -> Json:
         body = {"repository": repository, "branch": branch, "action": action}
-        return self.request("POST", f"/auth/users/{_seg(user)}/grants", json_body=body)
+        return self.request("POST", _path("/auth/users/{}/grants", user), json_body=body)
 
     def remove_grant(self, user: str, grant_id: str) -> None:
         """Remove one grant by its id (see :meth:`find_grant` to look one up by its fields)."""
-        self.request("DELETE", f"/auth/users/{_seg(user)}/grants/{_seg(grant_id)}")
+        self.request("DELETE", _path("/auth/users/{}/grants/{}", user, grant_id))
 
     def find_grant(self, user: str, repository: str, branch: str, action: str) -> Json:
         """The grant of ``user`` with exactly these fields, or None."""
