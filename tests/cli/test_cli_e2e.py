@@ -132,3 +132,26 @@ def test_login_against_the_real_server(server: WeirServer, tmp_path: Path) -> No
     assert run(["repo", "list"], {"WEIR_CONFIG": str(cfg)}).code == 0
     bad = run([*argv, "--secret-access-key", "wrong"], {"WEIR_CONFIG": str(tmp_path / "b.toml")})
     assert bad.code == 3 and not (tmp_path / "b.toml").exists()
+
+
+def test_every_route_the_cli_needs_is_in_weirs_openapi(server: WeirServer) -> None:
+    """The fake API serves exactly what the CLI calls; the real server must document it all."""
+    import http.client
+
+    from tests.cli.fake_api import FakeApi
+
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    conn.request("GET", "/api/v1/openapi.json")
+    doc = json.loads(conn.getresponse().read())
+    conn.close()
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", path.removeprefix("/api/v1"))
+
+    served = {(m.upper(), shape(p)) for p, ops in doc["paths"].items() for m in ops}
+    needed = {
+        (route.method, shape(route.resource.canonical))
+        for route in FakeApi().app().router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    assert needed - served == set()
