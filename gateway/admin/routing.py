@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -27,7 +28,10 @@ AUTHN: web.AppKey[Authenticator] = web.AppKey("authn")
 AUTHZ: web.AppKey[Authorizer] = web.AppKey("authz")
 USERS = web.AppKey("users", UserStore)
 VERSION = web.AppKey("version", str)
-PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+# ``web.RequestKey`` exists from aiohttp 3.14; older releases take a plain string key.
+PRINCIPAL_KEY: Any = (
+    web.RequestKey("principal", Principal) if hasattr(web, "RequestKey") else "weir.principal"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,8 @@ class RouteSpec:
 
 def principal_of(request: web.Request) -> Principal:
     """The authenticated caller (set by the auth middleware)."""
-    return request[PRINCIPAL_KEY]
+    principal: Principal = request[PRINCIPAL_KEY]
+    return principal
 
 
 def lake_of(request: web.Request) -> Lake:
