@@ -380,7 +380,7 @@ def _trim(value: str) -> str:
 
 
 def canonical_headers(headers: Headers, signed_headers: Iterable[str]) -> str:
-    """``name:value\n`` for every signed header, sorted, values trimmed and space-collapsed.
+    """``name:value\\n`` for every signed header, sorted, values trimmed and space-collapsed.
 
     Repeated headers (``getall`` of a multidict) are joined with commas, as AWS specifies.
     """

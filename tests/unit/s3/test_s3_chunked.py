@@ -14,6 +14,8 @@ import botocore.config
 import pytest
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.httpchecksum import _CHECKSUM_CLS, AwsChunkedWrapper
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from gateway.core.errors import IncompleteBody
@@ -344,3 +346,22 @@ async def test_large_signed_pieces_hashed_off_loop(aws_key: sigv4.SigningKey) ->
     tampered = body[:700_000] + b"X" + body[700_001:]
     with pytest.raises(SignatureDoesNotMatch):
         await _decode(tampered, mode=SIGNED, signing=aws_key, piece=512 << 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    payload=st.binary(max_size=5000),
+    chunk_size=st.integers(min_value=1, max_value=3000),
+    piece=st.integers(min_value=1, max_value=7000),
+)
+async def test_unsigned_trailer_any_framing_roundtrips(
+    payload: bytes, chunk_size: int, piece: int
+) -> None:
+    crc = _checksum("crc32c", payload)
+    body = encode_chunked(payload, chunk_size=chunk_size, trailers={"x-amz-checksum-crc32c": crc})
+    data, trailers, largest = await _decode(
+        body, mode=UNSIGNED_TRAILER, signing=None, decoded_length=len(payload), piece=piece
+    )
+    assert data == payload
+    assert trailers == {"x-amz-checksum-crc32c": crc}
+    assert largest <= piece

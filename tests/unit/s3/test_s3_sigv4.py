@@ -13,6 +13,8 @@ import botocore.config
 import pytest
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from gateway.s3 import sigv4
@@ -411,3 +413,21 @@ def test_signing_key_cache_is_bounded_and_reused() -> None:
     info = sigv4.signing_key.cache_info()
     assert info.hits == 2 and info.misses == 1
     assert info.maxsize == sigv4.KEY_CACHE_SIZE
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    key=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1),
+    value=st.text(st.characters(codec="utf-8"), max_size=20),
+)
+def test_any_key_and_query_value_signed_by_the_sdk_encoding_verifies(key: str, value: str) -> None:
+    signed = sigv4.sign_request(
+        method="GET",
+        path=sigv4.encode_path(f"/repo/main/{key}"),
+        query=[("prefix", value), ("list-type", "2")],
+        headers={"host": "h:1"},
+        access_key="AK",
+        secret="SK",
+        now=T0,
+    )
+    _verify("GET", signed.path, signed.query, CIMultiDict(signed.headers), T0, "SK")
