@@ -88,6 +88,19 @@ def test_branch_isolation_and_ref_reads(weir_server: WeirServer, s3: Any, bucket
         s3.delete_object(Bucket=bucket, Key="v1.0/data/a.txt")
     assert info.value.response["Error"]["Code"] == "AccessDenied"
 
+    # DeleteObjects reports refusals per key and still deletes the rest.
+    batch = s3.delete_objects(
+        Bucket=bucket,
+        Delete={
+            "Objects": [{"Key": "v1.0/data/a.txt"}, {"Key": "dev/data/new.txt"}],
+            "Quiet": True,
+        },
+    )
+    assert [(e["Key"], e["Code"]) for e in batch["Errors"]] == [("v1.0/data/a.txt", "AccessDenied")]
+    assert "Deleted" not in batch
+    assert read(s3, bucket, "dev/data/new.txt") is None
+    s3.put_object(Bucket=bucket, Key="dev/data/new.txt", Body=b"only on dev")
+
     # Zero-copy across branches, and from a tag.
     s3.copy_object(Bucket=bucket, Key="main/data/from-dev", CopySource=f"{bucket}/dev/data/new.txt")
     s3.copy_object(Bucket=bucket, Key="dev/data/from-tag", CopySource=f"{bucket}/v1.0/data/a.txt")
