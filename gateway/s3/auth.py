@@ -38,6 +38,7 @@ from gateway.s3 import sigv4
 from gateway.s3.checksums import ChecksumSet
 from gateway.s3.chunked import AwsChunkedDecoder
 from gateway.s3.errors import (
+    EntityTooLarge,
     InvalidAccessKeyId,
     InvalidRequest,
     MaxMessageLengthExceeded,
@@ -46,6 +47,9 @@ from gateway.s3.errors import (
 
 #: Body chunk size read from the socket: large enough to amortise hashing calls.
 READ_CHUNK = 1024 * 1024
+
+#: S3's largest single PUT (and part): 5 GiB.
+MAX_UPLOAD = 5 * 1024**3
 
 
 class PayloadFactory(Protocol):
@@ -213,6 +217,11 @@ class S3Auth:
             if require_length:
                 raise MissingContentLength("You must provide the Content-Length HTTP header.")
             length = 0  # aiohttp reads no body without a length or chunked framing
+        if require_length and length is not None and length > MAX_UPLOAD:
+            raise EntityTooLarge(
+                "Your proposed upload exceeds the maximum allowed size",
+                extra={"ProposedSize": str(length), "MaxSizeAllowed": str(MAX_UPLOAD)},
+            )
         if claims.streaming:
             decoded = headers.get("x-amz-decoded-content-length")
             if decoded is None or not decoded.isdigit():

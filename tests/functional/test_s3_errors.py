@@ -202,3 +202,22 @@ def test_expect_100_continue(weir_server: WeirServer, bucket: str, s3: Any) -> N
             final += chunk
     assert final.startswith(b"HTTP/1.1 200")
     assert s3.get_object(Bucket=bucket, Key="main/expect")["Body"].read() == body
+
+
+def test_size_limits(weir_server: WeirServer, bucket: str) -> None:
+    huge = request(
+        weir_server,
+        "PUT",
+        f"/{bucket}/main/huge",
+        headers={"Content-Length": str(6 * 1024**3)},
+        signed_payload=False,
+    )
+    assert (huge.status, huge.code) == (400, "EntityTooLarge")
+    meta = request(
+        weir_server,
+        "PUT",
+        f"/{bucket}/main/meta",
+        headers={"x-amz-meta-big": "v" * 3000},
+        body=b"x",
+    )
+    assert (meta.status, meta.code) == (400, "MetadataTooLarge")

@@ -20,6 +20,7 @@ from gateway.core.access import Action, Authorizer, Principal
 from gateway.core.errors import InvalidArgument, InvalidPath
 from gateway.core.lake import Lake
 from gateway.core.model import Entry
+from gateway.s3.errors import MetadataTooLarge
 from gateway.s3.keys import format_http_date as http_date
 from gateway.s3.responses import quote_etag
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 SMALL_OBJECT = 64 * 1024
 
 META_PREFIX = "x-amz-meta-"
+#: S3's limit on user metadata (names and values, UTF-8 bytes).
+MAX_METADATA = 2048
 
 
 @dataclass(slots=True)
@@ -101,12 +104,19 @@ async def read_body(ctx: S3Context, limit: int) -> bytes:
 
 
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
-    """``x-amz-meta-*`` headers as a dict with lower-cased names (prefix stripped)."""
-    return {
+    """``x-amz-meta-*`` headers as a dict with lower-cased names (prefix stripped).
+
+    Raises:
+        MetadataTooLarge: names and values together exceed S3's 2 KiB.
+    """
+    meta = {
         name[len(META_PREFIX) :].lower(): value
         for name, value in headers.items()
         if name.lower().startswith(META_PREFIX)
     }
+    if meta and sum(len(k.encode()) + len(v.encode()) for k, v in meta.items()) > MAX_METADATA:
+        raise MetadataTooLarge("Your metadata headers exceed the maximum allowed metadata size.")
+    return meta
 
 
 def object_headers(entry: Entry) -> dict[str, str]:
