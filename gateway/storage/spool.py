@@ -151,6 +151,7 @@ class SpoolFile:
         self._buf = bytearray()
         self._pending: asyncio.Future[None] | None = None
         self._closed = False
+        self._failed: Exception | None = None  # a failed write poisons the file for good
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn(*args)`` in this spool's executor."""
@@ -160,6 +161,7 @@ class SpoolFile:
         """Append ``chunk``. An I/O error of an earlier write surfaces here or in ``flush``."""
         if self._closed:
             raise ValueError("write to a finished blob writer")
+        self._check_failed()
         if not isinstance(chunk, bytes):
             chunk = bytes(chunk)  # the caller may reuse a mutable buffer after we return
         if not chunk:
@@ -175,7 +177,12 @@ class SpoolFile:
             await self._submit([chunk])
 
     async def flush(self) -> None:
-        """Write out the buffer and wait until every write is done (not fsynced)."""
+        """Write out the buffer and wait until every write is done (not fsynced).
+
+        Raises OSError if any write failed, now or earlier: a file with a hole must never be
+        published, even by a caller that ignored the first error.
+        """
+        self._check_failed()
         if self._buf:
             await self._submit([self._take_buf()])
         await self._wait_pending()
@@ -205,6 +212,10 @@ class SpoolFile:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def _check_failed(self) -> None:
+        if self._failed is not None:
+            raise OSError(f"an earlier write to {self.path.name} failed: {self._failed}")
+
     def _take_buf(self) -> bytearray:
         buf, self._buf = self._buf, bytearray()
         return buf
@@ -222,6 +233,10 @@ class SpoolFile:
             # shield: if our caller is cancelled, the thread still runs; keep tracking it so
             # that nothing closes the fd under it.
             await asyncio.shield(pending)
+        except Exception as exc:
+            if pending.done():
+                self._failed = exc
+            raise
         finally:
             if pending.done():
                 self._pending = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import random
 import signal
@@ -16,6 +17,7 @@ from blake3 import blake3
 from gateway.core.errors import BlobNotFound, InvalidArgument, StorageError
 from gateway.core.ids import BlobId
 from gateway.core.ports import BlobStore
+from gateway.storage import spool as spool_module
 from gateway.storage.layout import blob_key
 from gateway.storage.local import READ_CHUNK, LocalBlobStore
 from gateway.storage.s3 import S3BlobStore
@@ -292,6 +294,56 @@ class TestBlobContract:
         await stream.aclose()  # type: ignore[attr-defined]
         assert data.startswith(first)
         assert await read_all(blob_store, bid) == data  # nothing leaked or left locked
+
+
+class TestWriteFailures:
+    """A failed disk write (ENOSPC, EIO) must never let a blob with a hole be published."""
+
+    @pytest.mark.parametrize("backend", ["local", "s3-moto"])
+    async def test_failed_write_poisons_the_writer(
+        self,
+        backend: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        store: BlobStore
+        if backend == "local":
+            store = LocalBlobStore(tmp_path / "blobs")
+        else:
+            store = make_s3_store(
+                request.getfixturevalue("moto_server"),
+                request.getfixturevalue("moto_bucket"),
+                tmp_path,
+            )
+        real_write_all = spool_module._write_all
+        calls = 0
+
+        def failing_write_all(fd: int, pieces: list[bytes | bytearray]) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_write_all(fd, pieces)
+
+        monkeypatch.setattr(spool_module, "_write_all", failing_write_all)
+        data = payload(8 * MiB)
+        try:
+            writer = await store.open_writer()
+            errors = 0
+            for piece in chunked(data, MiB):
+                try:
+                    await writer.write(piece)
+                except StorageError:
+                    errors += 1  # a careless caller that carries on
+            with pytest.raises(StorageError):
+                await writer.commit(id_of(data))
+            assert errors >= 1
+            await writer.abort()
+            assert not await store.exists(id_of(data))
+            assert temp_files(store, tmp_path) == []
+        finally:
+            await store.close()
 
 
 class TestLocalBlobStore:
