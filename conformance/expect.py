@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 from botocore.exceptions import ClientError
 
@@ -57,7 +58,10 @@ def raw_error(resp: Response, status: int, code: str | None) -> None:
     got = (resp.status, resp.error_code(), resp.body[:300])
     assert resp.status == status, f"expected {status} {code}, got {got}"
     if code is not None:
-        root = resp.xml()
+        try:
+            root = resp.xml()
+        except ElementTree.ParseError:
+            raise AssertionError(f"{status} error body is not XML: {resp.body[:300]!r}") from None
         assert root.tag == "Error", f"error body root is {root.tag}, not Error"
         assert root.findtext("Code") == code, f"expected {status} {code}, got {got}"
         assert root.findtext("Message"), f"{code} error has no Message"
