@@ -25,11 +25,17 @@ from gateway.admin.routing import (
     RouteSpec,
     authorize,
     lake_of,
+    may,
     on_branch,
     principal_of,
 )
 from gateway.core.access import Action
-from gateway.core.errors import InvalidArgument, NotImplementedFeature
+from gateway.core.errors import (
+    BranchExists,
+    BranchNotFound,
+    InvalidArgument,
+    NotImplementedFeature,
+)
 
 
 async def list_branches(request: web.Request) -> web.Response:
@@ -49,9 +55,18 @@ async def create_branch(request: web.Request) -> web.Response:
     repo = request.match_info["repo"]
     body = await read_json(request)
     name, source = j_str(body, "name"), j_str(body, "source")
-    await authorize(request, Action.COMMIT, repo, name)
+    lake = lake_of(request)
+    if not await may(request, Action.COMMIT, repo, name):
+        # lakefs-spec calls create(exist_ok=True) before every write and tolerates only 409:
+        # a writer without COMMIT must get 409 for an existing branch it can read, not 403.
+        await authorize(request, Action.READ, repo, name)
+        try:
+            await lake.get_branch(repo, name)
+        except BranchNotFound:
+            await authorize(request, Action.COMMIT, repo, name)  # raises AccessDenied
+        raise BranchExists(f"branch {name!r} already exists")
     await authorize(request, Action.READ, repo, source)
-    branch = await lake_of(request).create_branch(repo, name, source)
+    branch = await lake.create_branch(repo, name, source)
     return web.Response(status=201, text=branch.head, content_type="text/html")
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import urllib3
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -23,6 +26,7 @@ from gateway.auth.users import UserStore
 from gateway.core.lake import Lake
 from gateway.meta.memory_store import MemoryKVStore
 from gateway.storage.memory import MemoryBlobStore
+from tests.functional.conftest import WeirServer
 
 ADMIN_KEY = "AKIAADMINTEST0000001"
 ADMIN_SECRET = "admin-test-secret"
@@ -143,3 +147,39 @@ async def read(api: AdminApi, ref: str, path: str) -> bytes:
     resp = await api.call("GET", f"{R}/refs/{ref}/objects", params={"path": path})
     assert resp.status == 200, await resp.text()
     return await resp.read()
+
+
+# -- the real server ---------------------------------------------------------------------------
+
+
+class ServerAdmin:
+    """Minimal synchronous admin API client for the real server (set-up only)."""
+
+    def __init__(self, server: WeirServer) -> None:
+        self.base = server.endpoint + "/api/v1"
+        token = base64.b64encode(f"{server.access_key}:{server.secret_key}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}"}
+        self.http = urllib3.PoolManager()
+
+    def call(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        body: Any = None,
+        raw: bytes | None = None,
+        **fields: str,
+    ) -> Any:
+        headers = dict(self.headers)
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        url = self.base + route
+        if fields:
+            url += "?" + urllib.parse.urlencode(fields)
+        resp = self.http.request(method, url, body=data, headers=headers)
+        assert resp.status == status, f"{method} {route}: {resp.status} {resp.data!r}"
+        if resp.headers.get("Content-Type", "").startswith("application/json"):
+            return json.loads(resp.data)
+        return resp.data

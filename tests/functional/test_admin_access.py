@@ -8,10 +8,7 @@ the real server (``weir_server``). A grant must mean the same thing on both APIs
 
 from __future__ import annotations
 
-import base64
 import fnmatch
-import json
-import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -19,11 +16,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import urllib3
 from botocore.exceptions import ClientError
 
 from gateway.core.access import Action
-from tests.functional.admin_conftest import AdminApi, admin_api, admin_api_module  # noqa: F401
+from tests.functional.admin_conftest import (  # noqa: F401
+    AdminApi,
+    ServerAdmin,
+    admin_api,
+    admin_api_module,
+)
 from tests.functional.conftest import WeirServer
 
 REPO_GLOB = "mx-*"
@@ -262,39 +263,6 @@ async def test_repository_listing_is_filtered(admin_api: AdminApi) -> None:  # n
 # -- the S3 half --------------------------------------------------------------------------------
 
 
-class ServerAdmin:
-    """Minimal synchronous admin API client for the real server (set-up only)."""
-
-    def __init__(self, server: WeirServer) -> None:
-        self.base = server.endpoint + "/api/v1"
-        token = base64.b64encode(f"{server.access_key}:{server.secret_key}".encode()).decode()
-        self.headers = {"Authorization": f"Basic {token}"}
-        self.http = urllib3.PoolManager()
-
-    def call(
-        self,
-        method: str,
-        route: str,
-        status: int,
-        body: Any = None,
-        raw: bytes | None = None,
-        **fields: str,
-    ) -> Any:
-        headers = dict(self.headers)
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        url = self.base + route
-        if fields:
-            url += "?" + urllib.parse.urlencode(fields)
-        resp = self.http.request(method, url, body=data, headers=headers)
-        assert resp.status == status, f"{method} {route}: {resp.status} {resp.data!r}"
-        if resp.headers.get("Content-Type", "").startswith("application/json"):
-            return json.loads(resp.data)
-        return resp.data
-
-
 @pytest.fixture(scope="module")
 def s3_roles(weir_server: WeirServer) -> Iterator[dict[str, Any]]:
     """One boto3 client per role on the real server (users created once per module)."""
@@ -410,3 +378,15 @@ def test_s3_list_buckets_is_filtered(s3_roles: dict[str, Any]) -> None:
     for role in ROLES:
         names = {b["Name"] for b in s3_roles[role.name].list_buckets()["Buckets"]}
         assert (repo in names) is expected(role, Action.READ, ()), role.name
+
+
+async def test_existing_branch_is_409_for_a_writer(admin_api: AdminApi) -> None:  # noqa: F811
+    """lakefs-spec creates the branch (exist_ok) before every write: a writer must see 409."""
+    repo = "mx-exists"
+    await _seed(admin_api, repo)
+    writer = await admin_api.new_user("w", *Role("writer", Action.WRITE).grants())
+    path = f"/repositories/{repo}/branches"
+    await writer.json("POST", path, 409, json={"name": "dev", "source": "main"})
+    await writer.json("POST", path, 403, json={"name": "new", "source": "main"})
+    outsider = await admin_api.new_user("o", {"repository": "other", "action": "write"})
+    await outsider.json("POST", path, 403, json={"name": "dev", "source": "main"})

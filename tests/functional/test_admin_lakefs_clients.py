@@ -14,12 +14,14 @@ import lakefs
 import pytest
 from lakefs.exceptions import (
     ConflictException,
+    ForbiddenException,
     NotAuthorizedException,
     NotFoundException,
     ObjectExistsException,
 )
 from lakefs_spec import LakeFSFileSystem
 
+from tests.functional.admin_conftest import ServerAdmin
 from tests.functional.conftest import WeirServer
 
 
@@ -236,3 +238,46 @@ def test_presigned_mode_on_request(repo: lakefs.Repository) -> None:
     assert obj.reader(pre_sign=True).read() == b"via staging"
     with pytest.raises(ObjectExistsException):
         obj.upload(data=b"again", mode="x", pre_sign=True)
+
+
+def test_grants_and_protection_through_the_clients(
+    weir_server: WeirServer, repo: lakefs.Repository
+) -> None:
+    admin = ServerAdmin(weir_server)
+    user = f"reader-{uuid.uuid4().hex[:6]}"
+    admin.call("POST", "/auth/users", 201, {"id": user})
+    creds = admin.call("POST", f"/auth/users/{user}/credentials", 201)
+    admin.call(
+        "POST",
+        f"/auth/users/{user}/grants",
+        201,
+        {"repository": repo.id, "branch": "*", "action": "read"},
+    )
+    repo.branch("main").object("f").upload(data=b"f")
+    reader = lakefs.Client(
+        host=weir_server.endpoint,
+        username=creds["access_key_id"],
+        password=creds["secret_access_key"],
+    )
+    mine = lakefs.Repository(repo.id, client=reader)
+    assert mine.branch("main").object("f").reader().read() == b"f"
+    with pytest.raises(ForbiddenException):
+        mine.branch("main").object("g").upload(data=b"no")
+    reader_fs = LakeFSFileSystem(
+        host=weir_server.endpoint,
+        username=creds["access_key_id"],
+        password=creds["secret_access_key"],
+    )
+    assert reader_fs.cat_file(f"lakefs://{repo.id}/main/f") == b"f"
+    with pytest.raises(PermissionError):
+        reader_fs.pipe_file(f"lakefs://{repo.id}/main/g", b"no")
+
+    repo.branch("main").commit(message="seed")
+    admin.call(
+        "PUT", f"/repositories/{repo.id}/settings/branch_protection", 204, [{"pattern": "main"}]
+    )
+    with pytest.raises(ForbiddenException):
+        repo.branch("main").object("direct").upload(data=b"x")
+    with repo.branch("main").transact(commit_message="merged in") as tx:  # merges are allowed
+        tx.object("via-merge").upload(data=b"ok")
+    assert repo.branch("main").object("via-merge").reader().read() == b"ok"
