@@ -48,12 +48,6 @@ STATUS: dict[type[BaseException], int] = {
     e.WeirError: 500,
 }
 
-#: Messages for errors whose own text would be unhelpful or too revealing.
-_FIXED_MESSAGES: dict[type[BaseException], str] = {
-    e.ProtectedBranch: "branch is protected: it accepts only merges",
-}
-
-
 def status_for(exc: BaseException) -> int:
     """The HTTP status for a domain error (500 for anything unknown)."""
     for cls in type(exc).__mro__:
@@ -65,11 +59,7 @@ def status_for(exc: BaseException) -> int:
 
 def body_for(exc: e.WeirError) -> dict[str, Any]:
     """The JSON body for a domain error."""
-    message = exc.message
-    for cls, fixed in _FIXED_MESSAGES.items():
-        if isinstance(exc, cls):
-            message = f"{fixed} ({exc.message})" if exc.message else fixed
-    body: dict[str, Any] = {"message": message}
+    body: dict[str, Any] = {"message": exc.message or type(exc).__name__}
     if isinstance(exc, e.MergeConflict):
         # lakeFS sends {"reference": ""} on a conflict; Weir adds the complete report.
         body["reference"] = ""
