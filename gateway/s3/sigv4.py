@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 from urllib.parse import quote, unquote_to_bytes
 
 from gateway.s3.errors import (
@@ -83,9 +84,11 @@ _PRESIGN_PARAMS = (
 Headers = Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class AuthContext:
-    """What a request claims about its signature (parsed, not yet verified).
+class AuthContext(NamedTuple):
+    """What a request claims about its signature (parsed, not yet verified). Immutable.
+
+    A ``NamedTuple`` rather than a frozen dataclass: it is built on every request and a frozen
+    dataclass costs ~2 µs more to construct (``object.__setattr__`` per field).
 
     Attributes:
         access_key_id: From the credential scope.
@@ -122,9 +125,8 @@ class AuthContext:
         return self.content_sha256 in STREAMING_MODES
 
 
-@dataclass(frozen=True, slots=True)
-class SigningKey:
-    """What chunk-signature verification needs, produced by a successful ``verify``.
+class SigningKey(NamedTuple):
+    """What chunk-signature verification needs, produced by a successful ``verify``. Immutable.
 
     Attributes:
         key: The derived SigV4 signing key.
