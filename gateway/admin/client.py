@@ -25,7 +25,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 CHUNK_SIZE = 1 << 20
 MAX_PAGE = 1000
-DEFAULT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 600.0  # a reply may take long: a big commit or merge, a slow download
 
 Json = Any  # a decoded JSON value; the server's shapes are documented in lakefs-api.md
 
@@ -174,7 +175,8 @@ class AdminClient:
         endpoint: Base URL; normalised with :func:`normalize_endpoint`.
         access_key_id: The access key id ("" sends no Authorization header).
         secret_access_key: The secret for ``access_key_id``.
-        timeout: Socket timeout in seconds for connecting and for each read.
+        timeout: Seconds to wait for each read or write once connected (connecting itself is
+            bounded by ``CONNECT_TIMEOUT``, so an unreachable host fails fast).
     """
 
     def __init__(
@@ -219,10 +221,13 @@ class AdminClient:
             hdrs["Authorization"] = self._auth
         hdrs.update(headers or {})
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self._timeout, blocksize=CHUNK_SIZE)
+        conn = cls(self._host, self._port, timeout=CONNECT_TIMEOUT, blocksize=CHUNK_SIZE)
         try:
             # The server may answer (401, 404, 413) and close before reading a large body; its
             # response is still in the socket buffer, so read it instead of reporting the EPIPE.
+            conn.connect()
+            if conn.sock is not None:
+                conn.sock.settimeout(self._timeout)
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 conn.request(method, url, body=body, headers=hdrs, encode_chunked=chunked)
             return conn, conn.getresponse()

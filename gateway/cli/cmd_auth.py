@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=user_create,
     )
-    p.add_argument("name", metavar="USER")
+    p.add_argument("name", metavar="USER", help="user name")
     p.add_argument("--admin", action="store_true", help="give the user every permission")
     add_command(
         user,
@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=user_delete,
     )
-    p.add_argument("name", metavar="USER")
+    p.add_argument("name", metavar="USER", help="user name")
 
     key_parser, key = add_group(
         user,
@@ -98,7 +98,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=key_create,
     )
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="user name")
     p = add_command(
         key,
         "list",
@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=key_list,
     )
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="user name")
     p = add_command(
         key,
         "revoke",
@@ -120,7 +120,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=key_revoke,
     )
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="user name")
     p.add_argument("key_id", metavar="ACCESS_KEY_ID", help="the key to revoke")
 
     _, grant = add_group(
@@ -144,7 +144,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=grant_add,
     )
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="user name")
     p.add_argument("--repo", required=True, metavar="GLOB", help="repository pattern")
     p.add_argument("--branch", default="*", metavar="GLOB", help="branch pattern (default *)")
     p.add_argument("--action", required=True, choices=ACTIONS, help="what USER may do")
@@ -160,7 +160,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=grant_remove,
     )
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="user name")
     p.add_argument("--id", metavar="ID", help="grant id, as shown by 'weir grant list'")
     p.add_argument("--repo", metavar="GLOB", help="repository pattern")
     p.add_argument("--branch", default="*", metavar="GLOB", help="branch pattern (default *)")
@@ -175,7 +175,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=grant_list,
     )
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="user name")
     del key_parser
 
 

@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=commit,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("branch", metavar="BRANCH", help="branch name")
     p.add_argument("-m", "--message", required=True, metavar="MSG", help="commit message")
     p.add_argument(
         "--meta",
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=log,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("ref", metavar="REF", help="branch, tag, commit id or expression")
     p.add_argument(
         "--path",
@@ -93,8 +93,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=show,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("ref", metavar="REF")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("ref", metavar="REF", help="branch, tag, commit id or expression like main~1")
 
     p = add_command(
         sub,
@@ -110,7 +110,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=diff,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("left", metavar="LEFT", help="ref (or the branch, when RIGHT is omitted)")
     p.add_argument("right", metavar="RIGHT", nargs="?", help="ref to compare LEFT with")
     p.add_argument("--two-dot", action="store_true", help="compare LEFT and RIGHT directly")
@@ -131,7 +131,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=merge,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("source", metavar="SOURCE", help="ref to merge from")
     p.add_argument("dest", metavar="DEST", help="branch to merge into")
     p.add_argument("-m", "--message", default="", metavar="MSG", help="merge commit message")
@@ -175,8 +175,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
             handler=handler,
         )
-        p.add_argument("repo", metavar="REPO")
-        p.add_argument("branch", metavar="BRANCH")
+        p.add_argument("repo", metavar="REPO", help="repository name")
+        p.add_argument("branch", metavar="BRANCH", help="branch name")
         p.add_argument("ref", metavar="REF", help="the commit")
         p.add_argument("--parent", type=positive, default=0, metavar="N", help="parent number")
 

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=ls,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("ref", metavar="REF", help="branch (with uncommitted changes), tag or commit")
     p.add_argument("prefix", metavar="PREFIX", nargs="?", default="", help="e.g. reports/")
     p.add_argument("-r", "--recursive", action="store_true", help="list all objects below")
@@ -58,9 +58,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=cat,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("ref", metavar="REF")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("ref", metavar="REF", help="branch, tag, commit id or expression like main~1")
+    p.add_argument("path", metavar="PATH", help="object path")
 
     p = add_command(
         sub,
@@ -77,8 +77,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=upload,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("branch", metavar="BRANCH", help="branch name")
     p.add_argument("local", metavar="LOCAL", help="local file, or '-' for stdin")
     p.add_argument("path", metavar="PATH", help="object path in the branch")
     p.add_argument(
@@ -111,8 +111,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=download,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("ref", metavar="REF")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("ref", metavar="REF", help="branch, tag, commit id or expression like main~1")
     p.add_argument("path", metavar="PATH", help="object path")
     p.add_argument("local", metavar="LOCAL", help="local file or directory, or '-' for stdout")
     p.add_argument("--progress", action="store_true", help="always draw a progress bar")
@@ -127,8 +127,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=rm,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("branch", metavar="BRANCH", help="branch name")
     p.add_argument("paths", metavar="PATH", nargs="+")
 
 

@@ -33,7 +33,7 @@ def _register_branch(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=branch_create,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("name", metavar="NAME", help="new branch name")
     p.add_argument("--source", metavar="REF", help="where it starts (default: default branch)")
 
@@ -48,7 +48,7 @@ def _register_branch(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=branch_list,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("--prefix", default="", help="only branches starting with PREFIX")
 
     p = add_command(
@@ -62,8 +62,8 @@ def _register_branch(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=branch_delete,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("branch", metavar="BRANCH", help="branch name")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     p = add_command(
@@ -81,8 +81,8 @@ def _register_branch(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=branch_reset,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("branch", metavar="BRANCH", help="branch name")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--path", metavar="PATH", help="discard changes of this object only")
     what.add_argument("--prefix", metavar="PREFIX", help="discard changes under PREFIX only")
@@ -103,7 +103,7 @@ def _register_branch(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=branch_protect,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("globs", metavar="GLOB", nargs="*", help="branch name patterns to protect")
     p.add_argument(
         "--remove", metavar="GLOB", action="append", default=[], help="rule to remove (repeatable)"
@@ -128,8 +128,8 @@ def _register_tag(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=tag_create,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("tag", metavar="TAG")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("tag", metavar="TAG", help="tag name")
     p.add_argument("ref", metavar="REF", help="branch, tag, commit id or expression")
 
     p = add_command(
@@ -142,7 +142,7 @@ def _register_tag(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=tag_list,
     )
-    p.add_argument("repo", metavar="REPO")
+    p.add_argument("repo", metavar="REPO", help="repository name")
     p.add_argument("--prefix", default="", help="only tags starting with PREFIX")
 
     p = add_command(
@@ -155,8 +155,8 @@ def _register_tag(sub: argparse._SubParsersAction[Parser]) -> None:
 """,
         handler=tag_delete,
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("tag", metavar="TAG")
+    p.add_argument("repo", metavar="REPO", help="repository name")
+    p.add_argument("tag", metavar="TAG", help="tag name")
 
 
 def branch_create(ctx: Context) -> int:

@@ -26,9 +26,13 @@ def table(headers: Row, rows: Iterable[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
+
+
 def _cell(value: object) -> str:
-    """One line of text: tabs and newlines in names must not break the columns."""
-    return " ".join(str(value).split()) if value is not None else ""
+    """One line of text: control characters in names (a newline in an object key) are shown
+    escaped, so they cannot break the columns or forge rows; spaces are kept as they are."""
+    return str(value).translate(_CONTROL) if value is not None else ""
 
 
 def size(n: object) -> str:

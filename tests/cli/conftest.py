@@ -58,11 +58,18 @@ def env(fake: FakeApi, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes = b"") -> Result:
-    """Run ``weir ARGV`` in-process with captured streams."""
+class _TtyInput(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+def run(
+    argv: Sequence[str], env: Mapping[str, str], stdin: bytes = b"", *, stdin_tty: bool = False
+) -> Result:
+    """Run ``weir ARGV`` in-process with captured streams (stdin may pretend to be a terminal)."""
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
     err = io.StringIO()
-    inp = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    inp = (_TtyInput if stdin_tty else io.TextIOWrapper)(io.BytesIO(stdin), encoding="utf-8")
     code = main(list(argv), stdout=out, stderr=err, stdin=inp, env=dict(env))
     out.flush()
     raw = out.buffer.getvalue()  # type: ignore[attr-defined]
