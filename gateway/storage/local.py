@@ -34,7 +34,7 @@ from gateway.core.errors import BlobNotFound, InvalidArgument, StorageError
 from gateway.core.ids import BlobId, is_hex_id
 from gateway.core.ports import BlobCapabilities, BlobStat
 from gateway.storage.layout import BLOBS_DIR, blob_key, check_blob_id, check_hex_prefix
-from gateway.storage.spool import SpoolFile, TempDir, fsync_dir, open_spool
+from gateway.storage.spool import SpoolFile, TempDir, fsync_dir
 
 T = TypeVar("T")
 
@@ -127,23 +127,24 @@ class LocalBlobStore:
         return self.root / blob_key(check_blob_id(blob_id))
 
     async def open_writer(self) -> LocalBlobWriter:
-        """Start a blob write: creates a locked temp file under ``root/tmp``."""
-        try:
-            spool = await open_spool(self.temp, self.executor)
-        except OSError as exc:
-            raise StorageError(f"creating blob temp file: {exc}") from exc
-        return LocalBlobWriter(self, spool)
+        """Start a blob write. Its locked temp file under ``root/tmp`` is created with the first
+        ~1 MiB of data (or at commit for a smaller blob)."""
+        return LocalBlobWriter(self, SpoolFile(self.temp, self.executor))
 
     def publish_sync(self, spool: SpoolFile, blob_id: BlobId) -> None:
-        """Blocking commit step: fsync + rename, or drop the temp when the blob exists."""
+        """Blocking commit step: write what is still buffered, fsync, rename; or drop
+        everything when the blob exists (dedup: no fsync, and for a small blob no file at all)."""
         target = self.path_of(blob_id)
         try:
             self._ensure_dir(target.parent)
             if os.path.exists(target):
-                spool.discard_sync()  # dedup: same bytes by definition; skip the fsync
+                spool.discard_sync()  # dedup: same bytes by definition
             else:
+                spool.materialize_sync()
+                assert spool.path is not None
                 os.fsync(spool.fd)
                 os.replace(spool.path, target)
+                spool.path = None
                 spool.close_sync()  # after the rename: the lock guards the temp name
             # Also in the dedup case: a concurrent committer may not have fsynced it yet.
             fsync_dir(target.parent)

@@ -51,7 +51,7 @@ from gateway.storage.layout import (
     key_prefix,
 )
 from gateway.storage.local import READ_CHUNK, check_range
-from gateway.storage.spool import SpoolFile, TempDir, open_spool
+from gateway.storage.spool import SpoolFile, TempDir
 
 T = TypeVar("T")
 
@@ -110,7 +110,7 @@ class S3BlobWriter:
             if self._spool is None:
                 await self._store.put_small(key, bytes(self._buf))
             else:
-                await self._spool.flush()
+                await self._spool.materialize()
                 await self._store.upload_spooled(key, self._spool)
         except OSError as exc:
             raise StorageError(f"reading spooled blob {blob_id}: {exc}") from exc
@@ -216,11 +216,12 @@ class S3BlobStore:
         return self.prefix + blob_key(check_blob_id(blob_id))
 
     async def open_spool(self) -> SpoolFile:
-        """A new locked spool file; the first call sweeps spool files left by crashes."""
+        """A new (lazily created, locked) spool file; the first call sweeps the spool files
+        left by crashes."""
         if self._temp is None:
             self._temp = await self._run(TempDir, self._spool_dir)
             await self._run(self._temp.sweep)
-        return await open_spool(self._temp, self._executor)
+        return SpoolFile(self._temp, self._executor)
 
     # -- writing ----------------------------------------------------------------------------------
 

@@ -97,30 +97,6 @@ class TempDir:
         return sorted(os.listdir(self.path))
 
 
-async def open_spool(temp: TempDir, executor: Executor) -> SpoolFile:
-    """Create a temp file in ``executor`` and wrap it in a SpoolFile.
-
-    Cancellation-safe: if the caller is cancelled while the file is being created, the file is
-    removed as soon as the creating thread returns (nothing leaks, no lock is left held).
-    """
-    created = asyncio.get_running_loop().run_in_executor(executor, temp.create)
-    try:
-        fd, path = await asyncio.shield(created)
-    except asyncio.CancelledError:
-        created.add_done_callback(_drop_created)
-        raise
-    return SpoolFile(fd, path, executor)
-
-
-def _drop_created(created: asyncio.Future[tuple[int, Path]]) -> None:
-    if created.cancelled() or created.exception() is not None:
-        return
-    fd, path = created.result()
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-    os.close(fd)
-
-
 def _write_all(fd: int, pieces: list[bytes | bytearray]) -> None:
     """``writev`` every byte of ``pieces``, looping over short writes."""
     views = [memoryview(p) for p in pieces if len(p)]
@@ -134,7 +110,13 @@ def _write_all(fd: int, pieces: list[bytes | bytearray]) -> None:
 
 
 class SpoolFile:
-    """Sequential async writer of one locked temp file.
+    """Sequential async writer of one locked temp file, created lazily.
+
+    Chunks are buffered until ~1 MiB (or a large chunk) arrives; only then is the temp file
+    created, in a worker thread together with the first write. A small blob therefore costs no
+    file I/O before ``commit``, and ``materialize_sync`` (called by the commit step in its own
+    thread) creates and fills the file in the same thread hop as the fsync and rename; a
+    deduplicated small blob never touches the disk at all.
 
     Writes run in ``executor``, one at a time and in order; ``write`` returns once the previous
     write finished and this one is queued, so receiving the next chunk overlaps writing this one.
@@ -143,10 +125,11 @@ class SpoolFile:
     Not safe for concurrent use by several tasks: one producer awaits each call in turn.
     """
 
-    def __init__(self, fd: int, path: Path, executor: Executor) -> None:
-        self.fd = fd
-        self.path = path
+    def __init__(self, temp: TempDir, executor: Executor) -> None:
+        self.fd = -1
+        self.path: Path | None = None
         self.size = 0
+        self._temp = temp
         self._executor = executor
         self._buf = bytearray()
         self._pending: asyncio.Future[None] | None = None
@@ -177,15 +160,26 @@ class SpoolFile:
             await self._submit([chunk])
 
     async def flush(self) -> None:
-        """Write out the buffer and wait until every write is done (not fsynced).
+        """Wait until every queued write is done (not fsynced); the buffer stays in memory.
 
         Raises OSError if any write failed, now or earlier: a file with a hole must never be
         published, even by a caller that ignored the first error.
         """
         self._check_failed()
-        if self._buf:
-            await self._submit([self._take_buf()])
         await self._wait_pending()
+
+    async def materialize(self) -> None:
+        """``flush``, then make sure the file exists and holds every byte written."""
+        await self.flush()
+        await self.run(self.materialize_sync)
+
+    def materialize_sync(self) -> None:
+        """Blocking: create the file if needed and write the buffer. Call after ``flush``."""
+        self._check_failed()
+        if self.fd < 0:
+            self.fd, self.path = self._temp.create()
+        if self._buf:
+            _write_all(self.fd, [self._take_buf()])
 
     async def discard(self) -> None:
         """Unlink and close the temp file. Idempotent; never raises for I/O errors."""
@@ -195,13 +189,16 @@ class SpoolFile:
         self._buf = bytearray()
         with contextlib.suppress(Exception):
             await self._wait_pending()
-        await self.run(self.discard_sync)
+        if self.fd >= 0 or self.path is not None:
+            await self.run(self.discard_sync)
 
     def discard_sync(self) -> None:
         """Unlink then close (in that order: the lock must outlive the name)."""
         self._closed = True
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        self._buf = bytearray()
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
         self.close_sync()
 
     def close_sync(self) -> None:
@@ -214,16 +211,21 @@ class SpoolFile:
 
     def _check_failed(self) -> None:
         if self._failed is not None:
-            raise OSError(f"an earlier write to {self.path.name} failed: {self._failed}")
+            raise OSError(f"an earlier write to a temp file failed: {self._failed}")
 
     def _take_buf(self) -> bytearray:
         buf, self._buf = self._buf, bytearray()
         return buf
 
+    def _write_sync(self, pieces: list[bytes | bytearray]) -> None:
+        if self.fd < 0:
+            self.fd, self.path = self._temp.create()
+        _write_all(self.fd, pieces)
+
     async def _submit(self, pieces: list[bytes | bytearray]) -> None:
         await self._wait_pending()
         loop = asyncio.get_running_loop()
-        self._pending = loop.run_in_executor(self._executor, _write_all, self.fd, pieces)
+        self._pending = loop.run_in_executor(self._executor, self._write_sync, pieces)
 
     async def _wait_pending(self) -> None:
         pending = self._pending
@@ -231,7 +233,7 @@ class SpoolFile:
             return
         try:
             # shield: if our caller is cancelled, the thread still runs; keep tracking it so
-            # that nothing closes the fd under it.
+            # that nothing closes the fd under it (and the file it may create gets removed).
             await asyncio.shield(pending)
         except Exception as exc:
             if pending.done():

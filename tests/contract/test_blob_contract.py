@@ -358,16 +358,30 @@ class TestLocalBlobStore:
         finally:
             await store.close()
 
+    async def test_small_blob_touches_disk_only_at_commit(self, tmp_path: Path) -> None:
+        store = LocalBlobStore(tmp_path)
+        try:
+            writer = await store.open_writer()
+            await writer.write(b"small")
+            assert store.temp.names() == []  # buffered: no temp file yet
+            await writer.commit(id_of(b"small"))
+            assert store.local_path(id_of(b"small")).read_bytes() == b"small"
+            assert store.temp.names() == []
+        finally:
+            await store.close()
+
     async def test_start_sweeps_stale_temps_but_not_live_ones(self, tmp_path: Path) -> None:
         store = LocalBlobStore(tmp_path)
         live = await store.open_writer()
-        await live.write(b"in flight")
+        data = payload(600_000)
+        for piece in chunked(data, 300_000):  # big enough to create the temp file
+            await live.write(piece)  # the second write waits for the first
         (tmp_path / "tmp" / "stale.tmp").write_bytes(b"left by a crash")
         second = LocalBlobStore(tmp_path)  # e.g. a restart racing with an old process
         try:
             assert len(second.temp.names()) == 1  # only the live writer's file
-            await live.commit(id_of(b"in flight"))
-            assert await read_all(second, id_of(b"in flight")) == b"in flight"
+            await live.commit(id_of(data))
+            assert await read_all(second, id_of(data)) == data
             assert second.temp.names() == []
         finally:
             await store.close()

@@ -25,7 +25,8 @@ async def main(root: Path, seed: int) -> None:
     rng = random.Random(seed)
     store = LocalBlobStore(root)
     straggler = await store.open_writer()  # never committed: a temp file is always in flight
-    await straggler.write(b"never committed")
+    for _ in range(2):  # the second write waits for the first, which created the temp file
+        await straggler.write(rng.randbytes(300_000))
     print("ready", flush=True)
     for n in range(MAX_BLOBS):
         data = rng.randbytes(rng.choice(SIZES))
