@@ -354,7 +354,13 @@ class RawClient:
         return self.send(method, target, headers)
 
     def put_expect_continue(
-        self, path: str, data: bytes, *, wait: float = 5.0
+        self,
+        path: str,
+        data: bytes,
+        *,
+        wait: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+        content_length: int | None = None,
     ) -> tuple[int | None, Response]:
         """PUT with ``Expect: 100-continue``, sending the body only after the interim answer.
 
@@ -363,14 +369,21 @@ class RawClient:
             data: the body.
             wait: seconds to wait for ``100 Continue`` before sending the body anyway (as
                 curl and the AWS CLI do).
+            headers: extra headers to sign and send.
+            content_length: announce this length instead of ``len(data)`` (the payload is then
+                declared ``UNSIGNED-PAYLOAD``) and send no body at all; the final response is
+                then whatever the server answers within ``wait`` (status 0 if nothing).
 
         Returns:
             The status of the first response line the server sent after the headers (100 for
             a proper interim response, None if it sent nothing within ``wait``), and the
             final response.
         """
-        headers = {"content-length": str(len(data)), "expect": "100-continue"}
-        signed = self.sign("PUT", path, (), headers, payload_hash=hashlib.sha256(data).hexdigest())
+        length = len(data) if content_length is None else content_length
+        hdrs = dict(headers or {})
+        hdrs.update({"content-length": str(length), "expect": "100-continue"})
+        digest = hashlib.sha256(data).hexdigest() if content_length is None else UNSIGNED_PAYLOAD
+        signed = self.sign("PUT", path, (), hdrs, payload_hash=digest)
         lines = [f"PUT {signed.target} HTTP/1.1"]
         lines += [f"{k}: {v}" for k, v in signed.headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -386,11 +399,20 @@ class RawClient:
             sock.settimeout(self.timeout)
             if first is not None and first != 100:
                 # A final answer before the body: the server refused the upload up front.
-                return first, Response(first, _parse_headers(interim), b"")
-            sock.sendall(data)
+                fields = _parse_headers(interim)
+                body = _read_exact(sock, int(fields.get("content-length", "0")))
+                return first, Response(first, fields, body)
+            if length == len(data):
+                sock.sendall(data)
+            else:
+                # Asked for a body we will not send: a final answer may still come at once.
+                sock.settimeout(wait)
             resp = http.client.HTTPResponse(sock, method="PUT")
-            resp.begin()
-            body = resp.read()
+            try:
+                resp.begin()
+                body = resp.read()
+            except (OSError, http.client.HTTPException):
+                return first, Response(0, {}, b"")
             final = Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
             return first, final
 
@@ -491,6 +513,17 @@ def _read_head(sock: socket.socket) -> bytes:
         if len(head) > 65536:
             raise ConnectionError("response head too large")
     return head
+
+
+def _read_exact(sock: socket.socket, count: int) -> bytes:
+    """Read ``count`` bytes, or fewer if the peer closes first."""
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _parse_headers(head: bytes) -> dict[str, str]:

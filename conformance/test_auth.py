@@ -39,6 +39,10 @@ def test_anonymous_put_object_is_access_denied_and_stores_nothing(
     assert_absent(s3, bucket, prefix + "anon")
 
 
+def test_anonymous_head_bucket_is_403(raw: RawClient, bucket: str) -> None:
+    raw_error(raw.request("HEAD", object_path(bucket), sign=False), 403, None)
+
+
 def test_anonymous_list_objects_is_access_denied(raw: RawClient, bucket: str) -> None:
     raw_error(raw.request("GET", object_path(bucket), sign=False), 403, "AccessDenied")
 
@@ -120,6 +124,13 @@ def test_presigned_expired_is_access_denied(raw: RawClient, bucket: str, existin
     when = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     url = raw.presign("GET", object_path(bucket, existing), expires=60, when=when)
     raw_error(raw.get_url(url), 403, "AccessDenied")
+
+
+def test_presigned_expiry_of_exactly_seven_days_is_accepted(
+    raw: RawClient, bucket: str, existing: str
+) -> None:
+    url = raw.presign("GET", object_path(bucket, existing), expires=604800)
+    raw_ok(raw.get_url(url))
 
 
 def test_presigned_expiry_over_seven_days_is_rejected(

@@ -73,6 +73,16 @@ def test_list_v2_delimiter_groups_common_prefixes(s3: Any, bucket: str, listing:
     keys = [o["Key"] for o in resp["Contents"]]
     assert keys == [k for k in expected_keys(listing) if "/" not in k[len(listing) :]]
     assert resp["KeyCount"] == len(keys) + len(prefixes)
+    assert (resp["Name"], resp["Prefix"], resp["Delimiter"]) == (bucket, listing, "/")
+    assert resp["MaxKeys"] == 1000
+
+
+def test_list_v2_delimiter_other_than_slash(s3: Any, bucket: str, listing: str) -> None:
+    resp = s3.list_objects_v2(Bucket=bucket, Prefix=listing, Delimiter="-")
+    prefixes = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
+    assert prefixes == [listing + "uni-", listing + "x-"]
+    keys = [o["Key"] for o in resp["Contents"]]
+    assert keys == [k for k in expected_keys(listing) if "-" not in k[len(listing) :]]
 
 
 def test_list_v2_nested_prefix_with_delimiter(s3: Any, bucket: str, listing: str) -> None:

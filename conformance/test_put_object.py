@@ -260,3 +260,24 @@ def test_put_into_missing_bucket_is_no_such_bucket(
 ) -> None:
     with client_error(404, "NoSuchBucket"):
         s3.put_object(Bucket=scratch_bucket, Key=key_prefix + "k", Body=DATA)
+
+
+def test_put_user_metadata_over_2_kib_is_metadata_too_large(
+    s3: Any, bucket: str, prefix: str
+) -> None:
+    with client_error(400, "MetadataTooLarge"):
+        s3.put_object(Bucket=bucket, Key=prefix + "k", Body=DATA, Metadata={"big": "x" * 2100})
+    assert_absent(s3, bucket, prefix + "k")
+
+
+def test_put_over_5_gib_is_entity_too_large_before_the_body(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    # Announced with Expect: 100-continue and no body is ever sent: the refusal must come
+    # from the headers alone (before or right after an interim 100), not after a 5 GiB read.
+    first, resp = raw.put_expect_continue(
+        object_path(bucket, prefix + "huge"), b"", content_length=5 * 1024**3 + 1
+    )
+    assert first in (None, 100, 400), first
+    raw_error(resp, 400, "EntityTooLarge")
+    assert_absent(s3, bucket, prefix + "huge")
