@@ -48,6 +48,34 @@ def _same_raw(a: RawValue, b: RawValue) -> bool:
     return a == b or decode_entry_value(a).identity() == decode_entry_value(b).identity()
 
 
+def _equal_run(a: Node, ia: int, b: Node, ib: int) -> int:
+    """Length of the run of equal items (keys and raw values) starting at ``a[ia]``/``b[ib]``.
+
+    Compares slices (C speed) with a binary search instead of item by item: after a difference
+    the two sides usually agree again for the rest of the node.
+    """
+    ka, va, kb, vb = a.keys, a.vals, b.keys, b.vals
+    n = min(len(ka) - ia, len(kb) - ib)
+    if ka[ia : ia + n] == kb[ib : ib + n] and va[ia : ia + n] == vb[ib : ib + n]:
+        return n
+    lo, hi = 0, n  # the first lo items are equal, the first hi are not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (
+            ka[ia + lo : ia + mid] == kb[ib + lo : ib + mid]
+            and va[ia + lo : ia + mid] == vb[ib + lo : ib + mid]
+        ):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _beyond(key: str, prefix: str) -> bool:
+    """Whether every key greater than ``key`` is past the keys starting with ``prefix``."""
+    return key > prefix and not key.startswith(prefix)
+
+
 class _Side:
     """A cursor over one tree, restricted to keys >= ``lo``: parallel stacks of nodes and
     positions, the head being ``nodes[-1]``'s item or child at ``idx[-1]``."""
@@ -82,6 +110,11 @@ class _Side:
             if idx:
                 idx[-1] += 1
         return None
+
+    def finish(self) -> None:
+        """Drop everything left: the side is done."""
+        self.nodes.clear()
+        self.idx.clear()
 
     def advance(self) -> None:
         self.idx[-1] += 1
@@ -130,12 +163,22 @@ def diff(
             lb = nb.level
             if la == lb:
                 if la > 0:
-                    if na.vals[ia][0] == nb.vals[ib][0]:
-                        a.advance()
-                        b.advance()
-                    else:
-                        a.expand(na, ia)
-                        b.expand(nb, ib)
+                    # Skip the run of equal children, then expand the first differing pair.
+                    run = _equal_run(na, ia, nb, ib)
+                    ia += run
+                    ib += run
+                    end_a = len(na.keys)
+                    end_b = len(nb.keys)
+                    a.idx[-1] = ia
+                    b.idx[-1] = ib
+                    if ia < end_a and ib < end_b:
+                        if prefix and ia and _beyond(na.keys[ia - 1], prefix):
+                            a.finish()  # every later key of a is past the prefix range
+                        elif prefix and ib and _beyond(nb.keys[ib - 1], prefix):
+                            b.finish()
+                        else:
+                            a.expand(na, ia)
+                            b.expand(nb, ib)
                     continue
                 # Two leaves: merge their items in a tight loop up to the end of either.
                 keys_a = na.keys
@@ -150,7 +193,12 @@ def diff(
                     if ka == kb:
                         va = vals_a[ia]
                         vb = vals_b[ib]
-                        if va != vb and not _same_raw(va, vb):
+                        if va == vb:
+                            run = _equal_run(na, ia, nb, ib)
+                            ia += run
+                            ib += run
+                            continue
+                        if not _same_raw(va, vb):
                             if prefix and not ka.startswith(prefix):
                                 return
                             yield Change(Path(ka), ChangeKind.CHANGED, make(va), make(vb))
