@@ -21,7 +21,7 @@ from gateway.core.model import Entry
 from gateway.s3.errors import InvalidRequest
 from gateway.s3.handlers import conditions
 from gateway.s3.handlers.common import S3Context, user_metadata, xml_response
-from gateway.s3.handlers.objects_write import DEFAULT_CONTENT_TYPE, require_branch, write_conditions
+from gateway.s3.handlers.objects_write import DEFAULT_CONTENT_TYPE, write_conditions
 from gateway.s3.responses import copy_object_result
 
 
@@ -57,7 +57,6 @@ async def resolve_copy_source(ctx: S3Context) -> CopySource:
 async def copy_object(ctx: S3Context) -> web.StreamResponse:
     ref, path = ctx.ref_and_path()
     await ctx.allow(Action.WRITE, ctx.bucket, ref)
-    branch = await require_branch(ctx, ref)
     source = await resolve_copy_source(ctx)
     directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
@@ -79,6 +78,6 @@ async def copy_object(ctx: S3Context) -> web.StreamResponse:
             )
         entry = dataclasses.replace(source.entry, mtime=now)
     stored = await ctx.lake.put_object(
-        ctx.bucket, branch, path, entry, conditions=write_conditions(ctx)
+        ctx.bucket, ref, path, entry, conditions=write_conditions(ctx)
     )
     return xml_response(copy_object_result(stored.etag, stored.mtime))

@@ -16,7 +16,6 @@ from gateway.core.access import Action
 from gateway.core.errors import InvalidPath, ObjectNotFound, WeirError
 from gateway.s3.errors import describe
 from gateway.s3.handlers.common import S3Context, empty, read_body, xml_response
-from gateway.s3.handlers.objects_write import require_branch
 from gateway.s3.keys import validate_key
 from gateway.s3.responses import delete_result
 from gateway.s3.xml import DEFAULT_MAX_XML_BYTES, parse_delete_objects
@@ -28,9 +27,8 @@ async def delete_object(ctx: S3Context) -> web.StreamResponse:
     except InvalidPath:
         return empty(204)  # "<ref>" or "<ref>/" names no object: nothing to delete
     await ctx.allow(Action.WRITE, ctx.bucket, ref)
-    branch = await require_branch(ctx, ref)
     with contextlib.suppress(ObjectNotFound):
-        await ctx.lake.delete_object(ctx.bucket, branch, path)
+        await ctx.lake.delete_object(ctx.bucket, ref, path)  # ReadOnlyRef for a tag/commit
     return empty(204)
 
 
@@ -61,8 +59,7 @@ async def delete_objects(ctx: S3Context) -> web.StreamResponse:
     for ref, items in by_ref.items():
         try:
             await ctx.allow(Action.WRITE, ctx.bucket, ref)
-            branch = await require_branch(ctx, ref)
-            results = await ctx.lake.delete_objects(ctx.bucket, branch, [p for _, p in items])
+            results = await ctx.lake.delete_objects(ctx.bucket, ref, [p for _, p in items])
         except WeirError as exc:
             errors.extend(_error_row(key, exc) for key, _ in items)
             continue
