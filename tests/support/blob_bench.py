@@ -131,9 +131,32 @@ async def bench_local(mib: int, root: Path, rounds: int) -> None:
         await store.close()
 
 
+def raw_small_files(directory: Path, body: bytes, count: int) -> None:
+    """Baseline: create + write + fsync + rename + fsync(dir), serially, in one thread."""
+    directory.mkdir(exist_ok=True)
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for i in range(count):
+            tmp = directory / f"{i}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, body)
+            os.fsync(fd)
+            os.close(fd)
+            os.replace(tmp, directory / f"{i}")
+            os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    for i in range(count):
+        os.unlink(directory / f"{i}")
+
+
 async def bench_local_small(count: int, root: Path) -> None:
     store = LocalBlobStore(root)
     body = os.urandom(4096)
+    t0 = time.perf_counter()
+    await asyncio.to_thread(raw_small_files, root / "raw", body, count)
+    wall = time.perf_counter() - t0
+    print(f"baseline: bare 4 KiB file commits, serial: {count / wall:7.0f} /s")
     try:
         for concurrency in (1, 4, 8, 16):
             ids = [fresh_id() for _ in range(count)]

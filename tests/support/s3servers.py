@@ -12,11 +12,13 @@ Usage::
 ``S3Server`` is also a context manager. Both servers bind 127.0.0.1 only, log to files under
 ``tmp_path``, and are stopped by the PID they were started with (SIGINT, then SIGKILL after a
 bounded wait). Readiness is a bounded polling loop; start-up is retried on fresh ports when
-the process dies early (a port taken between our probe and its bind).
+the process dies early (a port taken between our probe and its bind). Servers still running at
+interpreter exit are stopped by an ``atexit`` hook.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -103,6 +105,7 @@ class S3Server:
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    _RUNNING.pop(proc.pid, None)
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -167,19 +170,31 @@ def _http_answers(url: str) -> bool:
         return True  # any HTTP status (403 without credentials) means it is serving
 
 
+_RUNNING: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Stop servers a caller forgot to stop (also on an uncaught exception). A SIGKILLed test
+    process cannot do this; the servers share its process group, so a Ctrl-C reaches them."""
+    for proc in list(_RUNNING.values()):
+        _stop_process(proc)
+
+
 def _spawn(argv: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
     log = open(log_path, "ab")  # noqa: SIM115 - the child inherits it; we close our copy below
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             argv,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in the terminal does not reach it twice
         )
     finally:
         log.close()
+    _RUNNING[proc.pid] = proc
+    return proc
 
 
 def start_seaweedfs(
