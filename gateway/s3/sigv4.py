@@ -15,6 +15,9 @@ sign exactly the bytes they send (with lower-case escapes or unencoded sub-delim
 
 Signing keys are derived once per (secret, date, region, service) and kept in a bounded LRU.
 
+The canonical-request builders live in ``sigv4_canonical`` and the client-side signer in
+``sigv4_client``; every public name of both is re-exported here, so callers import ``sigv4`` only.
+
 Thread-safety: all functions are pure except the ``functools.lru_cache`` key cache, which is
 thread-safe.
 """
@@ -23,15 +26,12 @@ from __future__ import annotations
 
 import calendar
 import functools
-import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
-from urllib.parse import quote, unquote_to_bytes
 
 from gateway.s3.errors import (
     AuthorizationHeaderMalformed,
@@ -43,30 +43,36 @@ from gateway.s3.errors import (
     SignatureDoesNotMatch,
     UnsupportedSignature,
 )
+from gateway.s3.sigv4_canonical import (
+    ALGORITHM,
+    EMPTY_SHA256,
+    KEY_CACHE_SIZE,
+    UNSIGNED_PAYLOAD,
+    Headers,
+    SigningKey,
+    canonical_headers,
+    canonical_query,
+    canonical_request,
+    canonical_uri,
+    sign,
+    signing_key,
+    string_to_sign,
+)
+from gateway.s3.sigv4_client import SignedRequest, encode_path, encode_query, sign_request
 
-ALGORITHM = "AWS4-HMAC-SHA256"
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 STREAMING_MODES = frozenset(
     {STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER}
 )
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 MAX_SKEW = timedelta(minutes=15)
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
-KEY_CACHE_SIZE = 4096
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DATE8 = re.compile(r"\d{8}")
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
-# A path / query component is already canonical when it holds only unreserved characters and
-# upper-case %XX escapes. Two plain character-class searches are much cheaper than one
-# alternation matched per character.
-_NOT_PATH_CHAR = re.compile(r"[^A-Za-z0-9\-._~/%]")
-_NOT_PART_CHAR = re.compile(r"[^A-Za-z0-9\-._~%]")
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-F]{2})")
 _AUTH_FIELDS = ("Credential", "SignedHeaders", "Signature")
 
 _PRESIGN_PARAMS = (
@@ -77,11 +83,6 @@ _PRESIGN_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
 )
-
-
-#: Request headers: a case-insensitive mapping (aiohttp's ``CIMultiDictProxy``; its ``getall`` is
-#: used for repeated headers) or a plain dict with lower-case names.
-Headers = Mapping[str, str]
 
 
 class AuthContext(NamedTuple):
@@ -123,22 +124,6 @@ class AuthContext(NamedTuple):
     def streaming(self) -> bool:
         """The body is aws-chunked (one of the STREAMING-* payload modes)."""
         return self.content_sha256 in STREAMING_MODES
-
-
-class SigningKey(NamedTuple):
-    """What chunk-signature verification needs, produced by a successful ``verify``. Immutable.
-
-    Attributes:
-        key: The derived SigV4 signing key.
-        scope: ``date/region/service/aws4_request``.
-        amz_date: The request timestamp (part of every chunk string-to-sign).
-        seed_signature: The request's own signature: the "previous signature" of chunk 1.
-    """
-
-    key: bytes
-    scope: str
-    amz_date: str
-    seed_signature: str
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -326,119 +311,6 @@ def parse_auth(
     return None
 
 
-# -- canonical request -------------------------------------------------------------------------
-
-
-def _encode_segment(segment: str) -> str:
-    return quote(unquote_to_bytes(segment), safe="-_.~")
-
-
-def canonical_uri(raw_path: str) -> str:
-    """The SigV4 canonical URI of an S3 raw request path (see module doc)."""
-    if _NOT_PATH_CHAR.search(raw_path) is None and (
-        "%" not in raw_path or _BAD_ESCAPE.search(raw_path) is None
-    ):
-        return raw_path
-    return "/".join(_encode_segment(segment) for segment in raw_path.split("/"))
-
-
-def _encode_part(part: str) -> str:
-    if _NOT_PART_CHAR.search(part) is None and (
-        "%" not in part or _BAD_ESCAPE.search(part) is None
-    ):
-        return part
-    # '+' is a space in a query string: that is how aiohttp/yarl decode it for the handler, so
-    # the signature must cover the same reading (SDKs always send a literal plus as %2B).
-    return quote(unquote_to_bytes(part.replace("+", " ")), safe="-_.~")
-
-
-def canonical_query(raw_query: str, *, exclude_signature: bool = False) -> str:
-    """The SigV4 canonical query string of a raw query (``a=1&b``; no leading ``?``).
-
-    Pairs are re-encoded with the unreserved set (``+`` read as a space), sorted by name then
-    value; a parameter without ``=`` gets an empty value. ``X-Amz-Signature`` is dropped for
-    presigned requests.
-    """
-    if not raw_query:
-        return ""
-    pairs: list[tuple[str, str]] = []
-    for item in raw_query.split("&"):
-        if not item:
-            continue
-        key, _, value = item.partition("=")
-        key = _encode_part(key)
-        if exclude_signature and key == "X-Amz-Signature":
-            continue
-        pairs.append((key, _encode_part(value)))
-    pairs.sort()
-    return "&".join(f"{k}={v}" for k, v in pairs)
-
-
-def _trim(value: str) -> str:
-    # Trimall: strip and collapse inner whitespace runs; most values need neither.
-    if "  " in value or "\t" in value or "\n" in value:
-        return " ".join(value.split())
-    return value.strip()
-
-
-def canonical_headers(headers: Headers, signed_headers: Iterable[str]) -> str:
-    """``name:value\\n`` for every signed header, sorted, values trimmed and space-collapsed.
-
-    Repeated headers (``getall`` of a multidict) are joined with commas, as AWS specifies.
-    """
-    getall = getattr(headers, "getall", None)
-    lines = []
-    for name in sorted(signed_headers):
-        if getall is not None:
-            values = getall(name, ())
-            value = _trim(values[0]) if len(values) == 1 else ",".join(map(_trim, values))
-        else:
-            single = headers.get(name)
-            value = "" if single is None else _trim(single)
-        lines.append(f"{name}:{value}\n")
-    return "".join(lines)
-
-
-def canonical_request(
-    method: str,
-    uri: str,
-    query: str,
-    headers: Headers,
-    signed_headers: Sequence[str],
-    payload_hash: str,
-) -> str:
-    signed = sorted(signed_headers)
-    return "\n".join(
-        (
-            method.upper(),
-            uri,
-            query,
-            canonical_headers(headers, signed),
-            ";".join(signed),
-            payload_hash,
-        )
-    )
-
-
-def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
-
-
-@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
-def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """Derive (and cache) the SigV4 signing key. Bounded LRU, thread-safe."""
-    key = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
-    key = hmac.digest(key, region.encode(), "sha256")
-    key = hmac.digest(key, service.encode(), "sha256")
-    return hmac.digest(key, b"aws4_request", "sha256")
-
-
-def sign(key: bytes, text: str) -> str:
-    """Hex HMAC-SHA256 of ``text`` under ``key`` (one-shot OpenSSL path)."""
-    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
-
-
 # -- verification ------------------------------------------------------------------------------
 
 
@@ -563,102 +435,10 @@ def verify(
     )
 
 
-# -- client-side signer (tests, benchmarks, raw-HTTP clients) ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SignedRequest:
-    """A signed request: send ``path?query`` with ``headers``."""
-
-    path: str
-    query: str
-    headers: dict[str, str]
-    signature: str
-    signing_key: SigningKey
-
-    @property
-    def url_path(self) -> str:
-        return f"{self.path}?{self.query}" if self.query else self.path
-
-
-def encode_path(key_path: str) -> str:
-    """Percent-encode a decoded path the way AWS SDKs do (``/`` kept)."""
-    return quote(key_path, safe="/~")
-
-
-def encode_query(params: Iterable[tuple[str, str]]) -> str:
-    """Percent-encode decoded query pairs with the SigV4 unreserved set, order kept."""
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in params)
-
-
-def sign_request(
-    *,
-    method: str,
-    path: str,
-    query: Sequence[tuple[str, str]] = (),
-    headers: Mapping[str, str],
-    access_key: str,
-    secret: str,
-    now: datetime,
-    region: str = "us-east-1",
-    service: str = "s3",
-    payload_hash: str = UNSIGNED_PAYLOAD,
-    presign_expires: int | None = None,
-) -> SignedRequest:
-    """Sign a request as an AWS SDK would (header auth, or presigned with ``presign_expires``).
-
-    Args:
-        path: The already percent-encoded path to send (``encode_path('/b/k')``); signed as is.
-        query: Decoded query parameters.
-        headers: Headers to send and sign; must include ``host``.
-        payload_hash: x-amz-content-sha256 value for header auth (hex digest, UNSIGNED-PAYLOAD
-            or a STREAMING-* mode).
-    """
-    amz_date = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    date = amz_date[:8]
-    scope = f"{date}/{region}/{service}/aws4_request"
-    out = {k.lower(): v for k, v in headers.items()}
-    if "host" not in out:
-        raise ValueError("the host header is required")
-    params = list(query)
-    if presign_expires is None:
-        out["x-amz-date"] = amz_date
-        out["x-amz-content-sha256"] = payload_hash
-    signed = sorted(out)
-    if presign_expires is not None:
-        payload_hash = UNSIGNED_PAYLOAD
-        params += [
-            ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", f"{access_key}/{scope}"),
-            ("X-Amz-Date", amz_date),
-            ("X-Amz-Expires", str(presign_expires)),
-            ("X-Amz-SignedHeaders", ";".join(signed)),
-        ]
-    raw_query = encode_query(params)
-    canonical = canonical_request(
-        method, path, canonical_query(raw_query), out, signed, payload_hash
-    )
-    key = signing_key(secret, date, region, service)
-    signature = sign(key, string_to_sign(amz_date, scope, canonical))
-    if presign_expires is not None:
-        raw_query += f"&X-Amz-Signature={signature}"
-    else:
-        out["authorization"] = (
-            f"{ALGORITHM} Credential={access_key}/{scope}, "
-            f"SignedHeaders={';'.join(signed)}, Signature={signature}"
-        )
-    return SignedRequest(
-        path=path,
-        query=raw_query,
-        headers=out,
-        signature=signature,
-        signing_key=SigningKey(key, scope, amz_date, signature),
-    )
-
-
 __all__ = [
     "ALGORITHM",
     "EMPTY_SHA256",
+    "KEY_CACHE_SIZE",
     "STREAMING_MODES",
     "STREAMING_SIGNED",
     "STREAMING_SIGNED_TRAILER",
@@ -668,6 +448,7 @@ __all__ = [
     "Headers",
     "SignedRequest",
     "SigningKey",
+    "canonical_headers",
     "canonical_query",
     "canonical_request",
     "canonical_uri",
