@@ -390,3 +390,18 @@ async def test_existing_branch_is_409_for_a_writer(admin_api: AdminApi) -> None:
     await writer.json("POST", path, 403, json={"name": "new", "source": "main"})
     outsider = await admin_api.new_user("o", {"repository": "other", "action": "write"})
     await outsider.json("POST", path, 403, json={"name": "dev", "source": "main"})
+
+
+def test_every_route_declares_its_authorization() -> None:
+    """A new route cannot silently skip authorization: it declares checks, is public on
+    purpose, or is on one of these short, reviewed lists."""
+    from gateway.admin.app import ALL_ROUTES
+
+    any_user = {"getConfig", "getLakeFSVersion", "getStorageConfig", "getCurrentUser"}
+    checked_in_handler = {"createBranch"}  # scope from the body: COMMIT on the new name
+    public = {"healthCheck", "getOpenAPI", "uploadStaged"}  # uploadStaged: the token is the key
+    for spec in ALL_ROUTES:
+        if spec.public:
+            assert spec.operation_id in public, spec.operation_id
+        elif not spec.checks:
+            assert spec.operation_id in any_user | checked_in_handler, spec.operation_id
