@@ -13,9 +13,9 @@ from gateway.cli.context import (
     Context,
     Parser,
     UsageError,
-    _isatty,
     add_command,
     add_group,
+    isatty,
 )
 
 ACTIONS = ("read", "write", "commit", "admin")
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     p.add_argument("name", metavar="USER", help="user name")
 
-    key_parser, key = add_group(
+    _, key = add_group(
         user,
         "key",
         help="create or revoke a user's access keys",
@@ -176,13 +176,12 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         handler=grant_list,
     )
     p.add_argument("user", metavar="USER", help="user name")
-    del key_parser
 
 
 def _ask(ctx: Context, label: str, default: str, secret: bool = False) -> str:
     shown = default if default and not secret else ("********" if default else "")
     prompt = f"{label}{f' [{shown}]' if shown else ''}: "
-    if secret and _isatty(ctx.stdin):
+    if secret and isatty(ctx.stdin):
         answer = getpass.getpass(prompt, stream=ctx.stderr)
     else:
         ctx.stderr.write(prompt)

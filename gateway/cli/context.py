@@ -45,7 +45,6 @@ class Parser(argparse.ArgumentParser):
 
 
 Handler = Callable[["Context"], int]
-SubParsers = "argparse._SubParsersAction[Parser]"
 
 
 def global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -232,7 +231,7 @@ class Context:
         """
         if getattr(self.args, "yes", False):
             return
-        if not _isatty(self.stdin):
+        if not isatty(self.stdin):
             raise UsageError(f"{question} needs confirmation: add --yes")
         self.stderr.write(f"{question}? [y/N] ")
         self.stderr.flush()
@@ -240,7 +239,8 @@ class Context:
             raise CliError("cancelled")
 
 
-def _isatty(stream: TextIO) -> bool:
+def isatty(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (False for closed or fake streams)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
