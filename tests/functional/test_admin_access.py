@@ -398,7 +398,8 @@ def test_every_route_declares_its_authorization() -> None:
     from gateway.admin.app import ALL_ROUTES
 
     any_user = {"getConfig", "getLakeFSVersion", "getStorageConfig", "getCurrentUser"}
-    checked_in_handler = {"createBranch"}  # scope from the body: COMMIT on the new name
+    # createBranch: COMMIT on the name from the body; listRepositories: filtered by READ.
+    checked_in_handler = {"createBranch", "listRepositories"}
     public = {"healthCheck", "getOpenAPI", "uploadStaged"}  # uploadStaged: the token is the key
     for spec in ALL_ROUTES:
         if spec.public:
