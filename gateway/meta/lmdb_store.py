@@ -120,11 +120,12 @@ class LmdbKVStore:
         self._max_batch_seconds = max_batch_seconds
         self.commit_count = 0
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._env = lmdb.open(
                 str(path),
                 map_size=map_size,
                 subdir=True,
+                mode=0o600,  # the metadata names users and holds their (encrypted) secrets
                 sync=True,
                 metasync=True,
                 writemap=False,  # nested transactions need it off; a stray write can't corrupt

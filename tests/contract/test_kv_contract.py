@@ -14,6 +14,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.core.errors import InvalidArgument, StorageError
 from gateway.core.ports import KVReader, KVStore, KVWriter
@@ -187,6 +189,54 @@ def test_long_keys_keep_order(kv_store: KVStoreImpl, seed: int) -> None:
     kv_store.write_sync(lambda w: [w.delete(k) for k in live])
     assert kv_store.read_sync(_all) == []
     assert kv_store.read_sync(lambda r: list(r.scan(b"", reverse=True))) == []
+
+
+_STEMS = [b"p" * 510, b"p" * 509 + b"q", b"p" * 300, b"S/r\x00t\x00" + b"d/" * 260]
+_long_keys = st.builds(
+    lambda stem, cut, tail: (stem[:cut] + tail)[:MAX_KEY_BYTES] or b"p",
+    st.sampled_from(_STEMS),
+    st.sampled_from([1, 300, 509, 510]),
+    st.sampled_from([b"", b"\x00", b"a", b"a" * 494, b"a" * 495, b"b" * 1000, b"a" * 494 + b"b"]),
+)
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), _long_keys),
+        st.tuples(st.just("delete"), _long_keys),
+        st.tuples(st.just("scan"), _long_keys),
+    ),
+    max_size=25,
+)
+
+
+def test_long_keys_mixed_in_one_txn_match_a_model(kv_store: KVStoreImpl) -> None:
+    """Puts, deletes and scans interleaved inside one write callback, against a dict."""
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(ops=_ops)
+    def check(ops: list[tuple[str, bytes]]) -> None:
+        kv_store.write_sync(lambda w: [w.delete(k) for k, _ in list(w.scan(b""))])
+        model: dict[bytes, bytes] = {}
+
+        def fn(w: KVWriter) -> None:
+            for n, (op, key) in enumerate(ops):
+                if op == "put":
+                    w.put(key, b"%d" % n)
+                    model[key] = b"%d" % n
+                elif op == "delete":
+                    assert w.delete(key) is (model.pop(key, None) is not None)
+                else:
+                    for lo, hi in ((key[:509], key), (key, None), (key[:510], key + b"b")):
+                        for reverse in (False, True):
+                            got = [k for k, _ in w.scan(lo, hi, reverse=reverse)]
+                            assert got == _expected(list(model), lo, hi, reverse)
+                assert w.get(key) == model.get(key)
+            assert list(w.scan(b"")) == sorted(model.items())
+
+        kv_store.write_sync(fn)
+        assert kv_store.read_sync(_all) == sorted(model.items())
+        assert _scan(kv_store, b"", None, True) == sorted(model.items(), reverse=True)
+
+    check()
 
 
 def test_lmdb_long_key_markers_are_cleaned(kv_lmdb_factory: KVLmdbFactory) -> None:
