@@ -7,8 +7,12 @@ queue and runs each callback in its own *nested* transaction inside one outer tr
 commits the outer one: one fsync for the whole batch. A callback that raises is rolled back on
 its own (its nested transaction is aborted) and gets its exception; the others in the batch are
 unaffected. Callers are answered only after the outer commit returned, so an acknowledged write
-is durable. An fsync'd commit costs a few hundred microseconds, so without grouping a store
-tops out at a few thousand small writes per second whatever the concurrency.
+is durable. A durable commit costs from ~0.35 ms (idle disk) to several ms (busy disk), so
+without grouping a store tops out at one commit latency per write whatever the concurrency
+(see docs/decisions/0002-metadata-kv.md for measurements).
+
+Callbacks hold up the whole batch while they run: they must be short, must not block on I/O or
+wait for another write, and must not touch the event loop.
 
 ``write_sync`` runs in the calling thread, in its own transaction and commit, under the lock the
 writer thread holds for each batch: there is never more than one write transaction in the
