@@ -48,6 +48,7 @@ STATUS: dict[type[BaseException], int] = {
     e.WeirError: 500,
 }
 
+
 def status_for(exc: BaseException) -> int:
     """The HTTP status for a domain error (500 for anything unknown)."""
     for cls in type(exc).__mro__:
