@@ -296,6 +296,30 @@ class ChecksumSet:
             BadDigest (ChecksumMismatch / core BadDigest): Content-MD5 or a checksum differs.
             InvalidRequest: the announced trailing checksum never arrived or is malformed.
         """
+        self.verify(digests, md5_hex=info.md5_hex)
+
+    def verify(
+        self,
+        digests: Mapping[str, bytes],
+        trailers: Mapping[str, str] | None = None,
+        *,
+        md5_hex: str | None = None,
+    ) -> dict[str, str]:
+        """Verify outside ``Lake.ingest`` (small bodies read into memory); same errors as
+        ``check``.
+
+        Args:
+            digests: ``{alg: digest}`` of ``self.hashers`` (missing ones are read from them).
+            trailers: Trailers to use instead of the bound ones.
+            md5_hex: The body's MD5, required when the request sent Content-MD5.
+
+        Returns:
+            ``results``: the declared checksums, base64.
+        """
+        if trailers is not None:
+            self._trailers = trailers
+        if self.content_md5_hex is not None and md5_hex is None:
+            raise ValueError("Content-MD5 was sent: pass the body's md5_hex")
         computed = {
             alg: digests[alg] if alg in digests else self.hashers[alg].digest()
             for alg in self.hashers
@@ -310,12 +334,12 @@ class ChecksumSet:
                         "S3ComputedContentSHA256": actual,
                     },
                 )
-        if self.content_md5_hex is not None and info.md5_hex != self.content_md5_hex:
+        if self.content_md5_hex is not None and md5_hex != self.content_md5_hex:
             raise ChecksumMismatch(
                 "The Content-MD5 you specified did not match what we received.",
                 extra={
                     "ExpectedDigest": self.content_md5_hex,
-                    "CalculatedDigest": info.md5_hex,
+                    "CalculatedDigest": md5_hex or "",
                 },
             )
         expected = dict(self.expected)
@@ -336,6 +360,7 @@ class ChecksumSet:
                     extra={"Algorithm": algorithm.upper(), "CalculatedChecksum": actual_b64},
                 )
         self.results = {alg: b64(computed[alg]) for alg in expected}
+        return self.results
 
 
 __all__ = [

@@ -187,3 +187,21 @@ def test_non_digest_payload_modes_hash_nothing(value: str) -> None:
 def test_garbage_content_sha256() -> None:
     with pytest.raises(InvalidRequest):
         ChecksumSet.from_request({"x-amz-content-sha256": "abc"})
+
+
+def test_verify_outside_ingest_with_explicit_trailers() -> None:
+    cs = ChecksumSet.from_request(
+        {
+            "x-amz-trailer": "x-amz-checksum-sha1",
+            "content-md5": base64.b64encode(hashlib.md5(DATA).digest()).decode(),
+        }
+    )
+    cs.hashers["sha1"].update(DATA)
+    digests = {"sha1": cs.hashers["sha1"].digest()}
+    good = {"x-amz-checksum-sha1": b64(hashlib.sha1(DATA).digest())}
+    md5 = hashlib.md5(DATA).hexdigest()
+    assert cs.verify(digests, good, md5_hex=md5) == {"sha1": good["x-amz-checksum-sha1"]}
+    with pytest.raises(ChecksumMismatch):
+        cs.verify(digests, good, md5_hex=hashlib.md5(b"x").hexdigest())
+    with pytest.raises(BadDigest):
+        cs.verify(digests, {"x-amz-checksum-sha1": b64(hashlib.sha1(b"x").digest())}, md5_hex=md5)
