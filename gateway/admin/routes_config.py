@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.admin import schemas
-from gateway.admin.routing import VERSION, RouteSpec, principal_of
+from gateway.admin.routing import USERS, VERSION, RouteSpec, principal_of
 
 
 async def get_config(request: web.Request) -> web.Response:
@@ -27,12 +27,8 @@ async def healthcheck(request: web.Request) -> web.Response:
 
 async def get_current_user(request: web.Request) -> web.Response:
     p = principal_of(request)
-    return web.json_response(
-        {
-            "user": {"id": p.user, "creation_date": 0, "admin": p.is_admin},
-            "access_key_id": p.access_key_id,
-        }
-    )
+    found = await request.config_dict[USERS].get_user(p.user)
+    return web.json_response({"user": schemas.user(found), "access_key_id": p.access_key_id})
 
 
 async def get_openapi(request: web.Request) -> web.Response:
