@@ -38,6 +38,20 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         handler=login,
     ).add_argument("--no-verify", action="store_true", help="save without contacting the server")
 
+    add_command(
+        sub,
+        "whoami",
+        help="show who the configured credentials are, and where settings come from",
+        description="Ask the server which user the access key belongs to, and show the "
+        "endpoint and key in use with where each came from (flag, environment variable, "
+        "config file or default).",
+        examples="""
+  weir whoami
+  WEIR_ENDPOINT=http://other:8000 weir whoami --json
+""",
+        handler=whoami,
+    )
+
     _, user = add_group(
         sub,
         "user",
@@ -243,6 +257,22 @@ def login(ctx: Context) -> int:
     else:
         server = f" (server version {version})" if version else ""
         ctx.out(f"Logged in to {client.endpoint}{server}; saved to {path}")
+    return 0
+
+
+def whoami(ctx: Context) -> int:
+    resolved = ctx.settings()
+    client = ctx.client()
+    me = client.request("GET", "/user")
+    user = me.get("user", {}) if isinstance(me, dict) else {}
+    if ctx.json:
+        ctx.emit_json({**(me or {}), "endpoint": client.endpoint, "sources": resolved.sources})
+        return 0
+    role = " (admin)" if user.get("admin") else ""
+    key_from = resolved.sources.get("access_key_id", "")
+    ctx.out(f"User:        {user.get('id', '')}{role}")
+    ctx.out(f"Access key:  {resolved.access_key_id}  (from {key_from})")
+    ctx.out(f"Endpoint:    {client.endpoint}  (from {resolved.sources.get('endpoint', '')})")
     return 0
 
 

@@ -180,6 +180,7 @@ class FakeApi:
         b = "/api/v1"
         repo = b + "/repositories/{repo}"
         r.add_get(b + "/config", self.config)
+        r.add_get(b + "/user", self.current_user)
         r.add_get(b + "/repositories", self.list_repos)
         r.add_post(b + "/repositories", self.create_repo)
         r.add_get(repo, self.get_repo)
@@ -248,6 +249,10 @@ class FakeApi:
         return web.json_response(
             {"version_config": {"version": "1.50.0"}, "storage_config": {"pre_sign_support": False}}
         )
+
+    async def current_user(self, request: web.Request) -> web.Response:
+        user = {"id": "admin", "creation_date": 0, "admin": True}
+        return web.json_response({"user": user, "access_key_id": KEY})
 
     async def list_repos(self, request: web.Request) -> web.Response:
         prefix = request.query.get("prefix", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import stat
 from pathlib import Path
@@ -152,3 +153,18 @@ def test_values_with_quotes_round_trip(tmp_path: Path) -> None:
     tricky = 'se"cr\\et\u00e9'
     _write(cfg, endpoint="http://h:1", access_key_id="k", secret_access_key=tricky)
     assert settings.read_config(cfg)["secret_access_key"] == tricky
+
+
+def test_whoami_shows_where_each_setting_came_from(tmp_path: Path, fake: FakeApi) -> None:
+    cfg = tmp_path / "weir.toml"
+    _write(cfg, endpoint=fake.endpoint, access_key_id="file-key", secret_access_key=SECRET)
+    env = {"WEIR_CONFIG": str(cfg), "WEIR_ACCESS_KEY_ID": KEY}
+    result = run(["whoami", "--json"], env)
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["user"]["id"] == "admin"
+    assert data["sources"] == {
+        "endpoint": str(cfg),
+        "access_key_id": "WEIR_ACCESS_KEY_ID",
+        "secret_access_key": str(cfg),
+    }

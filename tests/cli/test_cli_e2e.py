@@ -130,6 +130,8 @@ def test_login_against_the_real_server(server: WeirServer, tmp_path: Path) -> No
     assert result.code == 0, result.stderr
     assert (cfg.stat().st_mode & 0o777) == 0o600
     assert run(["repo", "list"], {"WEIR_CONFIG": str(cfg)}).code == 0
+    me = run(["whoami"], {"WEIR_CONFIG": str(cfg)})
+    assert me.code == 0 and me.stdout.startswith("User:        admin (admin)\n")
     bad = run([*argv, "--secret-access-key", "wrong"], {"WEIR_CONFIG": str(tmp_path / "b.toml")})
     assert bad.code == 3 and not (tmp_path / "b.toml").exists()
 

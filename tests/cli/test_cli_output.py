@@ -55,6 +55,7 @@ GOLDEN_CASES = {
     "ls_recursive": ["ls", "analytics", "main", "--recursive"],
     "ls_json": ["ls", "analytics", "main", "data/", "--json"],
     "rm": ["rm", "analytics", "dev", "data/a.csv", "README.md"],
+    "whoami": ["whoami"],
     "user_list": ["user", "list"],
     "user_list_json": ["user", "list", "--json"],
     "user_create": ["user", "create", "ops", "--admin"],
