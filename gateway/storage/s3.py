@@ -144,6 +144,7 @@ class S3BlobStore:
         max_concurrency: parts uploaded in parallel per committing writer.
         spool_dir: where large blobs are spooled before upload (default: the system temp dir).
         max_attempts: botocore attempts per request (standard retry mode, with backoff).
+        read_resumes: how often one ``read`` resumes after a connection broken mid-body.
     """
 
     capabilities = BlobCapabilities(server_side_copy=False)
@@ -161,6 +162,7 @@ class S3BlobStore:
         max_concurrency: int = 4,
         spool_dir: Path | None = None,
         max_attempts: int = 5,
+        read_resumes: int = 3,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise InvalidArgument(f"part_size must be >= {MIN_PART_SIZE}")
@@ -175,6 +177,7 @@ class S3BlobStore:
         self._access_key_id = access_key_id
         self._secret_access_key = secret_access_key
         self._max_attempts = max_attempts
+        self.read_resumes = read_resumes
         self._spool_dir = spool_dir or Path(tempfile.gettempdir()) / "weir-s3-spool"
         self._temp: TempDir | None = None
         self._executor = ThreadPoolExecutor(max_concurrency + 1, thread_name_prefix="weir-s3")
@@ -310,9 +313,11 @@ class S3BlobStore:
     async def read(
         self, blob_id: BlobId, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        """Stream a byte range with one ranged GetObject, in chunks of at most ``READ_CHUNK``.
+        """Stream a byte range with a ranged GetObject, in chunks of at most ``READ_CHUNK``.
 
-        A range running past the end is cut at the end.
+        A range running past the end is cut at the end. If the connection breaks in the middle
+        of the body, the read resumes where it stopped with a new ranged GET (blobs are
+        immutable, so the bytes cannot have changed), up to ``read_resumes`` times per call.
 
         Raises:
             BlobNotFound: on first iteration, when the blob does not exist.
@@ -324,41 +329,53 @@ class S3BlobStore:
             if await self.head_key(key) is None:
                 raise BlobNotFound(f"blob {blob_id} not found")
             return
-        ranged = offset > 0 or length is not None
+        pos, left, resumes = offset, length, 0
+        while True:
+            resp = await self._get_range(key, pos, left)
+            if resp is None:
+                return  # the range starts at or past the end: nothing to send
+            # A server that ignores Range answers 200 with the whole object: cut it here.
+            ranged = pos > 0 or left is not None
+            skip = pos if ranged and resp["ResponseMetadata"]["HTTPStatusCode"] == 200 else 0
+            try:
+                async with resp["Body"] as body:
+                    async for chunk in body.iter_chunks(READ_CHUNK):
+                        if skip:
+                            dropped = min(skip, len(chunk))
+                            chunk, skip = chunk[dropped:], skip - dropped
+                        if left is not None:
+                            chunk = chunk[:left]
+                            left -= len(chunk)
+                        if chunk:
+                            pos += len(chunk)
+                            yield chunk
+                        if left == 0:
+                            return
+                return
+            except _TRANSPORT_ERRORS as exc:
+                resumes += 1
+                if resumes > self.read_resumes:
+                    raise _storage_error(f"GET {key} (body, {resumes} attempts)", exc) from exc
+
+    async def _get_range(self, key: str, pos: int, left: int | None) -> Any:
+        """GetObject of ``left`` bytes (None: to the end) from ``pos``; None when the range
+        starts at or past the end (416)."""
         kwargs: dict[str, str] = {}
-        if ranged:
-            end = "" if length is None else str(offset + length - 1)
-            kwargs["Range"] = f"bytes={offset}-{end}"
+        if pos > 0 or left is not None:
+            kwargs["Range"] = f"bytes={pos}-{'' if left is None else pos + left - 1}"
         client = await self.client()
         try:
-            resp = await client.get_object(Bucket=self.bucket, Key=key, **kwargs)
+            return await client.get_object(Bucket=self.bucket, Key=key, **kwargs)
         except ClientError as exc:
             code, status = _error_code(exc)
             if code in _NOT_FOUND_CODES or status == 404:
+                blob_id = key.rsplit("/", 1)[-1]
                 raise BlobNotFound(f"blob {blob_id} not found") from None
             if code == "InvalidRange" or status == 416:
-                return  # the range starts at or past the end: nothing to send
+                return None
             raise _storage_error(f"GET {key}", exc) from exc
         except _TRANSPORT_ERRORS as exc:
             raise _storage_error(f"GET {key}", exc) from exc
-        # A server that ignores Range answers 200 with the whole object: cut it here.
-        skip = offset if ranged and resp["ResponseMetadata"]["HTTPStatusCode"] == 200 else 0
-        left = length
-        async with resp["Body"] as body:
-            try:
-                async for chunk in body.iter_chunks(READ_CHUNK):
-                    if skip:
-                        dropped = min(skip, len(chunk))
-                        chunk, skip = chunk[dropped:], skip - dropped
-                    if left is not None:
-                        chunk = chunk[:left]
-                        left -= len(chunk)
-                    if chunk:
-                        yield chunk
-                    if left == 0:
-                        break
-            except _TRANSPORT_ERRORS as exc:
-                raise _storage_error(f"GET {key} (body)", exc) from exc
 
     async def stat(self, blob_id: BlobId) -> BlobStat | None:
         size = await self.head_key(self.key_of(blob_id))

@@ -23,6 +23,7 @@ from gateway.storage.local import READ_CHUNK, LocalBlobStore
 from gateway.storage.s3 import S3BlobStore
 from tests.contract.blob_fixtures import *  # noqa: F403
 from tests.contract.blob_fixtures import S3_TEST_PART_SIZE, make_s3_store
+from tests.support.faulty_proxy import FaultyProxy
 from tests.support.s3servers import S3Server, free_port_block
 
 MiB = 1024 * 1024
@@ -485,3 +486,29 @@ class TestS3BlobStore:
                 await read_all(store, fake_id("ab"))
         finally:
             await store.close()
+
+    async def test_read_resumes_after_a_broken_connection(
+        self, moto_server: S3Server, moto_bucket: str, tmp_path: Path
+    ) -> None:
+        data = payload(4 * MiB + 17)
+        proxy = FaultyProxy(moto_server.endpoint_url, cut_gets=2, cut_after=1536 * 1024)
+        store = make_s3_store(moto_server, moto_bucket, tmp_path)
+        store_via_proxy = S3BlobStore(
+            bucket=moto_bucket,
+            prefix=store.prefix,
+            endpoint_url=await proxy.start(),
+            access_key_id="k",
+            secret_access_key="s",
+            read_resumes=2,
+        )
+        try:
+            bid = await put(store, data)
+            assert await read_all(store_via_proxy, bid, 5) == data[5:]
+            assert proxy.cuts_done == 2
+            proxy.cuts_left, proxy.cut_after = 3, 512 * 1024  # one break more than tolerated
+            with pytest.raises(StorageError):
+                await read_all(store_via_proxy, bid)
+        finally:
+            await store_via_proxy.close()
+            await store.close()
+            await proxy.close()
