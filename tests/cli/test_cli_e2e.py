@@ -94,6 +94,47 @@ def test_branch_commit_merge_conflict_log_diff(env: dict[str, str], tmp_path: Pa
     ok(["repo", "delete", repo, "--yes"], env)
 
 
+def test_tags_revert_cherry_pick_reset_and_objects(env: dict[str, str], tmp_path: Path) -> None:
+    repo = f"cli-{uuid.uuid4().hex[:10]}"
+    ok(["repo", "create", repo], env)
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * (5 << 12))  # 5 MiB: several chunks each way
+    ok(["upload", repo, "main", str(big), "raw/big.bin"], env)
+    ok(["upload", repo, "main", "-", "a.txt"], env, stdin=b"one\n")
+    ok(["commit", repo, "main", "-m", "one"], env)
+    ok(["tag", "create", repo, "v1", "main"], env)
+    assert ok(["tag", "list", repo], env).stdout.splitlines()[1].startswith("v1 ")
+
+    listing = ok(["ls", repo, "v1"], env).stdout.splitlines()
+    assert [line.split()[-1] for line in listing[1:]] == ["a.txt", "raw/"]
+    out = tmp_path / "out"
+    out.mkdir()
+    ok(["download", repo, "v1", "raw/big.bin", str(out)], env)  # MD5 checked against the ETag
+    assert (out / "big.bin").read_bytes() == big.read_bytes()
+
+    ok(["upload", repo, "main", "-", "a.txt"], env, stdin=b"two\n")
+    ok(["commit", repo, "main", "-m", "two"], env)
+    ok(["branch", "create", repo, "side", "--source", "v1"], env)
+    picked = ok(["cherry-pick", repo, "side", "main"], env)
+    assert picked.stdout.startswith("commit ") and "two" in picked.stdout
+    assert ok(["cat", repo, "side", "a.txt"], env).raw == b"two\n"
+
+    reverted = ok(["revert", repo, "main", "main"], env)
+    assert "Revert" in reverted.stdout
+    assert ok(["cat", repo, "main", "a.txt"], env).raw == b"one\n"
+
+    ok(["upload", repo, "side", "-", "tmp.txt"], env, stdin=b"scratch")
+    assert "tmp.txt" in ok(["diff", repo, "side"], env).stdout
+    ok(["branch", "reset", repo, "side", "--path", "tmp.txt", "--yes"], env)
+    assert ok(["diff", repo, "side", "--json"], env).stdout == "[]\n"
+    ok(["branch", "reset", repo, "side", "--to", "v1", "--yes"], env)
+    side = json.loads(ok(["show", repo, "side", "--json"], env).stdout)
+    assert side["id"] == json.loads(ok(["show", repo, "v1", "--json"], env).stdout)["id"]
+    ok(["branch", "delete", repo, "side", "--yes"], env)
+    ok(["tag", "delete", repo, "v1"], env)
+    ok(["repo", "delete", repo, "--yes"], env)
+
+
 def test_protection_and_grants_are_enforced_for_cli_users(
     env: dict[str, str], tmp_path: Path
 ) -> None:
