@@ -64,11 +64,6 @@ class Settings:
             Path(self.storage.local_path) if self.storage.local_path else self.data_path / "blobs"
         )
 
-    @property
-    def key_file(self) -> Path:
-        k = self.auth.encryption_key_file
-        return Path(k) if k else self.data_path / "secret.key"
-
 
 _SECTIONS = {"storage": StorageSettings, "auth": AuthSettings}
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import __version__
+from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
@@ -71,29 +70,16 @@ def open_blobs(settings: Settings) -> BlobStore:
     )
 
 
-def load_encryption_key(path: Path) -> bytes:
-    """The key that encrypts stored secrets: created (0600, fsynced) on first start."""
+def load_encryption_key(settings: Settings) -> bytes:
+    """The key that seals stored secrets: from the configured file, else ``<data_dir>/secret.key``
+    (created 0600 on first start)."""
+    configured = settings.auth.encryption_key_file
+    if not configured:
+        return load_or_create_key(settings.data_path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, key.hex().encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        return key
-    try:
-        key = bytes.fromhex(data.decode().strip())
-    except ValueError:
-        raise InvalidArgument(f"{path}: not a hex-encoded key") from None
-    if len(key) != 32:
-        raise InvalidArgument(f"{path}: the key must be 32 bytes (64 hex characters)")
-    return key
+        return parse_key(Path(configured).read_text())
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read encryption key file {configured}: {exc}") from None
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -102,7 +88,7 @@ def build_app(settings: Settings) -> web.Application:
     kv = open_metadata(settings)
     blobs = open_blobs(settings)
     lake = Lake(kv, blobs)
-    users = UserStore(kv, load_encryption_key(settings.key_file))
+    users = UserStore(kv, load_encryption_key(settings))
     metrics = Metrics()
 
     app = web.Application(
@@ -193,7 +179,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
     except WeirError as exc:
         print(f"weir: error: {exc.message}", file=sys.stderr)
         return 1
-    except OSError as exc:
+    except (OSError, SecretKeyError) as exc:
         print(f"weir: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -61,6 +61,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     principal = await authenticate(request)
     request[PRINCIPAL_KEY] = principal
+    request["weir.user"] = principal.user  # for the access log
     if spec is not None:
         await run_checks(request, spec, principal)
     return await handler(request)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from awscrt import checksums as crt  # type: ignore[import-untyped]  # no stubs; see report
+from awscrt import checksums as crt
 
 from gateway.core.model import BlobInfo
 from gateway.s3.errors import (
