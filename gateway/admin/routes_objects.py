@@ -91,6 +91,7 @@ async def upload_object(request: web.Request) -> web.Response:
         if_match=(request.headers.get(hdrs.IF_MATCH) or "").strip('"') or None,
         if_none_match_any=request.headers.get(hdrs.IF_NONE_MATCH, "").strip() == "*",
     )
+    await lake.check_writable(repo, branch)  # refuse before the body is read
     if request.content_type == "multipart/form-data":
         reader = await request.multipart()
         while True:

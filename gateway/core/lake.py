@@ -412,6 +412,12 @@ class Lake:
         committing.check_writable(view, repo, branch)
         return b
 
+    async def check_writable(self, repo: str, branch: str) -> None:
+        """Raise what a write to ``branch`` would raise (RepositoryNotFound, BranchNotFound,
+        ReadOnlyRef, ProtectedBranch) before a body is streamed. Advisory: the write itself
+        checks again atomically."""
+        await self.kv.read(lambda r: self._writable_branch(View(r), repo, branch))
+
     async def put_object(
         self,
         repo: str,

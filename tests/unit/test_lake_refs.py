@@ -149,3 +149,17 @@ async def test_protected_branch_accepts_only_merges(lake: Lake) -> None:
     await lake.commit("repo", "dev", message="g", committer="t")
     await lake.merge("repo", "dev", "main", committer="t")
     assert await read(lake, "repo", "main", "g") == b"y"
+
+
+async def test_check_writable_refuses_before_any_body(lake: Lake) -> None:
+    await lake.check_writable("repo", "main")
+    await lake.create_tag("repo", "v0", "main")
+    with pytest.raises(errors.ReadOnlyRef):
+        await lake.check_writable("repo", "v0")
+    with pytest.raises(errors.BranchNotFound):
+        await lake.check_writable("repo", "nope")
+    with pytest.raises(errors.RepositoryNotFound):
+        await lake.check_writable("nope", "main")
+    await lake.set_protection_rules("repo", ["main"])
+    with pytest.raises(errors.ProtectedBranch):
+        await lake.check_writable("repo", "main")
