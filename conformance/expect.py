@@ -1,8 +1,9 @@
 """Assertions shared by the conformance tests: what an S3 error response must look like.
 
-Every S3 error carries an HTTP status, an XML body with ``Code`` and ``Message`` (except on HEAD,
-which has no body), and an ``x-amz-request-id`` header. These helpers check all of it, for boto3
-calls and for raw responses alike.
+Every S3 error carries an HTTP status, an XML body with ``Code``, ``Message`` and ``RequestId``
+(except on HEAD, which has no body), and an ``x-amz-request-id`` header naming the same request.
+These helpers check all of it that each kind of response exposes: boto3 hides the raw body, so
+the ``RequestId`` element is checked on raw responses only.
 """
 
 from __future__ import annotations
@@ -65,7 +66,13 @@ def raw_error(resp: Response, status: int, code: str | None) -> None:
         assert root.tag == "Error", f"error body root is {root.tag}, not Error"
         assert root.findtext("Code") == code, f"expected {status} {code}, got {got}"
         assert root.findtext("Message"), f"{code} error has no Message"
-    assert resp.header("x-amz-request-id"), "error response has no x-amz-request-id header"
+    request_id = resp.header("x-amz-request-id")
+    assert request_id, "error response has no x-amz-request-id header"
+    if code is not None:
+        # AWS repeats the request id in the error body; both name the same request.
+        assert root.findtext("RequestId") == request_id, (
+            f"error body RequestId {root.findtext('RequestId')!r} != header {request_id!r}"
+        )
 
 
 def raw_ok(resp: Response, status: int = 200) -> None:
