@@ -216,6 +216,8 @@ def list_uploads(
     max_uploads: int,
     truncated: bool,
     uploads: Sequence[ListedUpload],
+    delimiter: str = "",
+    prefixes: Sequence[str] = (),
 ) -> bytes:
     rows = "".join(
         f"<Upload><Key>{esc(u.key)}</Key><UploadId>{esc(u.upload_id)}</UploadId>"
@@ -223,8 +225,8 @@ def list_uploads(
         f"{_owner(owner)}<StorageClass>STANDARD</StorageClass>"
         f"<Initiated>{iso8601(u.initiated)}</Initiated></Upload>"
         for u in uploads
-    )
-    nxt = ""
+    ) + "".join(f"<CommonPrefixes><Prefix>{esc(p)}</Prefix></CommonPrefixes>" for p in prefixes)
+    nxt = f"<Delimiter>{esc(delimiter)}</Delimiter>" if delimiter else ""
     if next_key_marker is not None:
         nxt += f"<NextKeyMarker>{esc(next_key_marker)}</NextKeyMarker>"
     if next_upload_id_marker is not None:

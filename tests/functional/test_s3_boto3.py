@@ -132,6 +132,31 @@ def test_conditional_reads(s3: Any, bucket: str) -> None:
         assert status(info.value) == expected, kwargs
 
 
+def test_standard_headers_round_trip(s3: Any, bucket: str) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key="main/h",
+        Body=b"<html/>",
+        CacheControl="max-age=60",
+        ContentDisposition='inline; filename="h.html"',
+        ContentEncoding="identity",
+        ContentLanguage="en",
+        Expires=datetime(2033, 12, 1, 16, 0, tzinfo=UTC),
+        Metadata={"k": "v"},
+    )
+    for got in (
+        s3.head_object(Bucket=bucket, Key="main/h"),
+        s3.get_object(Bucket=bucket, Key="main/h", ResponseCacheControl="no-store"),
+    ):
+        assert got["ContentDisposition"] == 'inline; filename="h.html"'
+        assert (got["ContentEncoding"], got["ContentLanguage"]) == ("identity", "en")
+        assert got["Metadata"] == {"k": "v"}
+        assert got["ResponseMetadata"]["HTTPHeaders"]["expires"] == "Thu, 01 Dec 2033 16:00:00 GMT"
+    assert s3.head_object(Bucket=bucket, Key="main/h")["CacheControl"] == "max-age=60"
+    overridden = s3.get_object(Bucket=bucket, Key="main/h", ResponseCacheControl="no-store")
+    assert overridden["CacheControl"] == "no-store"
+
+
 def test_response_overrides_and_checksum_mode(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="main/o", Body=b"data", ChecksumAlgorithm="SHA256")
     got = s3.get_object(

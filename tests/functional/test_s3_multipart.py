@@ -230,3 +230,28 @@ def test_copy_object_of_multipart_is_zero_copy(s3: Any, bucket: str) -> None:
     copied = s3.copy_object(Bucket=bucket, Key="main/mp/zc-copy", CopySource=f"{bucket}/{key}")
     assert copied["CopyObjectResult"]["ETag"] == multipart_etag(parts)
     assert s3.get_object(Bucket=bucket, Key="main/mp/zc-copy")["Body"].read() == b"".join(parts)
+
+
+def test_list_uploads_prefix_delimiter_and_pages(s3: Any, bucket: str) -> None:
+    started = {}
+    for key in ("main/up/a/1", "main/up/a/2", "main/up/b", "main/up/c", "main/other"):
+        started[key] = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    grouped = s3.list_multipart_uploads(Bucket=bucket, Prefix="main/up/", Delimiter="/")
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["main/up/a/"]
+    assert [u["Key"] for u in grouped["Uploads"]] == ["main/up/b", "main/up/c"]
+    seen: list[str] = []
+    for page in s3.get_paginator("list_multipart_uploads").paginate(
+        Bucket=bucket, Prefix="main/up/", Delimiter="/", PaginationConfig={"PageSize": 1}
+    ):
+        seen.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
+        seen.extend(u["Key"] for u in page.get("Uploads", []))
+    assert seen == ["main/up/a/", "main/up/b", "main/up/c"]
+    flat = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=2)
+    assert flat["IsTruncated"]
+    assert [u["Key"] for u in flat["Uploads"]] == ["main/other", "main/up/a/1"]
+    rest = s3.list_multipart_uploads(Bucket=bucket, KeyMarker=flat["NextKeyMarker"])
+    assert [u["UploadId"] for u in rest["Uploads"]] == [
+        started["main/up/a/2"],
+        started["main/up/b"],
+        started["main/up/c"],
+    ]

@@ -37,6 +37,20 @@ META_PREFIX = "x-amz-meta-"
 #: S3's limit on user metadata (names and values, UTF-8 bytes).
 MAX_METADATA = 2048
 
+#: Representation headers S3 stores with an object and returns on GET/HEAD.
+STORED_HEADERS = (
+    "Cache-Control",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Expires",
+)
+#: They live in the entry's metadata under ``":" + lower-case name``: ``:`` cannot occur in an
+#: HTTP header name, so these keys never collide with ``x-amz-meta-*`` names, and they take part
+#: in the entry's identity (changing Content-Disposition is a change, as on S3).
+HEADER_KEY_PREFIX = ":"
+_CANONICAL = {HEADER_KEY_PREFIX + h.lower(): h for h in STORED_HEADERS}
+
 
 @dataclass(slots=True)
 class S3Context:
@@ -106,10 +120,11 @@ async def read_body(ctx: S3Context, limit: int) -> bytes:
 
 
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
-    """``x-amz-meta-*`` headers as a dict with lower-cased names (prefix stripped).
+    """The metadata an upload records: ``x-amz-meta-*`` (lower-cased names, prefix stripped)
+    plus the standard representation headers S3 stores (see ``STORED_HEADERS``).
 
     Raises:
-        MetadataTooLarge: names and values together exceed S3's 2 KiB.
+        MetadataTooLarge: user metadata names and values together exceed S3's 2 KiB.
     """
     meta = {
         name[len(META_PREFIX) :].lower(): value
@@ -118,11 +133,20 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     }
     if meta and sum(len(k.encode()) + len(v.encode()) for k, v in meta.items()) > MAX_METADATA:
         raise MetadataTooLarge("Your metadata headers exceed the maximum allowed metadata size.")
+    for header in STORED_HEADERS:
+        value = headers.get(header)
+        if header == "Content-Encoding" and value is not None:
+            # aws-chunked is transfer framing, not a property of the object.
+            codings = [c.strip() for c in value.split(",") if c.strip().lower() != "aws-chunked"]
+            value = ", ".join(codings) or None
+        if value is not None:
+            meta[HEADER_KEY_PREFIX + header.lower()] = value
     return meta
 
 
 def object_headers(entry: Entry) -> dict[str, str]:
-    """Headers describing an object (GET, HEAD): ETag, Last-Modified, type, user metadata."""
+    """Headers describing an object (GET, HEAD): ETag, Last-Modified, type, stored standard
+    headers and user metadata."""
     headers = {
         "ETag": quote_etag(entry.etag),
         "Last-Modified": http_date(entry.mtime),
@@ -130,7 +154,10 @@ def object_headers(entry: Entry) -> dict[str, str]:
         "Accept-Ranges": "bytes",
     }
     for name, value in entry.metadata.items():
-        headers[META_PREFIX + name] = value
+        if name.startswith(HEADER_KEY_PREFIX):
+            headers[_CANONICAL.get(name, name[len(HEADER_KEY_PREFIX) :])] = value
+        else:
+            headers[META_PREFIX + name] = value
     return headers
 
 

@@ -14,7 +14,7 @@ import re
 from aiohttp import web
 
 from gateway.core.access import Action
-from gateway.core.errors import InvalidArgument, NotImplementedFeature, UploadNotFound
+from gateway.core.errors import InvalidArgument, UploadNotFound
 from gateway.core.ids import BlobId
 from gateway.core.lake import Upload
 from gateway.core.model import BlobInfo
@@ -166,33 +166,67 @@ async def list_parts_handler(ctx: S3Context) -> web.StreamResponse:
 
 
 async def list_multipart_uploads(ctx: S3Context) -> web.StreamResponse:
+    """Uploads in progress by key (``<branch>/<path>``), with prefix, delimiter and markers.
+
+    Known limit: the facade pages by key only, so ``upload-id-marker`` is echoed but not used;
+    when a page ends inside the uploads of one key, the next page starts after that key.
+    """
     ctx.note(repo=ctx.bucket)
     await ctx.allow(Action.READ, ctx.bucket)
     await ctx.lake.get_repository(ctx.bucket)
-    if ctx.query.get("delimiter"):
-        raise NotImplementedFeature("ListMultipartUploads with a delimiter is not implemented")
-    prefix = ctx.query.get("prefix", "")
-    key_marker = ctx.query.get("key-marker", "")
-    upload_id_marker = ctx.query.get("upload-id-marker", "")
-    max_uploads = parse_int(
-        ctx.query.get("max-uploads"), "max-uploads", default=1000, low=0, high=1000
-    )
-    uploads, more = (
-        await ctx.lake.list_uploads(ctx.bucket, prefix=prefix, after=key_marker, limit=max_uploads)
-        if max_uploads
-        else ([], False)
-    )
-    last = uploads[-1] if more and uploads else None
+    q = ctx.query
+    prefix = q.get("prefix", "")
+    delimiter = q.get("delimiter", "")
+    key_marker = q.get("key-marker", "")
+    max_uploads = parse_int(q.get("max-uploads"), "max-uploads", default=1000, low=0, high=1000)
+    uploads: list[ListedUpload] = []
+    prefixes: list[str] = []
+    truncated = False
+    after = key_marker
+    skip = bool(delimiter) and key_marker.endswith(delimiter)
+    for _ in range(100_000):  # bounded: at most 10^8 uploads scanned
+        if max_uploads == 0:
+            break
+        page, more = await ctx.lake.list_uploads(ctx.bucket, prefix=prefix, after=after, limit=1000)
+        for upload in page:
+            key = f"{upload.branch}/{upload.path}"
+            if skip and key.startswith(key_marker):
+                continue  # the marker is a common prefix returned by the previous page
+            cut = key.find(delimiter, len(prefix)) if delimiter else -1
+            common = key[: cut + len(delimiter)] if cut >= 0 else None
+            if common is not None and prefixes and prefixes[-1] == common:
+                continue
+            if len(uploads) + len(prefixes) >= max_uploads:
+                truncated = True
+                break
+            if common is not None:
+                prefixes.append(common)
+            else:
+                uploads.append(ListedUpload(key, upload.upload_id, upload.initiated))
+        if truncated or not more or not page:
+            break
+        last = page[-1]
+        after = f"{last.branch}/{last.path}"
+    next_key = next_id = None
+    if truncated:
+        last_upload = uploads[-1] if uploads else None
+        last_prefix = prefixes[-1] if prefixes else None
+        if last_upload is not None and (last_prefix is None or last_upload.key > last_prefix):
+            next_key, next_id = last_upload.key, last_upload.upload_id
+        else:
+            next_key = last_prefix
     body = list_uploads(
         bucket=ctx.bucket,
         owner=ctx.principal.user,
         prefix=prefix,
         key_marker=key_marker,
-        upload_id_marker=upload_id_marker,
-        next_key_marker=f"{last.branch}/{last.path}" if last else None,
-        next_upload_id_marker=last.upload_id if last else None,
+        upload_id_marker=q.get("upload-id-marker", ""),
+        next_key_marker=next_key,
+        next_upload_id_marker=next_id,
         max_uploads=max_uploads,
-        truncated=more,
-        uploads=[ListedUpload(f"{u.branch}/{u.path}", u.upload_id, u.initiated) for u in uploads],
+        truncated=truncated,
+        uploads=uploads,
+        delimiter=delimiter,
+        prefixes=prefixes,
     )
     return xml_response(body)
