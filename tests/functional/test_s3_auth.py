@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from awscrt import checksums as crt  # type: ignore[import-untyped]
+from awscrt import checksums as crt
 from botocore.exceptions import ClientError
 
 from gateway.s3 import sigv4
