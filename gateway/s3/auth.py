@@ -217,17 +217,13 @@ class S3Auth:
             if require_length:
                 raise MissingContentLength("You must provide the Content-Length HTTP header.")
             length = 0  # aiohttp reads no body without a length or chunked framing
-        if require_length and length is not None and length > MAX_UPLOAD:
-            raise EntityTooLarge(
-                "Your proposed upload exceeds the maximum allowed size",
-                extra={"ProposedSize": str(length), "MaxSizeAllowed": str(MAX_UPLOAD)},
-            )
         if claims.streaming:
             decoded = headers.get("x-amz-decoded-content-length")
             if decoded is None or not decoded.isdigit():
                 raise MissingContentLength(
                     "aws-chunked uploads need an x-amz-decoded-content-length header"
                 )
+            _check_size(int(decoded), require_length)
             decoder = AwsChunkedDecoder(
                 request.content.iter_any(),
                 mode=mode,
@@ -238,5 +234,15 @@ class S3Auth:
                 headers, trailers=decoder.trailers, content_sha256=mode
             )
             return Payload(decoder, verify, int(decoded))
+        _check_size(length, require_length)
         verify = ChecksumSet.from_request(headers, content_sha256=mode)
         return Payload(_iter_body(request), verify, length)
+
+
+def _check_size(size: int | None, upload: bool) -> None:
+    """Refuse an object upload (PUT, part) over S3's 5 GiB before reading it."""
+    if upload and size is not None and size > MAX_UPLOAD:
+        raise EntityTooLarge(
+            "Your proposed upload exceeds the maximum allowed size",
+            extra={"ProposedSize": str(size), "MaxSizeAllowed": str(MAX_UPLOAD)},
+        )

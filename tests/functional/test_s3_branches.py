@@ -153,3 +153,38 @@ def test_root_listing_spans_branches(weir_server: WeirServer, s3: Any, bucket: s
     with pytest.raises(ClientError) as info:
         s3.delete_bucket(Bucket=bucket)
     assert info.value.response["Error"]["Code"] == "BucketNotEmpty"
+
+
+def test_branch_scoped_reader_sees_only_its_branch(
+    weir_server: WeirServer, s3: Any, bucket: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="main/secret", Body=b"main only")
+    commit(weir_server, bucket, "main", "seed")
+    create_branch(weir_server, bucket, "dev", "main")
+    s3.put_object(Bucket=bucket, Key="dev/mine", Body=b"dev")
+    user = f"reader-{bucket}"
+    admin(weir_server, "POST", "/auth/users", {"id": user}, 201)
+    creds = admin(weir_server, "POST", f"/auth/users/{user}/credentials", {}, 201)
+    grant = {"repository": bucket, "branch": "dev", "action": "read"}
+    admin(weir_server, "POST", f"/auth/users/{user}/grants", grant, 201)
+    reader = WeirServer(
+        weir_server.host,
+        weir_server.port,
+        creds["access_key_id"],
+        creds["secret_access_key"],
+        weir_server.pid,
+        weir_server.data_dir,
+        weir_server.log_path,
+    ).boto3_client()
+    keys = [o["Key"] for o in reader.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["dev/mine", "dev/secret"]
+    assert reader.get_object(Bucket=bucket, Key="dev/mine")["Body"].read() == b"dev"
+    for call in (
+        lambda: reader.get_object(Bucket=bucket, Key="main/secret"),
+        lambda: reader.list_objects_v2(Bucket=bucket, Prefix="main/"),
+        lambda: reader.put_object(Bucket=bucket, Key="dev/x", Body=b"x"),
+    ):
+        with pytest.raises(ClientError) as info:
+            call()
+        assert info.value.response["Error"]["Code"] == "AccessDenied"
+    assert [b["Name"] for b in reader.list_buckets()["Buckets"]] == [bucket]

@@ -8,7 +8,8 @@
   ``main/``: every branch is shown, empty or not, so tools can navigate to it. Without such a
   delimiter the branches are walked in key order (``name + "/"``) and their objects listed in
   turn, so the result is the true sorted listing of every branch's objects, paginated.
-  Tags and commits are readable by prefix but are not enumerated at the root.
+  Tags and commits are readable by prefix but are not enumerated at the root. Branch names are
+  visible to any reader of the repository; objects only on branches the caller may read.
 
 Pagination tokens are opaque: ``base64url(last key)``. Costs: one ref resolution and one
 seeked scan per page per branch touched; the branch list is read once per root listing.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from gateway.core.access import Action
-from gateway.core.errors import InvalidArgument, RefNotFound
+from gateway.core.errors import AccessDenied, InvalidArgument, RefNotFound
 from gateway.core.model import Entry
 from gateway.s3.handlers.common import S3Context, parse_int, xml_response
 from gateway.s3.responses import ListedObject, Listing, list_objects_v1, list_objects_v2
@@ -201,6 +202,10 @@ async def _collect_root(
         if out.rows >= limit:
             out.truncated = True
             break
+        try:
+            await ctx.allow(Action.READ, ctx.bucket, name)
+        except AccessDenied:
+            continue  # a branch-scoped grant must not see other branches' objects
         await _collect_ref(ctx, name, "", delimiter, after, limit, out)
         if out.truncated:
             break
