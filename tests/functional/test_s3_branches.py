@@ -179,12 +179,13 @@ def test_branch_scoped_reader_sees_only_its_branch(
     keys = [o["Key"] for o in reader.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert keys == ["dev/mine", "dev/secret"]
     assert reader.get_object(Bucket=bucket, Key="dev/mine")["Body"].read() == b"dev"
-    for call in (
-        lambda: reader.get_object(Bucket=bucket, Key="main/secret"),
-        lambda: reader.list_objects_v2(Bucket=bucket, Prefix="main/"),
-        lambda: reader.put_object(Bucket=bucket, Key="dev/x", Body=b"x"),
-    ):
+    denied: list[tuple[str, dict[str, Any]]] = [
+        ("get_object", {"Key": "main/secret"}),
+        ("list_objects_v2", {"Prefix": "main/"}),
+        ("put_object", {"Key": "dev/x", "Body": b"x"}),
+    ]
+    for operation, kwargs in denied:
         with pytest.raises(ClientError) as info:
-            call()
-        assert info.value.response["Error"]["Code"] == "AccessDenied"
+            getattr(reader, operation)(Bucket=bucket, **kwargs)
+        assert info.value.response["Error"]["Code"] == "AccessDenied", operation
     assert [b["Name"] for b in reader.list_buckets()["Buckets"]] == [bucket]
