@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
-from awscrt import checksums as crt  # type: ignore[import-untyped]  # no stubs published
+from awscrt import checksums as crt
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -34,6 +34,9 @@ STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 ALGORITHM = "AWS4-HMAC-SHA256"
 
 Query = Sequence[tuple[str, str]]
+
+CLOSED = 0  # Response.status when the server closed the connection without an answer
+TIMED_OUT = -1  # Response.status when the server sent nothing within the timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A fully read HTTP response; ``status`` is 0 when the server closed without answering."""
+    """A fully read HTTP response (``status`` is CLOSED or TIMED_OUT when there was none)."""
 
     status: int
     headers: Mapping[str, str]
@@ -287,8 +290,8 @@ class RawClient:
                 before sending everything ``Content-Length`` promised would.
 
         Returns:
-            The response; status 0 with an empty body if the server closed or timed out
-            without answering.
+            The response; status ``CLOSED`` (0) if the server closed the connection without
+            answering, ``TIMED_OUT`` (-1) if it sent nothing within the timeout.
         """
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         try:
@@ -308,8 +311,10 @@ class RawClient:
             resp = conn.getresponse()
             data = resp.read() if method != "HEAD" else b""
             return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        except TimeoutError:
+            return Response(TIMED_OUT, {}, b"")
         except (OSError, http.client.HTTPException):
-            return Response(0, {}, b"")
+            return Response(CLOSED, {}, b"")
         finally:
             conn.close()
 
