@@ -138,3 +138,15 @@ def test_negative_content_length_is_rejected(
     assert resp.status == CLOSED or 400 <= resp.status < 500, (resp.status, resp.body[:300])
     with client_error(404, None):
         s3.head_object(Bucket=bucket, Key=prefix + "neg")
+
+
+def test_expect_100_continue_then_disconnect_creates_no_object(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    # The client announces 1000 bytes, gets (or not) its 100 Continue, then goes away.
+    path = object_path(bucket, prefix + "never-sent")
+    first, resp = raw.put_expect_continue(path, b"", content_length=1000, wait=1.0)
+    assert resp.status < 500, (first, resp.status, resp.body[:300])
+    with client_error(404, None):
+        s3.head_object(Bucket=bucket, Key=prefix + "never-sent")
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
