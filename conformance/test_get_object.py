@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
@@ -46,6 +47,25 @@ def test_get_object_returns_body_and_headers(s3: Any, bucket: str, stored: Store
     assert resp["ResponseMetadata"]["HTTPHeaders"].get("x-amz-request-id")
 
 
+def test_response_dates_and_etags_are_well_formed(
+    raw: RawClient, bucket: str, stored: Stored, prefix: str
+) -> None:
+    head = raw.request("HEAD", object_path(bucket, stored.key))
+    raw_ok(head)
+    # RFC 9110 IMF-fixdate in headers, ISO 8601 UTC in XML, ETags quoted.
+    assert re.fullmatch(
+        r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT", head.header("last-modified") or ""
+    )
+    assert re.fullmatch(r'"[0-9a-f]{32}"', head.header("etag") or "")
+    listed = raw.request("GET", object_path(bucket), query=[("list-type", "2"), ("prefix", prefix)])
+    raw_ok(listed)
+    contents = listed.xml().find("Contents")
+    assert contents is not None
+    stamp = contents.findtext("LastModified") or ""
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", stamp), stamp
+    assert contents.findtext("ETag") == stored.etag
+
+
 def test_head_object_returns_metadata_without_body(
     raw: RawClient, bucket: str, stored: Stored
 ) -> None:
@@ -78,6 +98,16 @@ def test_get_range_is_206_with_content_range(
     assert resp["Body"].read() == BODY[first : last + 1]
     assert resp["ContentRange"] == f"bytes {first}-{last}/{SIZE}"
     assert resp["ContentLength"] == last - first + 1
+
+
+def test_get_range_of_empty_object_is_416(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key=prefix + "empty", Body=b"")
+    path = object_path(bucket, prefix + "empty")
+    resp = raw.request("GET", path, headers={"range": "bytes=0-9"})
+    raw_error(resp, 416, "InvalidRange")
+    assert resp.header("content-range") == "bytes */0"
 
 
 def test_head_range_is_206(raw: RawClient, bucket: str, stored: Stored) -> None:

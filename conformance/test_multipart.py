@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conformance.expect import client_error, raw_error
-from conformance.rawhttp import RawClient, object_path
+from conformance.rawhttp import RawClient, content_md5, object_path
 
 MIB = 1024 * 1024
 PART1 = bytes(range(256)) * (5 * MIB // 256)  # exactly 5 MiB, the minimum non-last part size
@@ -403,3 +403,28 @@ def test_create_multipart_in_missing_bucket_is_no_such_bucket(
 ) -> None:
     with client_error(404, "NoSuchBucket"):
         s3.create_multipart_upload(Bucket=scratch_bucket, Key=key_prefix + "k")
+
+
+def test_complete_accepts_unquoted_part_etags(s3: Any, bucket: str, prefix: str) -> None:
+    key = prefix + "k"
+    upload_id = start(s3, bucket, key)
+    etag = upload(s3, bucket, key, upload_id, 1, PART2)
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag.strip('"')}]},
+    )
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == PART2
+
+
+def test_upload_part_content_md5_mismatch_is_bad_digest(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    key = prefix + "k"
+    upload_id = start(s3, bucket, key)
+    query = [("partNumber", "1"), ("uploadId", upload_id)]
+    headers = {"content-md5": content_md5(b"other bytes")}
+    resp = raw.request("PUT", object_path(bucket, key), query=query, headers=headers, body=PART2)
+    raw_error(resp, 400, "BadDigest")
+    assert s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", []) == []
