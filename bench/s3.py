@@ -1,0 +1,477 @@
+"""Weir against SeaweedFS (and optionally moto) on this machine, same client, one run.
+
+Starts each server on 127.0.0.1 (Weir: ``python -m gateway serve``; SeaweedFS: ``weed mini``
+through ``tests.support.s3servers``), then runs every phase on every server in turn, so drift
+on a shared machine hits both alike:
+
+- 64 MiB PUT and GET, ``--reps`` times each (distinct content per repetition, so Weir's dedup
+  cannot skip the write): MB/s (10^6 bytes) and server CPU-seconds per GB (10^9 bytes);
+- 4 KiB PUT, GET, HEAD at ``--concurrency`` in flight, ``--small-ops`` each: ops/s, p50/p99
+  latency, server CPU-ms per operation;
+- ListObjectsV2 over 10,000 keys (100 "directories" of 50 keys interleaved with 5,000 top-level
+  keys, so a ``/`` listing returns 100 common prefixes and 5,000 objects), max-keys 1000 with
+  full pagination: keys/s (10,000 keys covered / seconds), with and without the delimiter.
+
+Client: ``bench.rawclient`` for every phase (asyncio streams, SigV4 with UNSIGNED-PAYLOAD, one
+persistent connection per in-flight request; bodies are streamed from 1 MiB memoryviews and
+large GETs read and discarded in 1 MiB pieces). Server CPU is utime+stime (+ reaped children)
+from ``/proc`` for the server process and all its live descendants, all threads included.
+Medians over repetitions. ``--profile DIR`` runs Weir under ``python -m cProfile -o``.
+
+    PYTHONPATH=. python bench/s3.py [--moto] [--json out.json] [--profile prof/]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import html
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.rawclient import Connection, Response, Signer, encode_key_path
+from tests.support.s3servers import (
+    S3Server,
+    ServerStartError,
+    free_port_block,
+    start_moto,
+    start_seaweedfs,
+)
+
+MIB = 1 << 20
+LARGE = 64 * MIB
+SMALL = 4096
+BUCKET = "bench"
+LIST_DIRS, LIST_PER_DIR, LIST_TOP = 100, 50, 5000
+LIST_KEYS = LIST_DIRS * LIST_PER_DIR + LIST_TOP
+WARMUP_OPS = 100
+WEIR_KEY, WEIR_SECRET = "AKIAWEIRBENCHS3PERF01", "weir-bench-s3-secret-0123456789abcdef"
+
+#: (metric, label, target ratio Weir/SeaweedFS, ">=" or "<=").
+METRICS: list[tuple[str, str, float | None, str]] = [
+    ("put64_mbps", "PUT 64 MiB  MB/s", 3.0, ">="),
+    ("put64_cpu_s_gb", "PUT 64 MiB  server CPU-s/GB", None, "<="),
+    ("get64_mbps", "GET 64 MiB  MB/s", 1.2, ">="),
+    ("get64_cpu_s_gb", "GET 64 MiB  server CPU-s/GB", None, "<="),
+    ("put64_client_cpu_s_gb", "PUT 64 MiB  client CPU-s/GB", None, "<="),
+    ("get64_client_cpu_s_gb", "GET 64 MiB  client CPU-s/GB", None, "<="),
+    ("put4k_ops", "PUT 4 KiB   ops/s (durable)", 1.0, ">="),
+    ("put4k_p50_ms", "PUT 4 KiB   p50 ms", None, "<="),
+    ("put4k_p99_ms", "PUT 4 KiB   p99 ms", None, "<="),
+    ("put4k_cpu_ms", "PUT 4 KiB   server CPU-ms/op", None, "<="),
+    ("put4k_client_cpu_ms", "PUT 4 KiB   client CPU-ms/op", None, "<="),
+    ("get4k_ops", "GET 4 KiB   ops/s", None, ">="),
+    ("get4k_p50_ms", "GET 4 KiB   p50 ms", None, "<="),
+    ("get4k_p99_ms", "GET 4 KiB   p99 ms", None, "<="),
+    ("get4k_cpu_ms", "GET 4 KiB   server CPU-ms/op", 0.5, "<="),
+    ("get4k_client_cpu_ms", "GET 4 KiB   client CPU-ms/op", None, "<="),
+    ("head4k_ops", "HEAD 4 KiB  ops/s", None, ">="),
+    ("head4k_p50_ms", "HEAD 4 KiB  p50 ms", None, "<="),
+    ("head4k_p99_ms", "HEAD 4 KiB  p99 ms", None, "<="),
+    ("head4k_cpu_ms", "HEAD 4 KiB  server CPU-ms/op", 0.5, "<="),
+    ("list_keys_s", "LIST 10k    keys/s", 2.0, ">="),
+    ("list_cpu_us_key", "LIST 10k    server CPU-us/key", None, "<="),
+    ("listd_keys_s", "LIST 10k /  keys/s", 2.0, ">="),
+    ("listd_cpu_us_key", "LIST 10k /  server CPU-us/key", None, "<="),
+]
+
+
+# --------------------------------------------------------------------------- server processes
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime+stime+cutime+cstime of one process (all its threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return float(sum(int(x) for x in fields[11:15]))
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU-seconds of ``pid`` and every live descendant (bounded walk: 1,000 processes)."""
+    ticks, todo, seen = 0.0, [pid], 0
+    while todo and seen < 1000:
+        p = todo.pop()
+        seen += 1
+        try:
+            ticks += _proc_cpu(p)
+        except OSError:
+            continue  # exited between the listing and the read
+        todo += _children(p)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def start_weir(tmp: Path, profile: Path | None) -> S3Server:
+    """``python -m gateway serve`` on a free port (under cProfile when ``profile`` is set)."""
+    port = free_port_block(1)
+    data, log_path = tmp / "weir-data", tmp / "weir.log"
+    launcher = [sys.executable]
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        launcher += ["-m", "cProfile", "-o", str(profile / "weir.pstats")]
+    argv = [*launcher, "-m", "gateway", "serve", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--data-dir", str(data)]
+    env = dict(os.environ, WEIR_ACCESS_KEY_ID=WEIR_KEY, WEIR_SECRET_ACCESS_KEY=WEIR_SECRET)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    server = S3Server("weir", f"http://127.0.0.1:{port}", WEIR_KEY, WEIR_SECRET, proc, log_path)
+    for _ in range(600):  # bounded readiness poll, 0.05 s apart: at most 30 s
+        if proc.poll() is not None:
+            raise ServerStartError(f"weir exited with {proc.returncode}: {server.log_tail()}")
+        try:
+            with urllib.request.urlopen(server.endpoint_url + "/_health", timeout=1) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise ServerStartError(f"weir not healthy: {server.log_tail()}")
+
+
+@dataclass
+class Target:
+    """One server under test, with its client and its results."""
+
+    server: S3Server
+    signer: Signer
+    results: dict[str, float] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    @property
+    def pid(self) -> int:
+        return self.server.process.pid
+
+    def conn(self) -> Connection:
+        host, port = self.server.endpoint_url.removeprefix("http://").split(":")
+        return Connection(host, int(port), self.signer)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def _expect(resp: Response, status: int, what: str) -> None:
+    if resp.status != status:
+        raise RuntimeError(f"{what}: HTTP {resp.status}: {resp.body[:300]!r}")
+
+
+async def run_pool(
+    t: Target, ops: int, concurrency: int, one: Callable[[Connection, int], Awaitable[None]]
+) -> tuple[float, float, float, list[float]]:
+    """Run ``one(conn, i)`` for i in range(ops) on ``concurrency`` connections.
+
+    Returns (wall seconds, server CPU-seconds, client CPU-seconds, latencies in seconds)."""
+    conns = [t.conn() for _ in range(concurrency)]
+    latencies: list[float] = []
+    counter = iter(range(ops))
+
+    async def worker(conn: Connection) -> None:
+        for i in counter:  # shared iterator: each index is taken once; bounded by ops
+            start = time.perf_counter()
+            await one(conn, i)
+            latencies.append(time.perf_counter() - start)
+
+    for conn in conns:  # connect before the clock starts
+        await conn.request("HEAD", f"/{BUCKET}")
+    cpu0, own0, t0 = tree_cpu_seconds(t.pid), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
+    own = time.process_time() - own0
+    for conn in conns:
+        await conn.close()
+    return wall, cpu, own, latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def phase_setup(t: Target) -> None:
+    conn = t.conn()
+    _expect(await conn.request("PUT", f"/{BUCKET}"), 200, "CreateBucket")
+    await conn.close()
+
+
+async def phase_large(t: Target, reps: int, data: bytearray, nonce: int) -> None:
+    conn = t.conn()
+    view = memoryview(data)
+    chunks = [view[i : i + MIB] for i in range(0, LARGE, MIB)]
+    put: list[tuple[float, float, float]] = []  # (MB/s, server CPU-s/GB, client CPU-s/GB)
+    get: list[tuple[float, float, float]] = []
+    for r in range(-1, reps):  # r == -1: warm-up, not recorded
+        data[:16] = f"{nonce:08d}{r + 1:08d}".encode()  # distinct content: no dedup
+        key = encode_key_path(BUCKET, f"main/large/obj-{r + 1}")
+        for method, into in (("PUT", put), ("GET", get)):
+            cpu0, own0, t0 = tree_cpu_seconds(t.pid), time.process_time(), time.perf_counter()
+            if method == "PUT":
+                resp = await conn.request("PUT", key, body=chunks, length=LARGE)
+            else:
+                resp = await conn.request("GET", key, keep_body=False)
+            wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
+            own = time.process_time() - own0
+            _expect(resp, 200, f"{method} 64 MiB")
+            if method == "GET" and resp.received != LARGE:
+                raise RuntimeError(f"GET 64 MiB returned {resp.received} bytes")
+            if r >= 0:
+                into.append((LARGE / wall / 1e6, cpu / (LARGE / 1e9), own / (LARGE / 1e9)))
+    await conn.close()
+    for name, rows in (("put64", put), ("get64", get)):
+        t.samples[f"{name}_mbps"] = [row[0] for row in rows]
+        t.results[f"{name}_mbps"] = statistics.median(row[0] for row in rows)
+        t.results[f"{name}_cpu_s_gb"] = statistics.median(row[1] for row in rows)
+        t.results[f"{name}_client_cpu_s_gb"] = statistics.median(row[2] for row in rows)
+
+
+def _small_body(nonce: int, i: int, base: bytes) -> bytes:
+    tag = f"{nonce:08d}-{i:010d}".encode()
+    return tag + base[len(tag) :]
+
+
+async def phase_small(
+    t: Target, op: str, ops: int, concurrency: int, base: bytes, nonce: int
+) -> None:
+    """``op`` is put4k, get4k or head4k; keys main/small/obj-<i> (PUT writes them first)."""
+
+    def key(i: int) -> str:
+        return encode_key_path(BUCKET, f"main/small/obj-{i}")
+
+    async def one(conn: Connection, i: int) -> None:
+        if op == "put4k":
+            body = _small_body(nonce, i, base)
+            _expect(await conn.request("PUT", key(i), body=body), 200, "PUT 4 KiB")
+        elif op == "get4k":
+            resp = await conn.request("GET", key(i % ops))
+            _expect(resp, 200, "GET 4 KiB")
+            if len(resp.body) != SMALL:
+                raise RuntimeError(f"GET 4 KiB returned {len(resp.body)} bytes")
+        else:
+            _expect(await conn.request("HEAD", key(i % ops)), 200, "HEAD 4 KiB")
+
+    async def warm(conn: Connection, i: int) -> None:
+        if op == "put4k":
+            body = _small_body(nonce, -i - 1, base)
+            path = encode_key_path(BUCKET, f"main/warm/obj-{i}")
+            _expect(await conn.request("PUT", path, body=body), 200, "PUT warm-up")
+        else:
+            await one(conn, i)
+
+    await run_pool(t, WARMUP_OPS, concurrency, warm)
+    wall, cpu, own, lat = await run_pool(t, ops, concurrency, one)
+    t.results[f"{op}_ops"] = ops / wall
+    t.results[f"{op}_p50_ms"] = _pct(lat, 0.50) * 1e3
+    t.results[f"{op}_p99_ms"] = _pct(lat, 0.99) * 1e3
+    t.results[f"{op}_cpu_ms"] = cpu / ops * 1e3
+    t.results[f"{op}_client_cpu_ms"] = own / ops * 1e3
+
+
+def list_key(i: int) -> str:
+    """The i-th of LIST_KEYS keys: dir g<d>/k<j> or top-level g<d>-<j>, interleaved by name."""
+    d, j = divmod(i, LIST_PER_DIR * 2)
+    if j < LIST_PER_DIR:
+        return f"main/list/g{d:03d}/k{j:03d}"
+    return f"main/list/g{d:03d}-{j - LIST_PER_DIR:03d}"
+
+
+async def phase_list_seed(t: Target, concurrency: int) -> None:
+    async def one(conn: Connection, i: int) -> None:
+        path = encode_key_path(BUCKET, list_key(i))
+        _expect(await conn.request("PUT", path, body=f"k{i}".encode()), 200, "PUT list seed")
+
+    wall, _, _, _ = await run_pool(t, LIST_KEYS, concurrency, one)
+    t.results["list_seed_put_ops"] = LIST_KEYS / wall
+
+
+_TOKEN = re.compile(r"<NextContinuationToken>([^<]*)</NextContinuationToken>")
+
+
+async def list_all(conn: Connection, delimiter: bool) -> tuple[int, int]:
+    """Paginate ListObjectsV2 over main/list/; return (keys, common prefixes)."""
+    keys = prefixes = 0
+    token: str | None = None
+    for _ in range(LIST_KEYS // 1000 + 5):  # bounded: more pages than the data can need
+        query = [("list-type", "2"), ("max-keys", "1000"), ("prefix", "main/list/")]
+        if delimiter:
+            query.append(("delimiter", "/"))
+        if token is not None:
+            query.append(("continuation-token", token))
+        resp = await conn.request("GET", f"/{BUCKET}", query)
+        _expect(resp, 200, "ListObjectsV2")
+        text = resp.body.decode()
+        keys += text.count("<Key>")
+        prefixes += text.count("<CommonPrefixes>")
+        match = _TOKEN.search(text)
+        if "<IsTruncated>true</IsTruncated>" not in text or match is None:
+            return keys, prefixes
+        token = html.unescape(match.group(1))
+    raise RuntimeError("ListObjectsV2 did not finish within the page bound")
+
+
+async def phase_list(t: Target, reps: int, delimiter: bool) -> None:
+    conn = t.conn()
+    name = "listd" if delimiter else "list"
+    want = (LIST_TOP, LIST_DIRS) if delimiter else (LIST_KEYS, 0)
+    rates, cpus = [], []
+    for r in range(-1, reps):
+        cpu0, t0 = tree_cpu_seconds(t.pid), time.perf_counter()
+        keys, prefixes = await list_all(conn, delimiter)
+        wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
+        if (keys, prefixes) != want:
+            raise RuntimeError(f"{name}: got {keys} keys, {prefixes} prefixes; want {want}")
+        if r >= 0:
+            rates.append(LIST_KEYS / wall)
+            cpus.append(cpu / LIST_KEYS * 1e6)
+    await conn.close()
+    t.samples[f"{name}_keys_s"] = rates
+    t.results[f"{name}_keys_s"] = statistics.median(rates)
+    t.results[f"{name}_cpu_us_key"] = statistics.median(cpus)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratios(targets: list[Target]) -> dict[str, dict[str, Any]]:
+    weir = next(t for t in targets if t.name == "weir")
+    ref = next((t for t in targets if t.name == "seaweedfs"), None)
+    out: dict[str, dict[str, Any]] = {}
+    for metric, _, goal, sense in METRICS:
+        w = weir.results.get(metric)
+        s = ref.results.get(metric) if ref else None
+        ratio = w / s if w is not None and s else None
+        ok = None
+        if goal is not None and ratio is not None:
+            ok = ratio >= goal if sense == ">=" else ratio <= goal
+        out[metric] = {"ratio": ratio, "target": goal, "sense": sense, "met": ok}
+    return out
+
+
+def render(targets: list[Target], rows: dict[str, dict[str, Any]]) -> str:
+    names = [t.name for t in targets]
+    head = f"{'metric':32}" + "".join(f"{n:>12}" for n in names)
+    head += f"{'weir/sfs':>10}  target"
+    lines = [head, "-" * len(head)]
+    for metric, label, _, _ in METRICS:
+        cells = "".join(
+            f"{t.results[metric]:12.3g}" if metric in t.results else f"{'-':>12}" for t in targets
+        )
+        row = rows[metric]
+        ratio = f"{row['ratio']:10.2f}" if row["ratio"] is not None else f"{'-':>10}"
+        goal = ""
+        if row["target"] is not None:
+            verdict = {True: "MET", False: "MISSED", None: "?"}[row["met"]]
+            goal = f"  {row['sense']} {row['target']:g}x  {verdict}"
+        lines.append(f"{label:32}{cells}{ratio}{goal}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def _small(t: Target, *, op: str, args: argparse.Namespace, base: bytes, nonce: int) -> None:
+    await phase_small(t, op, args.small_ops, args.concurrency, base, nonce)
+
+
+async def run_phases(targets: list[Target], args: argparse.Namespace) -> None:
+    data = bytearray(os.urandom(LARGE))
+    base = os.urandom(SMALL)
+    nonce = int(time.time()) % 10**8
+
+    async def each(label: str, fn: Callable[[Target], Awaitable[None]]) -> None:
+        for t in targets:
+            t0 = time.perf_counter()
+            await fn(t)
+            print(f"  {label:22} {t.name:10} {time.perf_counter() - t0:6.1f} s", flush=True)
+
+    await each("setup", phase_setup)
+    if not args.skip_large:
+        await each("64 MiB PUT+GET", lambda t: phase_large(t, args.reps, data, nonce))
+    for op in ("put4k", "get4k", "head4k"):
+        await each(op, functools.partial(_small, op=op, args=args, base=base, nonce=nonce))
+    await each("list seed (10k PUTs)", lambda t: phase_list_seed(t, args.concurrency))
+    await each("list", lambda t: phase_list(t, args.reps, delimiter=False))
+    await each("list /", lambda t: phase_list(t, args.reps, delimiter=True))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of large/list phases")
+    parser.add_argument("--small-ops", type=int, default=2000, help="ops per 4 KiB phase")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--moto", action="store_true", help="also measure moto_server")
+    parser.add_argument("--only-weir", action="store_true", help="skip SeaweedFS (profiling)")
+    parser.add_argument("--skip-large", action="store_true", help="skip the 64 MiB phase")
+    parser.add_argument("--json", type=Path, help="write results and ratios to this file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=Path(os.environ["WEIR_BENCH_PROFILE"])
+        if os.environ.get("WEIR_BENCH_PROFILE")
+        else None,
+        help="run Weir under cProfile, writing DIR/weir.pstats (env WEIR_BENCH_PROFILE)",
+    )
+    args = parser.parse_args()
+    if not (1 <= args.concurrency <= 256 and 1 <= args.small_ops <= 10**6 and args.reps >= 1):
+        parser.error("out-of-range --concurrency, --small-ops or --reps")
+    targets: list[Target] = []
+    with tempfile.TemporaryDirectory(prefix="weir-bench-s3-") as tmp_name:
+        tmp = Path(tmp_name)
+        try:
+            starters: list[Callable[[], S3Server]] = [lambda: start_weir(tmp, args.profile)]
+            if not args.only_weir:
+                starters.append(lambda: start_seaweedfs(tmp / "seaweedfs"))
+            if args.moto:
+                starters.append(lambda: start_moto(tmp / "moto"))
+            for start in starters:
+                server = start()
+                signer = Signer(server.access_key_id, server.secret_access_key, server.region)
+                signer.self_check()
+                targets.append(Target(server, signer))
+                print(f"started {server.name} pid {server.process.pid} {server.endpoint_url}")
+            asyncio.run(run_phases(targets, args))
+        finally:
+            for t in targets:
+                t.server.stop()
+    rows = ratios(targets)
+    print()
+    print(render(targets, rows))
+    if args.json is not None:
+        doc = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_avg": os.getloadavg(),
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "results": {t.name: t.results for t in targets},
+            "samples": {t.name: t.samples for t in targets},
+            "ratios": rows,
+        }
+        args.json.write_text(json.dumps(doc, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
