@@ -102,10 +102,22 @@ async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
     await response.prepare(ctx.request)
-    async for chunk in ctx.lake.read_entry(entry, offset, length):
-        await response.write(chunk)
-    await response.write_eof()
+    try:
+        async for chunk in ctx.lake.read_entry(entry, offset, length):
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionError:
+        _client_gone(ctx.request)
     return response
+
+
+def _client_gone(request: web.Request) -> None:
+    """The client closed the connection mid-body: nothing to answer, nothing to log loudly.
+
+    The handler returns the prepared response; aiohttp notices the closed transport, logs the
+    access and drops the connection.
+    """
+    request["weir.client_gone"] = True
 
 
 def _pread(path: FsPath, offset: int, length: int) -> bytes:
@@ -144,10 +156,13 @@ async def _sendfile(
         response.content_length = length
         await response.prepare(request)
         transport = request.transport
-        if transport is None:
-            raise ConnectionResetError("client went away")
-        await loop.sendfile(transport, fobj, offset, length)
-        await response.write_eof()
+        try:
+            if transport is None:
+                raise ConnectionResetError("client went away")
+            await loop.sendfile(transport, fobj, offset, length)
+            await response.write_eof()
+        except ConnectionError:
+            _client_gone(request)
         return response
     finally:
         fobj.close()
