@@ -62,6 +62,19 @@ _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _TRANSPORT_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
+_session: Any = None
+
+
+def _shared_session() -> Any:
+    """One aiobotocore session per process: it caches the parsed S3 service model, so every
+    further client costs ~20 ms instead of ~200 ms. Clients (and their connections) stay
+    per store."""
+    global _session
+    if _session is None:
+        _session = get_session()
+    return _session
+
+
 def _error_code(exc: ClientError) -> tuple[str, int]:
     err: dict[str, Any] = exc.response.get("Error", {})
     meta: dict[str, Any] = exc.response.get("ResponseMetadata", {})
@@ -200,7 +213,7 @@ class S3BlobStore:
                         s3={"addressing_style": "path"} if self._endpoint_url else None,
                     )
                     self._client = await self._stack.enter_async_context(
-                        get_session().create_client(
+                        _shared_session().create_client(
                             "s3",
                             endpoint_url=self._endpoint_url,
                             region_name=self._region,
