@@ -122,6 +122,9 @@ _NO_BLOB = BlobId(sigv4.EMPTY_SHA256)  # placeholder id for bodies that are neve
 
 
 async def _iter_body(request: web.Request) -> AsyncIterator[bytes]:
+    # Whatever the socket has (up to READ_CHUNK), re-buffered by the ingest pass. Measured:
+    # reading exact 1 MiB pieces with readexactly() cost 6.7 CPU-s/GiB and 60 MiB/s against
+    # 4.4 CPU-s/GiB and 160 MiB/s for this (512 MiB PUT, same run, loaded 2-vCPU machine).
     async for chunk in request.content.iter_chunked(READ_CHUNK):
         yield chunk
 
