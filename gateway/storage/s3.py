@@ -15,8 +15,9 @@ Guarantees:
       multipart upload (invisible; abort it with a bucket lifecycle rule) and a spool file (swept
       at the next start, see ``gateway.storage.spool``).
     * Durability: as the object store's, once ``commit`` returns.
-    * Memory: at most ``part_size`` per writer while writing, ``part_size * max_concurrency``
-      per committing writer, whatever the blob size; reads stream in chunks of <= ``READ_CHUNK``.
+    * Memory: at most ``part_size`` per writer and ``memory_budget`` for all writers together
+      while writing; at most ``part_size * max_parts_in_flight`` for all commits together;
+      whatever the blob sizes. Reads stream in chunks of <= ``READ_CHUNK``.
     * Concurrency: any number of writers and readers; two writers of the same id both upload
       the same bytes to the same key, which S3 resolves to one object with those bytes.
     * Errors: a missing blob raises BlobNotFound; network and server failures (after the
@@ -86,7 +87,8 @@ def _storage_error(what: str, exc: BaseException) -> StorageError:
 
 
 class S3BlobWriter:
-    """One blob being written: memory up to ``part_size``, then a spool file. One task at a time."""
+    """One blob being written: memory up to ``part_size`` (within the store's memory budget),
+    then a spool file. One task at a time."""
 
     def __init__(self, store: S3BlobStore) -> None:
         self._store = store
@@ -100,11 +102,13 @@ class S3BlobWriter:
             raise InvalidArgument("write after commit or abort")
         try:
             if self._spool is None:
-                if len(self._buf) + len(chunk) <= self._store.part_size:
+                store = self._store
+                if len(self._buf) + len(chunk) <= store.part_size and store.reserve(len(chunk)):
                     self._buf += chunk
                     return
-                self._spool = await self._store.open_spool()
+                self._spool = await store.open_spool()
                 buf, self._buf = self._buf, bytearray()
+                store.unreserve(len(buf))
                 await self._spool.write(bytes(buf))
             await self._spool.write(chunk)
         except OSError as exc:
@@ -136,6 +140,7 @@ class S3BlobWriter:
         await self._release()
 
     async def _release(self) -> None:
+        self._store.unreserve(len(self._buf))
         self._buf = bytearray()
         if self._spool is not None:
             await self._spool.discard()
@@ -156,6 +161,10 @@ class S3BlobStore:
         part_size: multipart part size and the in-memory limit per writer (>= 5 MiB).
         max_concurrency: parts uploaded in parallel per committing writer.
         spool_dir: where large blobs are spooled before upload (default: the system temp dir).
+        memory_budget: bytes all writers of this store may hold in memory together; a writer
+            that would exceed it spools to disk even below ``part_size``.
+        max_parts_in_flight: part uploads in flight across all committing writers (each holds
+            one part in memory), so commit memory is bounded store-wide too.
         max_attempts: botocore attempts per request (standard retry mode, with backoff).
         read_resumes: how often one ``read`` resumes after a connection broken mid-body.
     """
@@ -176,6 +185,8 @@ class S3BlobStore:
         spool_dir: Path | None = None,
         max_attempts: int = 5,
         read_resumes: int = 3,
+        memory_budget: int = 256 * MiB,
+        max_parts_in_flight: int = 16,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise InvalidArgument(f"part_size must be >= {MIN_PART_SIZE}")
@@ -191,6 +202,9 @@ class S3BlobStore:
         self._secret_access_key = secret_access_key
         self._max_attempts = max_attempts
         self.read_resumes = read_resumes
+        self.memory_budget = memory_budget
+        self.buffered_bytes = 0  # held in writers' memory buffers right now
+        self._part_slots = asyncio.Semaphore(max_parts_in_flight)
         self._spool_dir = spool_dir or Path(tempfile.gettempdir()) / "weir-s3-spool"
         self._temp: TempDir | None = None
         self._executor = ThreadPoolExecutor(max_concurrency + 1, thread_name_prefix="weir-s3")
@@ -226,6 +240,17 @@ class S3BlobStore:
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def reserve(self, n: int) -> bool:
+        """Take ``n`` bytes of the memory budget; False (nothing taken) if it would overflow."""
+        if self.buffered_bytes + n > self.memory_budget:
+            return False
+        self.buffered_bytes += n
+        return True
+
+    def unreserve(self, n: int) -> None:
+        """Give back ``n`` bytes taken with ``reserve``."""
+        self.buffered_bytes -= n
 
     def key_of(self, blob_id: BlobId) -> str:
         """The object key of ``blob_id``."""
@@ -285,15 +310,17 @@ class S3BlobStore:
             while next_part < n_parts:
                 i = next_part
                 next_part += 1
-                read = loop.run_in_executor(
-                    self._executor, _pread_exact, spool.fd, min(part, size - i * part), i * part
-                )
-                reads.add(read)
-                read.add_done_callback(reads.discard)
-                data = await asyncio.shield(read)
-                resp = await client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=i + 1, Body=data
-                )
+                async with self._part_slots:  # bounds part buffers store-wide
+                    read = loop.run_in_executor(
+                        self._executor, _pread_exact, spool.fd, min(part, size - i * part), i * part
+                    )
+                    reads.add(read)
+                    read.add_done_callback(reads.discard)
+                    data = await asyncio.shield(read)
+                    resp = await client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=i + 1, Body=data
+                    )
+                    del data
                 etags[i] = resp["ETag"]
 
         try:

@@ -454,6 +454,29 @@ class TestS3BlobStore:
         finally:
             await store.close()
 
+    async def test_memory_budget_is_shared_by_all_writers(
+        self, seaweedfs_server: S3Server, seaweedfs_bucket: str, tmp_path: Path
+    ) -> None:
+        store = make_s3_store(seaweedfs_server, seaweedfs_bucket, tmp_path)
+        store.memory_budget = MiB
+        try:
+            blobs = [payload(768 * 1024, seed=i) for i in range(3)]
+            writers = [await store.open_writer() for _ in blobs]
+            for data, writer in zip(blobs, writers, strict=True):
+                for piece in chunked(data, 64 * 1024):
+                    await writer.write(piece)
+                assert store.buffered_bytes <= MiB
+            # Two of the three small blobs did not fit: they went to spool files.
+            assert temp_files(store, tmp_path) != []
+            for data, writer in zip(blobs, writers, strict=True):
+                await writer.commit(id_of(data))
+            assert store.buffered_bytes == 0
+            for data in blobs:
+                assert await read_all(store, id_of(data)) == data
+            assert temp_files(store, tmp_path) == []
+        finally:
+            await store.close()
+
     @pytest.mark.parametrize("size", [10, 6 * MiB])
     async def test_failed_commit_raises_storage_error_and_cleans_up(
         self, moto_server: S3Server, tmp_path: Path, size: int
