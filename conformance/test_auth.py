@@ -103,6 +103,21 @@ def test_presigned_get_boto3(s3: Any, raw: RawClient, bucket: str, existing: str
     assert resp.body == DATA
 
 
+def test_presigned_get_with_response_override(
+    s3: Any, raw: RawClient, bucket: str, existing: str
+) -> None:
+    disposition = 'attachment; filename="report.csv"'
+    url = s3.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": bucket, "Key": existing, "ResponseContentDisposition": disposition},
+        ExpiresIn=300,
+    )
+    resp = raw.get_url(url)
+    raw_ok(resp)
+    assert resp.header("content-disposition") == disposition
+    assert resp.body == DATA
+
+
 def test_presigned_get_raw(raw: RawClient, bucket: str, existing: str) -> None:
     resp = raw.get_url(raw.presign("GET", object_path(bucket, existing)))
     raw_ok(resp)

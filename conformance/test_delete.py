@@ -110,3 +110,28 @@ def test_delete_objects_in_missing_bucket_is_no_such_bucket(
 ) -> None:
     resp = post_delete(raw, scratch_bucket, delete_body([key_prefix + "k"]))
     raw_error(resp, 404, "NoSuchBucket")
+
+
+def test_delete_objects_without_content_md5_or_checksum_is_invalid_request(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    # "The Content-MD5 or x-amz-sdk-checksum-algorithm header is required for all Multi-Object
+    # Delete requests" (DeleteObjects API reference).
+    s3.put_object(Bucket=bucket, Key=prefix + "k", Body=b"x")
+    body = delete_body([prefix + "k"])
+    resp = raw.request("POST", object_path(bucket), query=[("delete", "")], body=body)
+    raw_error(resp, 400, "InvalidRequest")
+    assert s3.get_object(Bucket=bucket, Key=prefix + "k")["Body"].read() == b"x"
+
+
+def test_delete_objects_with_wrong_content_md5_is_bad_digest(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key=prefix + "k", Body=b"x")
+    body = delete_body([prefix + "k"])
+    headers = {"content-md5": content_md5(b"something else")}
+    resp = raw.request(
+        "POST", object_path(bucket), query=[("delete", "")], headers=headers, body=body
+    )
+    raw_error(resp, 400, "BadDigest")
+    assert s3.get_object(Bucket=bucket, Key=prefix + "k")["Body"].read() == b"x"
