@@ -279,6 +279,7 @@ def _seaweed_writable(server: S3Server) -> bool:
         client.create_bucket(Bucket=bucket)
     client.put_object(Bucket=bucket, Key="probe", Body=b"ready")
     client.delete_object(Bucket=bucket, Key="probe")
+    client.delete_bucket(Bucket=bucket)  # tests that list buckets see only their own
     return True
 
 
