@@ -79,6 +79,27 @@ class DictNodeStore:
         self.nodes[node_id] = data
 
 
+class OverlayNodeStore:
+    """A :class:`NodeStore` that keeps new nodes in memory over a read-only base store.
+
+    For publishing a tree atomically: build or ``apply`` against the overlay, then write
+    ``overlay.pending`` into the base store inside the same transaction that publishes the root
+    (e.g. the commit's LMDB write transaction). Until then nothing reaches the base store.
+    Not thread-safe for concurrent writers; one overlay per operation.
+    """
+
+    def __init__(self, base: NodeStore) -> None:
+        self.base = base
+        self.pending: dict[bytes, bytes] = {}
+
+    def get_node(self, node_id: bytes) -> bytes | None:
+        data = self.pending.get(node_id)
+        return data if data is not None else self.base.get_node(node_id)
+
+    def put_node(self, node_id: bytes, data: bytes) -> None:
+        self.pending[node_id] = data
+
+
 class MissingNode(WeirError):
     """A tree names a node its store does not have (corruption or a GC bug)."""
 

@@ -383,6 +383,19 @@ def test_node_cache_is_bounded_lru() -> None:
     assert len(cache) == 0
 
 
+def test_overlay_store_keeps_new_nodes_until_published() -> None:
+    base = DictNodeStore()
+    root = build_map({f"k{i}": entry(i) for i in range(200)}, base)
+    before = dict(base.nodes)
+    overlay = tree.OverlayNodeStore(base)
+    new = tree.apply(root, [("k5", None), ("new", entry(7))], overlay, cache=NodeCache(0))
+    assert base.nodes == before  # nothing reached the base store
+    assert new in overlay.pending and tree.get(new, "new", overlay) == entry(7)
+    base.nodes.update(overlay.pending)  # the publishing transaction
+    assert tree.get(new, "new", base, cache=NodeCache(0)) == entry(7)
+    assert tree.count(new, base) == 200
+
+
 def test_concurrent_readers_share_the_cache() -> None:
     store = DictNodeStore()
     m = {f"k{i:05d}": entry(i) for i in range(3000)}
