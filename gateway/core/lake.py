@@ -239,18 +239,9 @@ class Lake:
     async def list_branches(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
     ) -> tuple[list[Branch], bool]:
-        def fn(r: KVReader) -> tuple[list[Branch], bool]:
-            view = View(r)
-            view.repo(repo)
-            start = after + "\x00" if after and after >= prefix else prefix
-            out: list[Branch] = []
-            for b in view.iter_branches(repo, start):
-                if not b.name.startswith(prefix) or len(out) > limit:
-                    break
-                out.append(b)
-            return _page(out, limit)
-
-        return await self.kv.read(fn)
+        return await self.kv.read(
+            lambda r: _named_page(View(r), repo, View.iter_branches, prefix, after, limit)
+        )
 
     async def delete_branch(self, repo: str, name: str) -> None:
         """Raises BranchNotFound, DefaultBranch, ProtectedBranch."""
@@ -312,18 +303,9 @@ class Lake:
     async def list_tags(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
     ) -> tuple[list[Tag], bool]:
-        def fn(r: KVReader) -> tuple[list[Tag], bool]:
-            view = View(r)
-            view.repo(repo)
-            start = after + "\x00" if after and after >= prefix else prefix
-            out: list[Tag] = []
-            for t in view.iter_tags(repo, start):
-                if not t.name.startswith(prefix) or len(out) > limit:
-                    break
-                out.append(t)
-            return _page(out, limit)
-
-        return await self.kv.read(fn)
+        return await self.kv.read(
+            lambda r: _named_page(View(r), repo, View.iter_tags, prefix, after, limit)
+        )
 
     async def delete_tag(self, repo: str, name: str) -> None:
         def fn(w: KVWriter) -> None:
@@ -1004,6 +986,28 @@ class Lake:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+N = TypeVar("N", Branch, Tag)
+
+
+def _named_page(
+    view: View,
+    repo: str,
+    iterate: Callable[[View, str, str], Iterator[N]],
+    prefix: str,
+    after: str,
+    limit: int,
+) -> tuple[list[N], bool]:
+    """One page of branches or tags: names starting with ``prefix``, ``> after``, in order."""
+    view.repo(repo)
+    start = listing.after_key(after) if after and after >= prefix else prefix
+    out: list[N] = []
+    for item in iterate(view, repo, start):
+        if not item.name.startswith(prefix) or len(out) > limit:
+            break
+        out.append(item)
+    return _page(out, limit)
 
 
 def _take(it: Iterator[tuple[bytes, bytes]], n: int) -> list[tuple[bytes, bytes]]:
