@@ -98,6 +98,17 @@ UNSUPPORTED = frozenset(
     }
 )
 
+#: Request headers asking for features Weir does not have: refused, never silently dropped.
+UNSUPPORTED_HEADERS = (
+    "x-amz-tagging",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-website-redirect-location",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+)
+
 TABLE: Mapping[tuple[str, str, str], Route] = {
     ("GET", "service", ""): Route("ListBuckets", buckets.list_buckets),
     ("PUT", "bucket", ""): Route("CreateBucket", buckets.create_bucket, reads_body=True),
@@ -163,7 +174,8 @@ def resolve(
     """The operation for a request.
 
     Raises:
-        NotImplementedFeature: a version id other than ``null``, or form POST uploads.
+        NotImplementedFeature: a version id other than ``null``, form POST uploads, or a write
+            asking for tags, object lock, website redirects, SSE-C or SSE-KMS.
         MethodNotAllowed: no operation for this method on this kind of resource.
     """
     for name in query:
@@ -172,6 +184,13 @@ def resolve(
     version = query.get("versionId")
     if version is not None and version != "null":
         raise NotImplementedFeature("object versions are not implemented: use refs instead")
+    if method in ("PUT", "POST"):
+        for header in UNSUPPORTED_HEADERS:
+            if header in headers:
+                raise NotImplementedFeature(f"the {header} header is not implemented by Weir")
+        sse = headers.get("x-amz-server-side-encryption")
+        if sse is not None and sse != "AES256":
+            raise NotImplementedFeature(f"server-side encryption {sse!r} is not implemented")
     sub = next((name for name in SELECTING if name in query), "")
     scope = target.scope
     if method == "PUT" and scope == "object" and "x-amz-copy-source" in headers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import socket
@@ -11,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.conftest import WeirServer
-from tests.functional.rawclient import request, send_truncated, sign
+from tests.functional.rawclient import RawResponse, request, send_truncated, sign
 
 
 def test_error_document_and_request_id(weir_server: WeirServer, bucket: str) -> None:
@@ -76,31 +77,40 @@ def test_method_not_allowed_and_unknown_params(weir_server: WeirServer, bucket: 
     assert put.status == 200  # unknown, non-sub-resource parameters are ignored as on S3
 
 
-def test_bad_xml_bodies(weir_server: WeirServer, bucket: str) -> None:
-    malformed = request(
-        weir_server, "POST", f"/{bucket}", query=[("delete", "")], body=b"<Delete><Obj"
+def delete_objects(weir_server: WeirServer, bucket: str, body: bytes) -> RawResponse:
+    """POST ?delete with the Content-MD5 S3 requires, payload unsigned."""
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    return request(
+        weir_server,
+        "POST",
+        f"/{bucket}",
+        query=[("delete", "")],
+        headers={"Content-MD5": md5},
+        body=body,
+        signed_payload=False,
     )
+
+
+def test_bad_xml_bodies(weir_server: WeirServer, bucket: str) -> None:
+    malformed = delete_objects(weir_server, bucket, b"<Delete><Obj")
     assert (malformed.status, malformed.code) == (400, "MalformedXML")
     entity = (
         b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
         b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
         b"<Delete><Object><Key>&b;</Key></Object></Delete>"
     )
-    bomb = request(weir_server, "POST", f"/{bucket}", query=[("delete", "")], body=entity)
+    bomb = delete_objects(weir_server, bucket, entity)
     assert (bomb.status, bomb.code) == (400, "MalformedXML")
     oversize = b"<Delete>" + b"<Object><Key>main/k</Key></Object>" * 80_000 + b"</Delete>"
-    big = request(
-        weir_server,
-        "POST",
-        f"/{bucket}",
-        query=[("delete", "")],
-        body=oversize,
-        signed_payload=False,
-    )
+    big = delete_objects(weir_server, bucket, oversize)
     assert (big.status, big.code) == (400, "MaxMessageLengthExceeded")
     too_many = b"<Delete>" + b"<Object><Key>main/k</Key></Object>" * 1001 + b"</Delete>"
-    many = request(weir_server, "POST", f"/{bucket}", query=[("delete", "")], body=too_many)
+    many = delete_objects(weir_server, bucket, too_many)
     assert (many.status, many.code) == (400, "MalformedXML")
+    one = b"<Delete><Object><Key>main/k</Key></Object></Delete>"
+    unprotected = request(weir_server, "POST", f"/{bucket}", query=[("delete", "")], body=one)
+    assert (unprotected.status, unprotected.code) == (400, "InvalidRequest")
+    assert delete_objects(weir_server, bucket, one).status == 200
     complete = request(
         weir_server,
         "POST",
@@ -221,3 +231,20 @@ def test_size_limits(weir_server: WeirServer, bucket: str) -> None:
         body=b"x",
     )
     assert (meta.status, meta.code) == (400, "MetadataTooLarge")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-amz-tagging": "a=b"},
+        {"x-amz-object-lock-mode": "GOVERNANCE"},
+        {"x-amz-server-side-encryption": "aws:kms"},
+        {"x-amz-server-side-encryption-customer-algorithm": "AES256"},
+        {"x-amz-website-redirect-location": "/elsewhere"},
+    ],
+)
+def test_unsupported_write_headers(
+    weir_server: WeirServer, bucket: str, headers: dict[str, str]
+) -> None:
+    refused = request(weir_server, "PUT", f"/{bucket}/main/h", headers=headers, body=b"x")
+    assert (refused.status, refused.code) == (501, "NotImplemented")

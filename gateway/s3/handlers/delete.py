@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.core.access import Action
 from gateway.core.errors import InvalidPath, ObjectNotFound, WeirError
-from gateway.s3.errors import describe
+from gateway.s3.errors import InvalidRequest, describe
 from gateway.s3.handlers.common import S3Context, empty, read_body, xml_response
 from gateway.s3.keys import validate_key
 from gateway.s3.responses import delete_result
@@ -32,6 +32,14 @@ async def delete_object(ctx: S3Context) -> web.StreamResponse:
     return empty(204)
 
 
+def _has_integrity_header(ctx: S3Context) -> bool:
+    """S3 requires DeleteObjects bodies to carry Content-MD5 or a flexible checksum."""
+    headers = ctx.headers
+    if "Content-MD5" in headers or "x-amz-trailer" in headers:
+        return True
+    return any(name.lower().startswith("x-amz-checksum-") for name in headers)
+
+
 def _error_row(key: str, exc: BaseException) -> tuple[str, str, str]:
     spec, message, _ = describe(exc)
     return key, spec.code, message
@@ -40,6 +48,10 @@ def _error_row(key: str, exc: BaseException) -> tuple[str, str, str]:
 async def delete_objects(ctx: S3Context) -> web.StreamResponse:
     ctx.note(repo=ctx.bucket)
     await ctx.lake.get_repository(ctx.bucket)  # NoSuchBucket for the request, not per key
+    if not _has_integrity_header(ctx):
+        raise InvalidRequest(
+            "Missing required header for this request: Content-MD5 or x-amz-checksum-*"
+        )
     body = await read_body(ctx, DEFAULT_MAX_XML_BYTES)
     keys, quiet = parse_delete_objects(body)
     deleted: list[str] = []
