@@ -174,36 +174,47 @@ class LocalBlobStore:
         """
         path = self.path_of(blob_id)
         check_range(offset, length)
+        loop = asyncio.get_running_loop()
+        # One thread hop opens the file and reads the first chunk; a blob that fits in it (most
+        # objects) costs no more hops, and its fd is already closed by then.
+        first = READ_CHUNK if length is None else min(READ_CHUNK, length)
+        opened = loop.run_in_executor(self.executor, _open_and_read, path, first, offset)
         try:
-            fd = await self._run(os.open, path, os.O_RDONLY | os.O_CLOEXEC)
+            fd, data = await asyncio.shield(opened)
+        except asyncio.CancelledError:
+            opened.add_done_callback(_close_opened)
+            raise
         except FileNotFoundError:
             raise BlobNotFound(f"blob {blob_id} not found") from None
         except OSError as exc:
-            raise StorageError(f"opening blob {blob_id}: {exc}") from exc
+            raise StorageError(f"reading blob {blob_id}: {exc}") from exc
         inflight: asyncio.Future[bytes] | None = None
         try:
-            pos, remaining = offset, length
-            while remaining is None or remaining > 0:
+            if data:
+                yield data
+            pos = offset + len(data)
+            remaining = None if length is None else length - len(data)
+            while fd >= 0 and (remaining is None or remaining > 0):
                 n = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                inflight = asyncio.get_running_loop().run_in_executor(
-                    self.executor, os.pread, fd, n, pos
-                )
+                inflight = loop.run_in_executor(self.executor, os.pread, fd, n, pos)
                 data = await asyncio.shield(inflight)
                 inflight = None
-                if not data:
-                    break
-                pos += len(data)
-                if remaining is not None:
-                    remaining -= len(data)
-                yield data
+                if data:
+                    pos += len(data)
+                    if remaining is not None:
+                        remaining -= len(data)
+                    yield data
+                if len(data) < n:
+                    break  # end of file
         except OSError as exc:
             raise StorageError(f"reading blob {blob_id}: {exc}") from exc
         finally:
-            if inflight is not None and not inflight.done():
-                # Cancelled mid-read: close only when the thread is done with the fd.
-                inflight.add_done_callback(lambda _f: os.close(fd))
-            else:
-                os.close(fd)
+            if fd >= 0:
+                if inflight is not None and not inflight.done():
+                    # Cancelled mid-read: close only when the thread is done with the fd.
+                    inflight.add_done_callback(lambda _f: os.close(fd))
+                else:
+                    os.close(fd)
 
     def local_path(self, blob_id: BlobId) -> Path:
         """The blob's file (sendfile-able). It may not exist: check or handle ENOENT."""
@@ -245,6 +256,29 @@ class LocalBlobStore:
     async def close(self) -> None:
         """Wait for in-flight I/O and stop the thread pool. The store is unusable after."""
         await asyncio.to_thread(self.executor.shutdown, True)
+
+
+def _open_and_read(path: Path, n: int, offset: int) -> tuple[int, bytes]:
+    """Open ``path`` and read up to ``n`` bytes at ``offset``. Returns (fd, data), with the fd
+    already closed (-1) when the read reached the end of the file or ``n`` is 0."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.pread(fd, n, offset) if n else b""
+    except BaseException:
+        os.close(fd)
+        raise
+    if len(data) < n or n == 0:
+        os.close(fd)
+        return -1, data
+    return fd, data
+
+
+def _close_opened(opened: asyncio.Future[tuple[int, bytes]]) -> None:
+    """Done-callback for an open abandoned by a cancelled reader."""
+    if not opened.cancelled() and opened.exception() is None:
+        fd = opened.result()[0]
+        if fd >= 0:
+            os.close(fd)
 
 
 def _unlink_missing_ok(path: Path) -> None:
