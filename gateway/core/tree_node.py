@@ -40,7 +40,7 @@ FORMAT_VERSION = 1
 
 #: Expected entries per leaf and children per internal node (powers of two; see
 #: docs/decisions/0001-prolly-tree.md for the measurements behind them).
-LEAF_TARGET = 64
+LEAF_TARGET = 32
 INTERNAL_TARGET = 64
 
 _leaf_mask = LEAF_TARGET - 1

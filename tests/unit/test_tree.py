@@ -14,6 +14,7 @@ from gateway.core.model import Entry
 from gateway.core.tree import EMPTY_TREE, DictNodeStore, NodeCache
 from gateway.core.tree_node import (
     FORMAT_VERSION,
+    LEAF_TARGET,
     CorruptNode,
     MissingNode,
     decode_entry_value,
@@ -366,7 +367,7 @@ def test_boundaries_depend_on_keys_and_level_only() -> None:
     keys = [f"key-{i}" for i in range(5000)]
     leaf = [k for k in keys if is_boundary(k, 0)]
     assert leaf == [k for k in keys if is_boundary(k, 0)]
-    assert 5000 / 64 / 2 < len(leaf) < 5000 / 64 * 2  # about one key in LEAF_TARGET
+    assert 5000 / LEAF_TARGET / 2 < len(leaf) < 5000 / LEAF_TARGET * 2  # ~1 key in LEAF_TARGET
     # Levels use independent hash bytes.
     assert [k for k in keys if is_boundary(k, 1)] != leaf
 
