@@ -372,6 +372,17 @@ def test_boundaries_depend_on_keys_and_level_only() -> None:
     assert [k for k in keys if is_boundary(k, 1)] != leaf
 
 
+def test_override_fanout_validates_and_restores() -> None:
+    with pytest.raises(ValueError), override_fanout(3, 4):
+        pass
+    store = DictNodeStore()
+    m = {f"k{i}": entry(i) for i in range(500)}
+    default = build_map(m, store)
+    with override_fanout(2, 2):
+        assert build_map(m, store) != default
+    assert build_map(m, store) == default
+
+
 def test_node_cache_is_bounded_lru() -> None:
     store = DictNodeStore()
     cache = NodeCache(max_bytes=10_000)

@@ -176,6 +176,12 @@ def test_diff_is_lazy_and_reads_o_d_log_n_nodes() -> None:
         it = diff(a, b, store, cache=NodeCache(0))
         assert next(it).path == "obj/000000"
         assert store.reads <= 2 * depth
+        # Seeking: a start near the end reads one path per side, not the skipped range.
+        store = CountingStore(inner)
+        assert [c.path for c in diff(a, b, store, start="obj/019000", cache=NodeCache(0))] == [
+            "obj/019999"
+        ]
+        assert store.reads <= 4 * depth
 
 
 def test_trees_of_different_heights(small_fanout: None) -> None:
