@@ -149,9 +149,10 @@ def iterate(
 ) -> Iterator[tuple[str, Entry]]:
     """The entries with ``start <= path < end`` (``end=None``: to the last), in path order.
 
-    Seeks to ``start`` in O(log n) node reads, then reads each leaf once. The iterator reads
-    lazily from the immutable tree, so it stays consistent however long it is held, provided the
-    store keeps the nodes.
+    Seeks to ``start`` in O(log n) node reads, then reads each leaf once. Leaves after the first
+    are not added to the cache (scan resistance: a full listing does not evict the working set).
+    The iterator reads lazily from the immutable tree, so it stays consistent however long it is
+    held, provided the store keeps the nodes.
     """
     if root == EMPTY_TREE or (end is not None and end <= start):
         return
@@ -182,10 +183,10 @@ def iterate(
             pi += 1
             if pi < len(parent.keys):
                 stack.append((parent, pi))
-                node = load_node(store, cache, parent.vals[pi][0])
+                node = load_node(store, cache, parent.vals[pi][0], cache_leaf=False)
                 while node.level > 0:
                     stack.append((node, 0))
-                    node = load_node(store, cache, node.vals[0][0])
+                    node = load_node(store, cache, node.vals[0][0], cache_leaf=False)
                 i = 0
                 break
         else:

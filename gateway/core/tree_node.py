@@ -305,8 +305,13 @@ class NodeCache:
 DEFAULT_CACHE = NodeCache()
 
 
-def load_node(store: NodeStore, cache: NodeCache, node_id: bytes) -> Node:
+def load_node(
+    store: NodeStore, cache: NodeCache, node_id: bytes, *, cache_leaf: bool = True
+) -> Node:
     """The decoded node ``node_id``, from the cache or the store.
+
+    ``cache_leaf=False`` keeps a leaf read from the store out of the cache (internal nodes are
+    always cached): long scans then do not evict the working set.
 
     Raises:
         MissingNode: the store does not have the node.
@@ -318,7 +323,8 @@ def load_node(store: NodeStore, cache: NodeCache, node_id: bytes) -> Node:
         if data is None:
             raise MissingNode(f"tree node {node_id.hex()} is missing")
         node = decode_node(data)
-        cache.put(node_id, node)
+        if cache_leaf or node.level > 0:
+            cache.put(node_id, node)
     return node
 
 

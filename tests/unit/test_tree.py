@@ -383,6 +383,15 @@ def test_override_fanout_validates_and_restores() -> None:
     assert build_map(m, store) == default
 
 
+def test_full_scan_does_not_flood_the_cache() -> None:
+    store = DictNodeStore()
+    root = build_map({f"k{i:05d}": entry(i) for i in range(5000)}, store, NodeCache(0))
+    leaves = sum(1 for d in store.nodes.values() if msgpack.unpackb(d)[1] == 0)
+    cache = NodeCache()
+    assert sum(1 for _ in tree.iterate(root, store, cache=cache)) == 5000
+    assert len(cache) == len(store.nodes) - leaves + 1  # internal nodes and the first leaf
+
+
 def test_node_cache_is_bounded_lru() -> None:
     store = DictNodeStore()
     cache = NodeCache(max_bytes=10_000)
