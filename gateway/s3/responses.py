@@ -101,7 +101,7 @@ def _contents(listing: Listing) -> str:
     tail = f"{owner}<StorageClass>STANDARD</StorageClass></Contents>"
     parts = [
         f"<Contents><Key>{enc(o.key)}</Key><LastModified>{iso8601(o.mtime)}</LastModified>"
-        f"<ETag>&quot;{esc(o.etag)}&quot;</ETag><Size>{o.size}</Size>{tail}"
+        f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>{tail}"  # hex[-N]: no escaping
         for o in listing.objects
     ]
     parts.extend(
