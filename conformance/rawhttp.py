@@ -13,39 +13,49 @@ from several threads.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
 import http.client
 import socket
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from awscrt import checksums as crt
+from conformance.signing import (
+    ALGORITHM,
+    EMPTY_SHA256,
+    STREAMING_SIGNED,
+    STREAMING_UNSIGNED_TRAILER,
+    UNSIGNED_PAYLOAD,
+    Credentials,
+    Query,
+    amz_timestamp,
+    canonical_query,
+    checksum,
+    content_md5,
+    object_path,
+    signing_key,
+    uri_encode,
+)
 
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-ALGORITHM = "AWS4-HMAC-SHA256"
-
-Query = Sequence[tuple[str, str]]
+__all__ = [
+    "CLOSED",
+    "TIMED_OUT",
+    "UNSIGNED_PAYLOAD",
+    "Credentials",
+    "RawClient",
+    "Response",
+    "Signed",
+    "checksum",
+    "content_md5",
+    "object_path",
+    "uri_encode",
+]
 
 CLOSED = 0  # Response.status when the server closed the connection without an answer
 TIMED_OUT = -1  # Response.status when the server sent nothing within the timeout
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """An access key pair and the region used in the signing scope."""
-
-    access_key: str
-    secret_key: str
-    region: str = "us-east-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,62 +84,6 @@ class Response:
             return self.xml().findtext("Code")
         except ElementTree.ParseError:
             return None
-
-
-def uri_encode(value: str, *, keep_slash: bool = False) -> str:
-    """Percent-encode as SigV4 requires: everything but ``A-Za-z0-9-_.~`` (and ``/`` if kept)."""
-    return quote(value, safe="-_.~/" if keep_slash else "-_.~")
-
-
-def object_path(bucket: str, key: str | None = None) -> str:
-    """Return the encoded path-style path for a bucket, or for an object in it."""
-    if key is None:
-        return "/" + uri_encode(bucket)
-    return "/" + uri_encode(bucket) + "/" + uri_encode(key, keep_slash=True)
-
-
-def canonical_query(query: Query) -> str:
-    """Return the SigV4 canonical query string (sorted, each name and value encoded)."""
-    pairs = sorted((uri_encode(k), uri_encode(v)) for k, v in query)
-    return "&".join(f"{k}={v}" for k, v in pairs)
-
-
-def amz_timestamp(when: dt.datetime) -> str:
-    """Return the ``X-Amz-Date`` form (``YYYYMMDDTHHMMSSZ``) of a UTC time."""
-    return when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-
-
-def signing_key(secret: str, date: str, region: str) -> bytes:
-    """Derive the SigV4 signing key for one day, region and the ``s3`` service."""
-    key = _hmac(("AWS4" + secret).encode(), date)
-    key = _hmac(key, region)
-    key = _hmac(key, "s3")
-    return _hmac(key, "aws4_request")
-
-
-def checksum(algorithm: str, data: bytes) -> str:
-    """Return the base64 S3 checksum of ``data`` (crc32, crc32c, crc64nvme, sha1 or sha256)."""
-    algo = algorithm.lower()
-    if algo == "crc32":
-        raw = zlib.crc32(data).to_bytes(4, "big")
-    elif algo == "crc32c":
-        raw = crt.crc32c(data).to_bytes(4, "big")
-    elif algo == "crc64nvme":
-        raw = crt.crc64nvme(data).to_bytes(8, "big")
-    elif algo in ("sha1", "sha256"):
-        raw = hashlib.new(algo, data).digest()
-    else:
-        raise ValueError(f"unknown checksum algorithm {algorithm!r}")
-    return base64.b64encode(raw).decode()
-
-
-def content_md5(data: bytes) -> str:
-    """Return the base64 MD5 digest of ``data``, as the ``Content-MD5`` header wants it."""
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 @dataclass(frozen=True, slots=True)
