@@ -137,6 +137,10 @@ def test_invalid_keys_and_names(weir_server: WeirServer, bucket: str) -> None:
     assert (no_path.status, no_path.code) == (400, "InvalidArgument")
     bad_bucket = request(weir_server, "PUT", "/Bad_Bucket_Name")
     assert (bad_bucket.status, bad_bucket.code) == (400, "InvalidBucketName")
+    dotted = request(weir_server, "PUT", "/dotted.bucket.name")  # S3-valid, not a repo name
+    assert (dotted.status, dotted.code) == (400, "InvalidBucketName")
+    reserved = request(weir_server, "PUT", "/api")  # where the admin API lives
+    assert (reserved.status, reserved.code) == (400, "InvalidBucketName")
     bad_max = request(weir_server, "GET", f"/{bucket}", query=[("max-keys", "abc")])
     assert (bad_max.status, bad_max.code) == (400, "InvalidArgument")
     bad_token = request(

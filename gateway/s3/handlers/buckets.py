@@ -11,9 +11,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.core.access import Action
-from gateway.core.errors import AccessDenied
+from gateway.core.errors import AccessDenied, InvalidName
 from gateway.core.model import Repository
-from gateway.s3.errors import InvalidLocationConstraint
+from gateway.s3.errors import InvalidBucketName, InvalidLocationConstraint
 from gateway.s3.handlers.common import S3Context, empty, read_body, xml_response
 from gateway.s3.keys import validate_bucket
 from gateway.s3.responses import bucket_location
@@ -53,7 +53,10 @@ async def create_bucket(ctx: S3Context) -> web.StreamResponse:
             f"The specified location-constraint {location!r} is not valid: this endpoint "
             f"serves {ctx.region!r}"
         )
-    await ctx.lake.create_repository(ctx.bucket, default_branch="main")
+    try:
+        await ctx.lake.create_repository(ctx.bucket, default_branch="main")
+    except InvalidName as exc:  # valid for S3 (dots, say) but not as a repository name
+        raise InvalidBucketName(exc.message, extra={"BucketName": ctx.bucket}) from None
     return empty(200, {"Location": f"/{ctx.bucket}"})
 
 
