@@ -246,23 +246,27 @@ def list_uploads(
     uploads: Sequence[ListedUpload],
     delimiter: str = "",
     prefixes: Sequence[str] = (),
+    url_encoded: bool = False,
 ) -> bytes:
+    enc = url_encode if url_encoded else esc
     rows = "".join(
-        f"<Upload><Key>{esc(u.key)}</Key><UploadId>{esc(u.upload_id)}</UploadId>"
+        f"<Upload><Key>{enc(u.key)}</Key><UploadId>{esc(u.upload_id)}</UploadId>"
         f"<Initiator><ID>{esc(owner)}</ID><DisplayName>{esc(owner)}</DisplayName></Initiator>"
         f"{_owner(owner)}<StorageClass>STANDARD</StorageClass>"
         f"<Initiated>{iso8601(u.initiated)}</Initiated></Upload>"
         for u in uploads
-    ) + "".join(f"<CommonPrefixes><Prefix>{esc(p)}</Prefix></CommonPrefixes>" for p in prefixes)
-    nxt = f"<Delimiter>{esc(delimiter)}</Delimiter>" if delimiter else ""
+    ) + "".join(f"<CommonPrefixes><Prefix>{enc(p)}</Prefix></CommonPrefixes>" for p in prefixes)
+    nxt = f"<Delimiter>{enc(delimiter)}</Delimiter>" if delimiter else ""
     if next_key_marker is not None:
-        nxt += f"<NextKeyMarker>{esc(next_key_marker)}</NextKeyMarker>"
+        nxt += f"<NextKeyMarker>{enc(next_key_marker)}</NextKeyMarker>"
     if next_upload_id_marker is not None:
         nxt += f"<NextUploadIdMarker>{esc(next_upload_id_marker)}</NextUploadIdMarker>"
+    if url_encoded:
+        nxt += "<EncodingType>url</EncodingType>"
     return _doc(
         "ListMultipartUploadsResult",
-        f"<Bucket>{esc(bucket)}</Bucket><KeyMarker>{esc(key_marker)}</KeyMarker>"
+        f"<Bucket>{esc(bucket)}</Bucket><KeyMarker>{enc(key_marker)}</KeyMarker>"
         f"<UploadIdMarker>{esc(upload_id_marker)}</UploadIdMarker>{nxt}"
-        f"<Prefix>{esc(prefix)}</Prefix><MaxUploads>{max_uploads}</MaxUploads>"
+        f"<Prefix>{enc(prefix)}</Prefix><MaxUploads>{max_uploads}</MaxUploads>"
         f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{rows}",
     )

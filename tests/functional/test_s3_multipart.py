@@ -255,3 +255,11 @@ def test_list_uploads_prefix_delimiter_and_pages(s3: Any, bucket: str) -> None:
         started["main/up/b"],
         started["main/up/c"],
     ]
+
+
+def test_list_uploads_url_encoding(s3: Any, bucket: str) -> None:
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="main/a b+c")["UploadId"]
+    encoded = s3.list_multipart_uploads(Bucket=bucket, EncodingType="url")
+    assert [(u["Key"], u["UploadId"]) for u in encoded["Uploads"]] == [("main/a+b%2Bc", upload_id)]
+    plain = s3.list_multipart_uploads(Bucket=bucket)
+    assert [u["Key"] for u in plain["Uploads"]] == ["main/a b+c"]

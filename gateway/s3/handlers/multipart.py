@@ -178,6 +178,9 @@ async def list_multipart_uploads(ctx: S3Context) -> web.StreamResponse:
     prefix = q.get("prefix", "")
     delimiter = q.get("delimiter", "")
     key_marker = q.get("key-marker", "")
+    encoding = q.get("encoding-type")
+    if encoding is not None and encoding != "url":
+        raise InvalidArgument("Invalid Encoding Method specified in Request")
     max_uploads = parse_int(q.get("max-uploads"), "max-uploads", default=1000, low=0, high=1000)
     uploads: list[ListedUpload] = []
     prefixes: list[str] = []
@@ -228,5 +231,6 @@ async def list_multipart_uploads(ctx: S3Context) -> web.StreamResponse:
         uploads=uploads,
         delimiter=delimiter,
         prefixes=prefixes,
+        url_encoded=encoding == "url",
     )
     return xml_response(body)
