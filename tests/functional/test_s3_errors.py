@@ -27,6 +27,10 @@ def test_error_document_and_request_id(weir_server: WeirServer, bucket: str) -> 
 
     no_bucket = request(weir_server, "GET", "/no-such-bucket-here/main/x")
     assert (no_bucket.status, no_bucket.code) == (404, "NoSuchBucket")
+    no_bucket_list = request(
+        weir_server, "GET", "/no-such-bucket-here", query=[("list-type", "2"), ("prefix", "main/")]
+    )
+    assert (no_bucket_list.status, no_bucket_list.code) == (404, "NoSuchBucket")
     no_ref = request(weir_server, "GET", f"/{bucket}/no-such-branch/x")
     assert (no_ref.status, no_ref.code) == (404, "NoSuchKey")
     head = request(weir_server, "HEAD", f"/{bucket}/main/nope")

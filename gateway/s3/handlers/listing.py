@@ -115,8 +115,7 @@ async def collect(ctx: S3Context, prefix: str, delimiter: str, after: str, limit
     if "/" in prefix:
         ref, _, sub = prefix.partition("/")
         await ctx.allow(Action.READ, ctx.bucket, ref)
-        await ctx.lake.get_repository(ctx.bucket)
-        out = Collected()
+        out = Collected()  # a missing bucket raises RepositoryNotFound from the listing itself
         await _collect_ref(ctx, ref, sub, delimiter, after, limit, out)
         return out
     await ctx.allow(Action.READ, ctx.bucket, None)
