@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from pytest import TempPathFactory
 
 from gateway.core.ports import BlobStore
 from gateway.storage.local import LocalBlobStore
@@ -36,20 +37,40 @@ BLOB_BACKENDS = ["local", "memory", "s3-seaweedfs", "s3-moto"]
 S3_TEST_PART_SIZE = MIN_PART_SIZE  # small parts: multipart paths run with modest blobs
 
 
+# Fixtures imported into several test modules become one fixture definition per module, each
+# with its own session-scoped cache; this process-wide cache keeps it one server per session.
+_SERVERS: dict[str, S3Server] = {}
+_BUCKETS: dict[str, str] = {}
+
+
+def _shared_server(kind: str, factory: TempPathFactory) -> S3Server:
+    server = _SERVERS.get(kind)
+    if server is None:
+        start = start_seaweedfs if kind == "seaweedfs" else start_moto
+        server = _SERVERS[kind] = start(factory.mktemp(kind))
+    return server
+
+
+def _shared_bucket(kind: str, server: S3Server) -> str:
+    if kind not in _BUCKETS:
+        _BUCKETS[kind] = server.make_bucket("weir-blob-contract")
+    return _BUCKETS[kind]
+
+
 @pytest.fixture(scope="session")
-def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def seaweedfs_server(tmp_path_factory: TempPathFactory) -> Iterator[S3Server]:
     """One SeaweedFS (``weed mini``) for the whole session."""
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    server = _shared_server("seaweedfs", tmp_path_factory)
     try:
         yield server
     finally:
-        server.stop()
+        server.stop()  # idempotent; every session-scoped finaliser runs at session end
 
 
 @pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def moto_server(tmp_path_factory: TempPathFactory) -> Iterator[S3Server]:
     """One moto server for the whole session."""
-    server = start_moto(tmp_path_factory.mktemp("moto"))
+    server = _shared_server("moto", tmp_path_factory)
     try:
         yield server
     finally:
@@ -58,12 +79,12 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 @pytest.fixture(scope="session")
 def seaweedfs_bucket(seaweedfs_server: S3Server) -> str:
-    return seaweedfs_server.make_bucket("weir-blob-contract")
+    return _shared_bucket("seaweedfs", seaweedfs_server)
 
 
 @pytest.fixture(scope="session")
 def moto_bucket(moto_server: S3Server) -> str:
-    return moto_server.make_bucket("weir-blob-contract")
+    return _shared_bucket("moto", moto_server)
 
 
 def make_s3_store(server: S3Server, bucket: str, tmp_path: Path) -> S3BlobStore:
