@@ -247,11 +247,25 @@ def test_delete_object_and_objects(s3: Any, bucket: str) -> None:
     assert (
         s3.delete_object(Bucket=bucket, Key="main/d/0")["ResponseMetadata"]["HTTPStatusCode"] == 204
     )
+    gone = s3.delete_object(Bucket=bucket, Key="no-such-branch/x")
+    assert gone["ResponseMetadata"]["HTTPStatusCode"] == 204
     result = s3.delete_objects(
         Bucket=bucket,
-        Delete={"Objects": [{"Key": "main/d/1"}, {"Key": "main/d/2"}, {"Key": "main/nothing"}]},
+        Delete={
+            "Objects": [
+                {"Key": "main/d/1"},
+                {"Key": "main/d/2"},
+                {"Key": "main/nothing"},
+                {"Key": "no-such-branch/y"},
+            ]
+        },
     )
-    assert sorted(d["Key"] for d in result["Deleted"]) == ["main/d/1", "main/d/2", "main/nothing"]
+    assert sorted(d["Key"] for d in result["Deleted"]) == [
+        "main/d/1",
+        "main/d/2",
+        "main/nothing",
+        "no-such-branch/y",
+    ]
     quiet = s3.delete_objects(
         Bucket=bucket, Delete={"Objects": [{"Key": "main/d/3"}], "Quiet": True}
     )

@@ -13,7 +13,7 @@ import contextlib
 from aiohttp import web
 
 from gateway.core.access import Action
-from gateway.core.errors import InvalidPath, ObjectNotFound, WeirError
+from gateway.core.errors import InvalidPath, ObjectNotFound, RefNotFound, WeirError
 from gateway.s3.errors import InvalidRequest, describe
 from gateway.s3.handlers.common import S3Context, empty, read_body, xml_response
 from gateway.s3.keys import validate_key
@@ -27,7 +27,8 @@ async def delete_object(ctx: S3Context) -> web.StreamResponse:
     except InvalidPath:
         return empty(204)  # "<ref>" or "<ref>/" names no object: nothing to delete
     await ctx.allow(Action.WRITE, ctx.bucket, ref)
-    with contextlib.suppress(ObjectNotFound):
+    # Nothing at the key (no object, or no such ref) is success, as S3 answers.
+    with contextlib.suppress(ObjectNotFound, RefNotFound):
         await ctx.lake.delete_object(ctx.bucket, ref, path)  # ReadOnlyRef for a tag/commit
     return empty(204)
 
@@ -72,6 +73,9 @@ async def delete_objects(ctx: S3Context) -> web.StreamResponse:
         try:
             await ctx.allow(Action.WRITE, ctx.bucket, ref)
             results = await ctx.lake.delete_objects(ctx.bucket, ref, [p for _, p in items])
+        except RefNotFound:
+            deleted.extend(key for key, _ in items)  # no such ref: nothing there to delete
+            continue
         except WeirError as exc:
             errors.extend(_error_row(key, exc) for key, _ in items)
             continue
