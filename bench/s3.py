@@ -13,10 +13,13 @@ on a shared machine hits both alike:
   full pagination: keys/s (10,000 keys covered / seconds), with and without the delimiter.
 
 Client: ``bench.rawclient`` for every phase (asyncio streams, SigV4 with UNSIGNED-PAYLOAD, one
-persistent connection per in-flight request; bodies are streamed from 1 MiB memoryviews and
-large GETs read and discarded in 1 MiB pieces). Server CPU is utime+stime (+ reaped children)
-from ``/proc`` for the server process and all its live descendants, all threads included.
-Medians over repetitions. ``--profile DIR`` runs Weir under ``python -m cProfile -o``.
+persistent connection per in-flight request; 64 MiB bodies go through blocking sockets in a
+thread, sent from and received into 1 MiB buffers). Server CPU is the scheduler's on-CPU time
+(``/proc/<pid>/task/*/schedstat``, ns) of every thread of the server process and of its live
+descendants; for Weir the event-loop (main) thread is also shown on its own.
+Medians over repetitions. ``--profile DIR`` profiles Weir's event loop with cProfile, one
+``DIR/<phase>.pstats`` per phase; ``--what-if`` runs Weir with an experiment applied (a setting or
+an in-process patch made by this harness, never an edit of the server) to measure a proposed fix.
 
     PYTHONPATH=. python bench/s3.py [--moto] [--json out.json] [--profile prof/]
 """
@@ -30,6 +33,7 @@ import html
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.rawclient import Connection, Response, Signer, encode_key_path
+from bench.rawclient import Connection, Response, Signer, blocking_transfer, encode_key_path
 from tests.support.s3servers import (
     S3Server,
     ServerStartError,
@@ -65,37 +69,51 @@ METRICS: list[tuple[str, str, float | None, str]] = [
     ("put64_cpu_s_gb", "PUT 64 MiB  server CPU-s/GB", None, "<="),
     ("get64_mbps", "GET 64 MiB  MB/s", 1.2, ">="),
     ("get64_cpu_s_gb", "GET 64 MiB  server CPU-s/GB", None, "<="),
+    ("put64_loop_cpu_s_gb", "PUT 64 MiB  event-loop CPU-s/GB", None, "<="),
+    ("get64_loop_cpu_s_gb", "GET 64 MiB  event-loop CPU-s/GB", None, "<="),
     ("put64_client_cpu_s_gb", "PUT 64 MiB  client CPU-s/GB", None, "<="),
     ("get64_client_cpu_s_gb", "GET 64 MiB  client CPU-s/GB", None, "<="),
     ("put4k_ops", "PUT 4 KiB   ops/s (durable)", 1.0, ">="),
     ("put4k_p50_ms", "PUT 4 KiB   p50 ms", None, "<="),
     ("put4k_p99_ms", "PUT 4 KiB   p99 ms", None, "<="),
     ("put4k_cpu_ms", "PUT 4 KiB   server CPU-ms/op", None, "<="),
+    ("put4k_loop_cpu_ms", "PUT 4 KiB   event-loop CPU-ms/op", None, "<="),
     ("put4k_client_cpu_ms", "PUT 4 KiB   client CPU-ms/op", None, "<="),
     ("get4k_ops", "GET 4 KiB   ops/s", None, ">="),
     ("get4k_p50_ms", "GET 4 KiB   p50 ms", None, "<="),
     ("get4k_p99_ms", "GET 4 KiB   p99 ms", None, "<="),
     ("get4k_cpu_ms", "GET 4 KiB   server CPU-ms/op", 0.5, "<="),
+    ("get4k_loop_cpu_ms", "GET 4 KiB   event-loop CPU-ms/op", None, "<="),
     ("get4k_client_cpu_ms", "GET 4 KiB   client CPU-ms/op", None, "<="),
     ("head4k_ops", "HEAD 4 KiB  ops/s", None, ">="),
     ("head4k_p50_ms", "HEAD 4 KiB  p50 ms", None, "<="),
     ("head4k_p99_ms", "HEAD 4 KiB  p99 ms", None, "<="),
     ("head4k_cpu_ms", "HEAD 4 KiB  server CPU-ms/op", 0.5, "<="),
+    ("head4k_loop_cpu_ms", "HEAD 4 KiB  event-loop CPU-ms/op", None, "<="),
     ("list_keys_s", "LIST 10k    keys/s", 2.0, ">="),
     ("list_cpu_us_key", "LIST 10k    server CPU-us/key", None, "<="),
+    ("list_loop_cpu_us_key", "LIST 10k    event-loop CPU-us/key", None, "<="),
     ("listd_keys_s", "LIST 10k /  keys/s", 2.0, ">="),
     ("listd_cpu_us_key", "LIST 10k /  server CPU-us/key", None, "<="),
+    ("listd_loop_cpu_us_key", "LIST 10k /  event-loop CPU-us/key", None, "<="),
 ]
 
 
 # --------------------------------------------------------------------------- server processes
 
 
-def _proc_cpu(pid: int) -> float:
-    """utime+stime+cutime+cstime of one process (all its threads), in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return float(sum(int(x) for x in fields[11:15]))
+def _threads_cpu_ns(pid: int) -> int:
+    """On-CPU nanoseconds of every live thread of ``pid`` (``/proc/<pid>/task/*/schedstat``:
+    the scheduler's exact run time, user + system; ``stat``'s 10 ms ticks are too coarse for a
+    70 ms GET)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            continue  # the thread exited between the listing and the read
+    return total
 
 
 def _children(pid: int) -> list[int]:
@@ -110,33 +128,104 @@ def _children(pid: int) -> list[int]:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU-seconds of ``pid`` and every live descendant (bounded walk: 1,000 processes)."""
-    ticks, todo, seen = 0.0, [pid], 0
+    """CPU-seconds of ``pid`` and every live descendant, all threads (bounded walk: 1,000
+    processes). Threads that exit mid-phase take their time with them; Weir's and SeaweedFS's
+    worker threads live as long as the server."""
+    ns, todo, seen = 0, [pid], 0
     while todo and seen < 1000:
         p = todo.pop()
         seen += 1
         try:
-            ticks += _proc_cpu(p)
+            ns += _threads_cpu_ns(p)
         except OSError:
             continue  # exited between the listing and the read
         todo += _children(p)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return ns / 1e9
 
 
-def start_weir(tmp: Path, profile: Path | None) -> S3Server:
-    """``python -m gateway serve`` on a free port (under cProfile when ``profile`` is set)."""
+def main_thread_cpu_seconds(pid: int) -> float:
+    """On-CPU seconds of the process's main thread only (Weir: the event loop)."""
+    with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
+#: Experiments the bench can run on Weir without editing it: each is a setting or an in-process
+#: patch applied by ``serve_inproc``, to measure what a proposed fix would gain.
+WHAT_IFS = {
+    "access-log-off": "WEIR_ACCESS_LOG=false (a setting: no JSON access-log line per request)",
+    "loop-reads": "LmdbKVStore.read runs read_sync on the event loop (no thread hop per read)",
+}
+
+
+def _apply_what_ifs(names: list[str]) -> None:
+    if "loop-reads" in names:
+        from gateway.meta.lmdb_store import LmdbKVStore
+
+        async def read(self: LmdbKVStore, fn: Callable[[Any], Any]) -> Any:
+            return self.read_sync(fn)
+
+        LmdbKVStore.read = read  # type: ignore[method-assign]
+
+
+def serve_inproc(out_dir: Path | None, argv: list[str]) -> int:
+    """Run ``weir <argv>`` in this process, with the what-ifs named in ``WEIR_BENCH_WHAT_IF``
+    applied and, when ``out_dir`` is set, under cProfile (event-loop thread CPU time only).
+
+    On SIGUSR1 the stats gathered since the previous signal are written to
+    ``out_dir/<name>.pstats``, ``name`` being the content of ``out_dir/phase``, and profiling
+    starts afresh: the bench takes one profile per phase from one server run. The bench's
+    hook only: nothing in the server knows about it.
+    """
+    import cProfile
+    import signal
+
+    from gateway.cli.main import main as weir_main
+
+    _apply_what_ifs(os.environ.get("WEIR_BENCH_WHAT_IF", "").split(","))
+    if out_dir is None:
+        return weir_main(argv)
+    # Thread CPU time, not wall time: on a shared machine wall time charges preemption and
+    # the wake-ups of other threads to whatever call happened to be running.
+    current = [cProfile.Profile(time.thread_time)]
+
+    def dump(signum: int, frame: object) -> None:
+        current[0].disable()
+        name = (out_dir / "phase").read_text().strip()
+        current[0].dump_stats(str(out_dir / f"{name}.pstats.tmp"))
+        os.replace(out_dir / f"{name}.pstats.tmp", out_dir / f"{name}.pstats")
+        current[0] = cProfile.Profile(time.thread_time)
+        current[0].enable()
+
+    signal.signal(signal.SIGUSR1, dump)
+    current[0].enable()
+    try:
+        return weir_main(argv)
+    finally:
+        current[0].disable()
+
+
+def start_weir(tmp: Path, profile: Path | None, what_ifs: list[str]) -> S3Server:
+    """``python -m gateway serve`` on a free port; through ``serve_inproc`` when profiling or
+    patching."""
     port = free_port_block(1)
+    tmp.mkdir(parents=True, exist_ok=True)
     data, log_path = tmp / "weir-data", tmp / "weir.log"
-    launcher = [sys.executable]
-    if profile is not None:
-        profile.mkdir(parents=True, exist_ok=True)
-        launcher += ["-m", "cProfile", "-o", str(profile / "weir.pstats")]
-    argv = [*launcher, "-m", "gateway", "serve", "--listen", f"127.0.0.1:{port}"]
-    argv += ["--data-dir", str(data)]
     env = dict(os.environ, WEIR_ACCESS_KEY_ID=WEIR_KEY, WEIR_SECRET_ACCESS_KEY=WEIR_SECRET)
+    if "access-log-off" in what_ifs:
+        env["WEIR_ACCESS_LOG"] = "false"
+    env["WEIR_BENCH_WHAT_IF"] = ",".join(what_ifs)
+    launcher = [sys.executable, "-m", "gateway"]
+    if profile is not None or "loop-reads" in what_ifs:
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+        out = str(profile) if profile is not None else "-"
+        launcher = [sys.executable, os.path.abspath(__file__), "--serve-inproc", out]
+    argv = [*launcher, "serve", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--data-dir", str(data)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    server = S3Server("weir", f"http://127.0.0.1:{port}", WEIR_KEY, WEIR_SECRET, proc, log_path)
+    name = "+".join(["weir", *what_ifs])
+    server = S3Server(name, f"http://127.0.0.1:{port}", WEIR_KEY, WEIR_SECRET, proc, log_path)
     for _ in range(600):  # bounded readiness poll, 0.05 s apart: at most 30 s
         if proc.poll() is not None:
             raise ServerStartError(f"weir exited with {proc.returncode}: {server.log_tail()}")
@@ -159,6 +248,22 @@ class Target:
     signer: Signer
     results: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
+    last_main_cpu: float = 0.0  # main-thread CPU-seconds of the last run_pool
+    profile: Path | None = None  # Weir under serve_inproc: per-phase profiles go here
+
+    async def mark(self, name: str = "discard") -> None:
+        """Have a profiled server dump what it profiled since the last mark as ``name``."""
+        if self.profile is None:
+            return
+        out = self.profile / f"{name}.pstats"
+        out.unlink(missing_ok=True)
+        (self.profile / "phase").write_text(name)
+        os.kill(self.pid, signal.SIGUSR1)
+        for _ in range(400):  # bounded wait for the dump: at most 20 s
+            if out.exists():
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"profiled server did not dump {out}")
 
     @property
     def name(self) -> str:
@@ -168,9 +273,13 @@ class Target:
     def pid(self) -> int:
         return self.server.process.pid
 
-    def conn(self) -> Connection:
+    @property
+    def address(self) -> tuple[str, int]:
         host, port = self.server.endpoint_url.removeprefix("http://").split(":")
-        return Connection(host, int(port), self.signer)
+        return host, int(port)
+
+    def conn(self) -> Connection:
+        return Connection(*self.address, self.signer)
 
 
 # --------------------------------------------------------------------------- phases
@@ -200,9 +309,11 @@ async def run_pool(
     for conn in conns:  # connect before the clock starts
         await conn.request("HEAD", f"/{BUCKET}")
     cpu0, own0, t0 = tree_cpu_seconds(t.pid), time.process_time(), time.perf_counter()
+    main0 = main_thread_cpu_seconds(t.pid)
     await asyncio.gather(*(worker(c) for c in conns))
     wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
     own = time.process_time() - own0
+    t.last_main_cpu = main_thread_cpu_seconds(t.pid) - main0
     for conn in conns:
         await conn.close()
     return wall, cpu, own, latencies
@@ -220,33 +331,39 @@ async def phase_setup(t: Target) -> None:
 
 
 async def phase_large(t: Target, reps: int, data: bytearray, nonce: int) -> None:
-    conn = t.conn()
+    host, port = t.address
     view = memoryview(data)
     chunks = [view[i : i + MIB] for i in range(0, LARGE, MIB)]
-    put: list[tuple[float, float, float]] = []  # (MB/s, server CPU-s/GB, client CPU-s/GB)
-    get: list[tuple[float, float, float]] = []
+    # (MB/s, server CPU-s/GB, client CPU-s/GB, server main-thread CPU-s/GB)
+    put: list[tuple[float, float, float, float]] = []
+    get: list[tuple[float, float, float, float]] = []
     for r in range(-1, reps):  # r == -1: warm-up, not recorded
         data[:16] = f"{nonce:08d}{r + 1:08d}".encode()  # distinct content: no dedup
         key = encode_key_path(BUCKET, f"main/large/obj-{r + 1}")
-        for method, into in (("PUT", put), ("GET", get)):
+        for method, into, body in (("PUT", put, chunks), ("GET", get, [])):
+            await t.mark()
             cpu0, own0, t0 = tree_cpu_seconds(t.pid), time.process_time(), time.perf_counter()
-            if method == "PUT":
-                resp = await conn.request("PUT", key, body=chunks, length=LARGE)
-            else:
-                resp = await conn.request("GET", key, keep_body=False)
+            main0 = main_thread_cpu_seconds(t.pid)
+            resp = await asyncio.to_thread(
+                blocking_transfer, host, port, t.signer, method, key, body=body, length=LARGE
+            )
             wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
             own = time.process_time() - own0
+            loop = main_thread_cpu_seconds(t.pid) - main0
             _expect(resp, 200, f"{method} 64 MiB")
             if method == "GET" and resp.received != LARGE:
                 raise RuntimeError(f"GET 64 MiB returned {resp.received} bytes")
+            await t.mark(f"{method.lower()}64" if r == 0 else "discard")
             if r >= 0:
-                into.append((LARGE / wall / 1e6, cpu / (LARGE / 1e9), own / (LARGE / 1e9)))
-    await conn.close()
+                gb = LARGE / 1e9
+                into.append((LARGE / wall / 1e6, cpu / gb, own / gb, loop / gb))
     for name, rows in (("put64", put), ("get64", get)):
         t.samples[f"{name}_mbps"] = [row[0] for row in rows]
         t.results[f"{name}_mbps"] = statistics.median(row[0] for row in rows)
         t.results[f"{name}_cpu_s_gb"] = statistics.median(row[1] for row in rows)
         t.results[f"{name}_client_cpu_s_gb"] = statistics.median(row[2] for row in rows)
+        if t.name.startswith("weir"):
+            t.results[f"{name}_loop_cpu_s_gb"] = statistics.median(row[3] for row in rows)
 
 
 def _small_body(nonce: int, i: int, base: bytes) -> bytes:
@@ -283,12 +400,16 @@ async def phase_small(
             await one(conn, i)
 
     await run_pool(t, WARMUP_OPS, concurrency, warm)
+    await t.mark()
     wall, cpu, own, lat = await run_pool(t, ops, concurrency, one)
+    await t.mark(op)
     t.results[f"{op}_ops"] = ops / wall
     t.results[f"{op}_p50_ms"] = _pct(lat, 0.50) * 1e3
     t.results[f"{op}_p99_ms"] = _pct(lat, 0.99) * 1e3
     t.results[f"{op}_cpu_ms"] = cpu / ops * 1e3
     t.results[f"{op}_client_cpu_ms"] = own / ops * 1e3
+    if t.name.startswith("weir"):  # its event loop; the rest is LMDB, blob and hashing threads
+        t.results[f"{op}_loop_cpu_ms"] = t.last_main_cpu / ops * 1e3
 
 
 def list_key(i: int) -> str:
@@ -304,7 +425,9 @@ async def phase_list_seed(t: Target, concurrency: int) -> None:
         path = encode_key_path(BUCKET, list_key(i))
         _expect(await conn.request("PUT", path, body=f"k{i}".encode()), 200, "PUT list seed")
 
+    await t.mark()
     wall, _, _, _ = await run_pool(t, LIST_KEYS, concurrency, one)
+    await t.mark("list_seed_put")
     t.results["list_seed_put_ops"] = LIST_KEYS / wall
 
 
@@ -337,11 +460,17 @@ async def phase_list(t: Target, reps: int, delimiter: bool) -> None:
     conn = t.conn()
     name = "listd" if delimiter else "list"
     want = (LIST_TOP, LIST_DIRS) if delimiter else (LIST_KEYS, 0)
-    rates, cpus = [], []
+    rates: list[float] = []
+    cpus: list[float] = []
+    loops: list[float] = []
     for r in range(-1, reps):
+        await t.mark()
         cpu0, t0 = tree_cpu_seconds(t.pid), time.perf_counter()
+        main0 = main_thread_cpu_seconds(t.pid)
         keys, prefixes = await list_all(conn, delimiter)
         wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
+        loops.append((main_thread_cpu_seconds(t.pid) - main0) / LIST_KEYS * 1e6)
+        await t.mark(name if r == 0 else "discard")
         if (keys, prefixes) != want:
             raise RuntimeError(f"{name}: got {keys} keys, {prefixes} prefixes; want {want}")
         if r >= 0:
@@ -351,6 +480,8 @@ async def phase_list(t: Target, reps: int, delimiter: bool) -> None:
     t.samples[f"{name}_keys_s"] = rates
     t.results[f"{name}_keys_s"] = statistics.median(rates)
     t.results[f"{name}_cpu_us_key"] = statistics.median(cpus)
+    if t.name.startswith("weir"):
+        t.results[f"{name}_loop_cpu_us_key"] = statistics.median(loops[1:] or loops)
 
 
 # --------------------------------------------------------------------------- report
@@ -372,13 +503,15 @@ def ratios(targets: list[Target]) -> dict[str, dict[str, Any]]:
 
 
 def render(targets: list[Target], rows: dict[str, dict[str, Any]]) -> str:
-    names = [t.name for t in targets]
-    head = f"{'metric':32}" + "".join(f"{n:>12}" for n in names)
+    widths = [max(12, len(t.name) + 2) for t in targets]
+    columns = list(zip(targets, widths, strict=True))
+    head = f"{'metric':34}" + "".join(f"{t.name:>{w}}" for t, w in columns)
     head += f"{'weir/sfs':>10}  target"
     lines = [head, "-" * len(head)]
     for metric, label, _, _ in METRICS:
         cells = "".join(
-            f"{t.results[metric]:12.3g}" if metric in t.results else f"{'-':>12}" for t in targets
+            f"{t.results[metric]:{w}.3g}" if metric in t.results else f"{'-':>{w}}"
+            for t, w in columns
         )
         row = rows[metric]
         ratio = f"{row['ratio']:10.2f}" if row["ratio"] is not None else f"{'-':>10}"
@@ -386,7 +519,7 @@ def render(targets: list[Target], rows: dict[str, dict[str, Any]]) -> str:
         if row["target"] is not None:
             verdict = {True: "MET", False: "MISSED", None: "?"}[row["met"]]
             goal = f"  {row['sense']} {row['target']:g}x  {verdict}"
-        lines.append(f"{label:32}{cells}{ratio}{goal}")
+        lines.append(f"{label:34}{cells}{ratio}{goal}")
     return "\n".join(lines)
 
 
@@ -413,12 +546,17 @@ async def run_phases(targets: list[Target], args: argparse.Namespace) -> None:
         await each("64 MiB PUT+GET", lambda t: phase_large(t, args.reps, data, nonce))
     for op in ("put4k", "get4k", "head4k"):
         await each(op, functools.partial(_small, op=op, args=args, base=base, nonce=nonce))
+    if args.skip_list:
+        return
     await each("list seed (10k PUTs)", lambda t: phase_list_seed(t, args.concurrency))
     await each("list", lambda t: phase_list(t, args.reps, delimiter=False))
     await each("list /", lambda t: phase_list(t, args.reps, delimiter=True))
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--serve-inproc"]:
+        out_dir = None if sys.argv[2] == "-" else Path(sys.argv[2])
+        return serve_inproc(out_dir, sys.argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions of large/list phases")
     parser.add_argument("--small-ops", type=int, default=2000, help="ops per 4 KiB phase")
@@ -426,6 +564,7 @@ def main() -> int:
     parser.add_argument("--moto", action="store_true", help="also measure moto_server")
     parser.add_argument("--only-weir", action="store_true", help="skip SeaweedFS (profiling)")
     parser.add_argument("--skip-large", action="store_true", help="skip the 64 MiB phase")
+    parser.add_argument("--skip-list", action="store_true", help="skip the listing phases")
     parser.add_argument("--json", type=Path, help="write results and ratios to this file")
     parser.add_argument(
         "--profile",
@@ -433,16 +572,28 @@ def main() -> int:
         default=Path(os.environ["WEIR_BENCH_PROFILE"])
         if os.environ.get("WEIR_BENCH_PROFILE")
         else None,
-        help="run Weir under cProfile, writing DIR/weir.pstats (env WEIR_BENCH_PROFILE)",
+        help="profile Weir's event loop, one DIR/<phase>.pstats per phase (env WEIR_BENCH_PROFILE)",
+    )
+    parser.add_argument(
+        "--what-if",
+        action="append",
+        default=[],
+        help="(repeatable) also run another Weir with these comma-separated experiments: "
+        + "; ".join(f"{k}: {v}" for k, v in WHAT_IFS.items()),
     )
     args = parser.parse_args()
+    what_ifs = [[w for w in group.split(",") if w] for group in args.what_if]
+    if any(w not in WHAT_IFS for group in what_ifs for w in group):
+        parser.error(f"--what-if takes {', '.join(WHAT_IFS)}")
     if not (1 <= args.concurrency <= 256 and 1 <= args.small_ops <= 10**6 and args.reps >= 1):
         parser.error("out-of-range --concurrency, --small-ops or --reps")
     targets: list[Target] = []
     with tempfile.TemporaryDirectory(prefix="weir-bench-s3-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            starters: list[Callable[[], S3Server]] = [lambda: start_weir(tmp, args.profile)]
+            starters: list[Callable[[], S3Server]] = [lambda: start_weir(tmp, args.profile, [])]
+            for i, group in enumerate(what_ifs):  # patched Weirs in the same run as the baseline
+                starters.append(functools.partial(start_weir, tmp / f"what-if-{i}", None, group))
             if not args.only_weir:
                 starters.append(lambda: start_seaweedfs(tmp / "seaweedfs"))
             if args.moto:
@@ -451,7 +602,8 @@ def main() -> int:
                 server = start()
                 signer = Signer(server.access_key_id, server.secret_access_key, server.region)
                 signer.self_check()
-                targets.append(Target(server, signer))
+                profile = args.profile if server.name == "weir" else None
+                targets.append(Target(server, signer, profile=profile))
                 print(f"started {server.name} pid {server.process.pid} {server.endpoint_url}")
             asyncio.run(run_phases(targets, args))
         finally:
@@ -465,6 +617,7 @@ def main() -> int:
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "load_avg": os.getloadavg(),
             "args": {k: str(v) for k, v in vars(args).items()},
+            "what_ifs": what_ifs,
             "results": {t.name: t.results for t in targets},
             "samples": {t.name: t.samples for t in targets},
             "ratios": rows,
