@@ -21,8 +21,7 @@ from gateway.core.errors import InvalidArgument, InvalidPath
 from gateway.core.lake import Lake
 from gateway.core.model import Entry
 from gateway.s3.errors import MetadataTooLarge
-from gateway.s3.keys import format_http_date as http_date
-from gateway.s3.responses import quote_etag
+from gateway.s3.responses import http_date, quote_etag
 
 if TYPE_CHECKING:
     from gateway.s3.auth import Payload, PayloadFactory
