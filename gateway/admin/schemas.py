@@ -11,7 +11,15 @@ from typing import Any
 
 from gateway.auth.grants import Grant
 from gateway.auth.users import AccessKey, NewCredentials, User
-from gateway.core.model import Change, ChangeKind, Commit, Entry, PathConflict, Repository
+from gateway.core.model import (
+    Change,
+    ChangeKind,
+    Commit,
+    Entry,
+    PathConflict,
+    Repository,
+    user_metadata,
+)
 
 JSON = dict[str, Any]
 
@@ -115,7 +123,7 @@ def object_stats(path: str, e: Entry) -> JSON:
         "checksum": e.etag,
         "size_bytes": e.size,
         "mtime": int(e.mtime),
-        "metadata": dict(e.metadata),
+        "metadata": user_metadata(e.metadata),
         "content_type": e.content_type,
     }
 
@@ -136,7 +144,7 @@ def _right_stat(e: Entry) -> JSON:
         "checksum": e.etag,
         "mtime": int(e.mtime),
         "content_type": e.content_type,
-        "metadata": dict(e.metadata),
+        "metadata": user_metadata(e.metadata),
     }
 
 

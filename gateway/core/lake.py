@@ -150,7 +150,7 @@ class Lake:
 
     async def get_repository(self, name: str) -> Repository:
         """Raises RepositoryNotFound."""
-        return await self.kv.read(lambda r: View(r).repo(name))
+        return self._quick(lambda r: View(r).repo(name))
 
     async def list_repositories(
         self, *, prefix: str = "", after: str = "", limit: int = 1000
@@ -216,7 +216,7 @@ class Lake:
 
         Raises RepositoryNotFound, RefNotFound, AmbiguousRef, InvalidName.
         """
-        return await self.kv.read(lambda r: View(r).resolve(repo, ref))
+        return self._quick(lambda r: View(r).resolve(repo, ref))
 
     async def create_branch(self, repo: str, name: str, source: str) -> Branch:
         """O(1): one record, no data copied. Raises BranchExists, RefNotFound, InvalidName."""
@@ -234,7 +234,7 @@ class Lake:
         return await self.kv.write(fn)
 
     async def get_branch(self, repo: str, name: str) -> Branch:
-        return await self.kv.read(lambda r: View(r).branch(repo, name))
+        return self._quick(lambda r: View(r).branch(repo, name))
 
     async def list_branches(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
@@ -298,7 +298,7 @@ class Lake:
         return await self.kv.write(fn)
 
     async def get_tag(self, repo: str, name: str) -> Tag:
-        return await self.kv.read(lambda r: View(r).tag(repo, name))
+        return self._quick(lambda r: View(r).tag(repo, name))
 
     async def list_tags(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
@@ -379,7 +379,7 @@ class Lake:
             resolved = view.resolve(repo, ref) if isinstance(ref, str) else ref
             return listing.stat(view, repo, resolved, path)
 
-        return await self.kv.read(fn)
+        return self._quick(fn)
 
     def _writable_branch(self, view: View, repo: str, branch: str) -> Branch:
         b = view.branch_or_none(repo, branch)
@@ -398,7 +398,7 @@ class Lake:
         """Raise what a write to ``branch`` would raise (RepositoryNotFound, BranchNotFound,
         ReadOnlyRef, ProtectedBranch) before a body is streamed. Advisory: the write itself
         checks again atomically."""
-        await self.kv.read(lambda r: self._writable_branch(View(r), repo, branch))
+        self._quick(lambda r: self._writable_branch(View(r), repo, branch))
 
     async def put_object(
         self,
@@ -558,6 +558,14 @@ class Lake:
             self._background(self._purge(keys.staging(repo, token)))
             self._background(self._purge(keys.staging_seq(repo, token)))
         return commit
+
+    def _quick(self, fn: Callable[[KVReader], T]) -> T:
+        """A bounded point read (a few B-tree descents, microseconds) run on the calling thread.
+
+        Cheaper than the worker-thread hop of ``kv.read`` (see docs/decisions/0009); only for
+        lookups whose cost does not grow with the data: resolve a ref, stat one path.
+        """
+        return self.kv.read_sync(fn)
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run housekeeping after the caller's answer; ``close`` waits for it."""

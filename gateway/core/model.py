@@ -16,6 +16,14 @@ from gateway.core.ids import BlobId, BranchName, CommitId, Path, RepoName, TagNa
 
 #: Prefix of an entry address that names a multipart manifest instead of a single blob.
 MANIFEST_PREFIX = "m:"
+#: Entry metadata keys starting with this hold standard HTTP object headers (Cache-Control, ...),
+#: not user metadata: ":" cannot occur in an HTTP header name, so the two never collide.
+HEADER_KEY_PREFIX = ":"
+
+
+def user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The user-visible metadata of an entry (without the stored standard headers)."""
+    return {k: v for k, v in metadata.items() if not k.startswith(HEADER_KEY_PREFIX)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from multidict import CIMultiDict, MultiMapping
 from gateway.core.access import Action, Authorizer, Principal
 from gateway.core.errors import InvalidArgument, InvalidPath
 from gateway.core.lake import Lake
-from gateway.core.model import Entry
+from gateway.core.model import HEADER_KEY_PREFIX, Entry
 from gateway.s3.errors import MetadataTooLarge
 from gateway.s3.responses import http_date, quote_etag
 
@@ -47,7 +47,6 @@ STORED_HEADERS = (
 #: They live in the entry's metadata under ``":" + lower-case name``: ``:`` cannot occur in an
 #: HTTP header name, so these keys never collide with ``x-amz-meta-*`` names, and they take part
 #: in the entry's identity (changing Content-Disposition is a change, as on S3).
-HEADER_KEY_PREFIX = ":"
 _CANONICAL = {HEADER_KEY_PREFIX + h.lower(): h for h in STORED_HEADERS}
 
 
