@@ -35,24 +35,26 @@ import os
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.rawclient import Connection, Response, Signer, blocking_transfer, encode_key_path
-from tests.support.s3servers import (
-    S3Server,
-    ServerStartError,
-    free_port_block,
-    start_moto,
-    start_seaweedfs,
+from bench.s3_servers import (
+    WHAT_IFS,
+    code_version,
+    main_thread_cpu_seconds,
+    serve_floor,
+    serve_inproc,
+    start_floor,
+    start_weir,
+    tree_cpu_seconds,
 )
+from tests.support.s3servers import S3Server, start_moto, start_seaweedfs
 
 MIB = 1 << 20
 LARGE = 64 * MIB
@@ -61,7 +63,6 @@ BUCKET = "bench"
 LIST_DIRS, LIST_PER_DIR, LIST_TOP = 100, 50, 5000
 LIST_KEYS = LIST_DIRS * LIST_PER_DIR + LIST_TOP
 WARMUP_OPS = 100
-WEIR_KEY, WEIR_SECRET = "AKIAWEIRBENCHS3PERF01", "weir-bench-s3-secret-0123456789abcdef"
 
 #: (metric, label, target ratio Weir/SeaweedFS, ">=" or "<=").
 METRICS: list[tuple[str, str, float | None, str]] = [
@@ -97,147 +98,6 @@ METRICS: list[tuple[str, str, float | None, str]] = [
     ("listd_cpu_us_key", "LIST 10k /  server CPU-us/key", None, "<="),
     ("listd_loop_cpu_us_key", "LIST 10k /  event-loop CPU-us/key", None, "<="),
 ]
-
-
-# --------------------------------------------------------------------------- server processes
-
-
-def _threads_cpu_ns(pid: int) -> int:
-    """On-CPU nanoseconds of every live thread of ``pid`` (``/proc/<pid>/task/*/schedstat``:
-    the scheduler's exact run time, user + system; ``stat``'s 10 ms ticks are too coarse for a
-    70 ms GET)."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            continue  # the thread exited between the listing and the read
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                out += [int(c) for c in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU-seconds of ``pid`` and every live descendant, all threads (bounded walk: 1,000
-    processes). Threads that exit mid-phase take their time with them; Weir's and SeaweedFS's
-    worker threads live as long as the server."""
-    ns, todo, seen = 0, [pid], 0
-    while todo and seen < 1000:
-        p = todo.pop()
-        seen += 1
-        try:
-            ns += _threads_cpu_ns(p)
-        except OSError:
-            continue  # exited between the listing and the read
-        todo += _children(p)
-    return ns / 1e9
-
-
-def main_thread_cpu_seconds(pid: int) -> float:
-    """On-CPU seconds of the process's main thread only (Weir: the event loop)."""
-    with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
-        return int(f.read().split()[0]) / 1e9
-
-
-#: Experiments the bench can run on Weir without editing it: each is a setting or an in-process
-#: patch applied by ``serve_inproc``, to measure what a proposed fix would gain.
-WHAT_IFS = {
-    "access-log-off": "WEIR_ACCESS_LOG=false (a setting: no JSON access-log line per request)",
-    "loop-reads": "LmdbKVStore.read runs read_sync on the event loop (no thread hop per read)",
-}
-
-
-def _apply_what_ifs(names: list[str]) -> None:
-    if "loop-reads" in names:
-        from gateway.meta.lmdb_store import LmdbKVStore
-
-        async def read(self: LmdbKVStore, fn: Callable[[Any], Any]) -> Any:
-            return self.read_sync(fn)
-
-        LmdbKVStore.read = read  # type: ignore[method-assign]
-
-
-def serve_inproc(out_dir: Path | None, argv: list[str]) -> int:
-    """Run ``weir <argv>`` in this process, with the what-ifs named in ``WEIR_BENCH_WHAT_IF``
-    applied and, when ``out_dir`` is set, under cProfile (event-loop thread CPU time only).
-
-    On SIGUSR1 the stats gathered since the previous signal are written to
-    ``out_dir/<name>.pstats``, ``name`` being the content of ``out_dir/phase``, and profiling
-    starts afresh: the bench takes one profile per phase from one server run. The bench's
-    hook only: nothing in the server knows about it.
-    """
-    import cProfile
-    import signal
-
-    from gateway.cli.main import main as weir_main
-
-    _apply_what_ifs(os.environ.get("WEIR_BENCH_WHAT_IF", "").split(","))
-    if out_dir is None:
-        return weir_main(argv)
-    # Thread CPU time, not wall time: on a shared machine wall time charges preemption and
-    # the wake-ups of other threads to whatever call happened to be running.
-    current = [cProfile.Profile(time.thread_time)]
-
-    def dump(signum: int, frame: object) -> None:
-        current[0].disable()
-        name = (out_dir / "phase").read_text().strip()
-        current[0].dump_stats(str(out_dir / f"{name}.pstats.tmp"))
-        os.replace(out_dir / f"{name}.pstats.tmp", out_dir / f"{name}.pstats")
-        current[0] = cProfile.Profile(time.thread_time)
-        current[0].enable()
-
-    signal.signal(signal.SIGUSR1, dump)
-    current[0].enable()
-    try:
-        return weir_main(argv)
-    finally:
-        current[0].disable()
-
-
-def start_weir(tmp: Path, profile: Path | None, what_ifs: list[str]) -> S3Server:
-    """``python -m gateway serve`` on a free port; through ``serve_inproc`` when profiling or
-    patching."""
-    port = free_port_block(1)
-    tmp.mkdir(parents=True, exist_ok=True)
-    data, log_path = tmp / "weir-data", tmp / "weir.log"
-    env = dict(os.environ, WEIR_ACCESS_KEY_ID=WEIR_KEY, WEIR_SECRET_ACCESS_KEY=WEIR_SECRET)
-    if "access-log-off" in what_ifs:
-        env["WEIR_ACCESS_LOG"] = "false"
-    env["WEIR_BENCH_WHAT_IF"] = ",".join(what_ifs)
-    launcher = [sys.executable, "-m", "gateway"]
-    if profile is not None or "loop-reads" in what_ifs:
-        if profile is not None:
-            profile.mkdir(parents=True, exist_ok=True)
-        out = str(profile) if profile is not None else "-"
-        launcher = [sys.executable, os.path.abspath(__file__), "--serve-inproc", out]
-    argv = [*launcher, "serve", "--listen", f"127.0.0.1:{port}"]
-    argv += ["--data-dir", str(data)]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    name = "+".join(["weir", *what_ifs])
-    server = S3Server(name, f"http://127.0.0.1:{port}", WEIR_KEY, WEIR_SECRET, proc, log_path)
-    for _ in range(600):  # bounded readiness poll, 0.05 s apart: at most 30 s
-        if proc.poll() is not None:
-            raise ServerStartError(f"weir exited with {proc.returncode}: {server.log_tail()}")
-        try:
-            with urllib.request.urlopen(server.endpoint_url + "/_health", timeout=1) as r:
-                if r.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise ServerStartError(f"weir not healthy: {server.log_tail()}")
 
 
 @dataclass
@@ -509,6 +369,8 @@ def render(targets: list[Target], rows: dict[str, dict[str, Any]]) -> str:
     head += f"{'weir/sfs':>10}  target"
     lines = [head, "-" * len(head)]
     for metric, label, _, _ in METRICS:
+        if not any(metric in t.results for t in targets):
+            continue  # a skipped phase
         cells = "".join(
             f"{t.results[metric]:{w}.3g}" if metric in t.results else f"{'-':>{w}}"
             for t, w in columns
@@ -536,7 +398,10 @@ async def run_phases(targets: list[Target], args: argparse.Namespace) -> None:
     nonce = int(time.time()) % 10**8
 
     async def each(label: str, fn: Callable[[Target], Awaitable[None]]) -> None:
+        small = label in ("setup", "put4k", "get4k", "head4k")
         for t in targets:
+            if t.name == "aiohttp-floor" and not small:
+                continue  # no listing, and it would hold 64 MiB bodies in memory
             t0 = time.perf_counter()
             await fn(t)
             print(f"  {label:22} {t.name:10} {time.perf_counter() - t0:6.1f} s", flush=True)
@@ -554,6 +419,8 @@ async def run_phases(targets: list[Target], args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--serve-floor"]:
+        return serve_floor(int(sys.argv[2]))
     if sys.argv[1:2] == ["--serve-inproc"]:
         out_dir = None if sys.argv[2] == "-" else Path(sys.argv[2])
         return serve_inproc(out_dir, sys.argv[3:])
@@ -562,6 +429,11 @@ def main() -> int:
     parser.add_argument("--small-ops", type=int, default=2000, help="ops per 4 KiB phase")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--moto", action="store_true", help="also measure moto_server")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure a bare aiohttp server (no auth, memory) in the 4 KiB phases",
+    )
     parser.add_argument("--only-weir", action="store_true", help="skip SeaweedFS (profiling)")
     parser.add_argument("--skip-large", action="store_true", help="skip the 64 MiB phase")
     parser.add_argument("--skip-list", action="store_true", help="skip the listing phases")
@@ -588,6 +460,8 @@ def main() -> int:
     if not (1 <= args.concurrency <= 256 and 1 <= args.small_ops <= 10**6 and args.reps >= 1):
         parser.error("out-of-range --concurrency, --small-ops or --reps")
     targets: list[Target] = []
+    version = code_version()
+    print(f"code {version}; load average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="weir-bench-s3-") as tmp_name:
         tmp = Path(tmp_name)
         try:
@@ -598,6 +472,8 @@ def main() -> int:
                 starters.append(lambda: start_seaweedfs(tmp / "seaweedfs"))
             if args.moto:
                 starters.append(lambda: start_moto(tmp / "moto"))
+            if args.floor:
+                starters.append(lambda: start_floor(tmp / "floor"))
             for start in starters:
                 server = start()
                 signer = Signer(server.access_key_id, server.secret_access_key, server.region)
@@ -616,6 +492,7 @@ def main() -> int:
         doc = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "load_avg": os.getloadavg(),
+            "code": version,
             "args": {k: str(v) for k, v in vars(args).items()},
             "what_ifs": what_ifs,
             "results": {t.name: t.results for t in targets},
