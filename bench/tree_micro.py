@@ -15,13 +15,16 @@ import argparse
 import gc
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from gateway.core import tree
 from gateway.core.merge import merge
-from gateway.core.model import Entry
+from gateway.core.model import Entry, Side
 from gateway.core.tree_node import DEFAULT_CACHE, DictNodeStore, load_node, override_fanout
 from gateway.core.treediff import diff
+
+T = TypeVar("T")
 
 
 def _entry(i: int, rev: int = 0) -> Entry:
@@ -59,7 +62,7 @@ def _changes(
     return sorted(out.items())
 
 
-def _timed(label: str, fn):  # type: ignore[no-untyped-def]
+def _timed(label: str, fn: Callable[[], T]) -> tuple[T, float]:
     # Freeze what exists before the timed call: the collector then does not re-traverse the
     # harness's own data (a 1M-key list costs ~60 ms per full collection), only what the call
     # allocates -- as in a server whose long-lived heap is small or frozen.
@@ -108,24 +111,16 @@ def main() -> None:
         chb = _changes(rng, keys, args.big, 3)
         _timed(f"apply {args.big:,} changes", lambda: tree.apply(root, chb, store))
         DEFAULT_CACHE.clear()
-        d, _ = _timed("diff 1,000 paths (cold cache)", lambda: list(tree_diff(root, r1)))
+        d, _ = _timed("diff 1,000 paths (cold cache)", lambda: list(diff(root, r1, store)))
         print(f"  {len(d)} changes")
-        _timed("diff 1,000 paths (warm)", lambda: list(tree_diff(root, r1)))
+        _timed("diff 1,000 paths (warm)", lambda: list(diff(root, r1, store)))
         DEFAULT_CACHE.clear()
         m, _ = _timed(
             "merge 1,000 into 1,000 (cold, source-wins)",
-            lambda: merge(root, r1, r1b, store, resolve=lambda c: tree_side()),
+            lambda: merge(root, r1, r1b, store, resolve=lambda c: Side.SOURCE),
         )
         print(f"  changes={m.changes} conflicts={len(m.conflicts)}")
         _timed("merge again (warm)", lambda: merge(root, r1, r1b, store))
-
-    def tree_diff(a: bytes, b: bytes):  # type: ignore[no-untyped-def]
-        return diff(a, b, store)
-
-    def tree_side():  # type: ignore[no-untyped-def]
-        from gateway.core.model import Side
-
-        return Side.SOURCE
 
     if args.leaf or args.internal:
         with override_fanout(args.leaf or 64, args.internal or 64):
