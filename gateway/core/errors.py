@@ -45,8 +45,20 @@ class ObjectNotFound(NotFound):
     pass
 
 
-class BlobNotFound(NotFound):
+class Corruption(WeirError):
+    """Stored data is missing or unreadable: a bug or a damaged store, never the caller's fault."""
+
+
+class BlobNotFound(Corruption, NotFound):
     """The metadata names a blob the backend does not have (corruption or GC bug)."""
+
+
+class MissingNode(Corruption):
+    """A tree names a node its store does not have (corruption or a GC bug)."""
+
+
+class CorruptNode(Corruption):
+    """Stored node bytes do not decode as a tree node of a known format version."""
 
 
 class UploadNotFound(NotFound):

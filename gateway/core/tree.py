@@ -25,14 +25,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
+from gateway.core.errors import CorruptNode, MissingNode
 from gateway.core.model import Entry
 from gateway.core.tree_apply import RawChange, apply_raw
 from gateway.core.tree_build import EMPTY_TREE, LevelBuilder
 from gateway.core.tree_node import (
     DEFAULT_CACHE,
-    CorruptNode,
     DictNodeStore,
-    MissingNode,
     Node,
     NodeCache,
     NodeStore,

@@ -32,7 +32,7 @@ import blake3
 import msgpack
 
 from gateway.core import codec
-from gateway.core.errors import WeirError
+from gateway.core.errors import CorruptNode, MissingNode
 from gateway.core.model import Entry
 
 #: Version of the node encoding *and* of the chunking rule (both decide node ids).
@@ -98,14 +98,6 @@ class OverlayNodeStore:
 
     def put_node(self, node_id: bytes, data: bytes) -> None:
         self.pending[node_id] = data
-
-
-class MissingNode(WeirError):
-    """A tree names a node its store does not have (corruption or a GC bug)."""
-
-
-class CorruptNode(WeirError):
-    """Stored node bytes do not decode as a tree node of a known format version."""
 
 
 class Node:

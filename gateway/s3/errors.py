@@ -16,8 +16,9 @@ Decisions (see docs/decisions/0004-s3-auth-and-checksums.md):
 * ``ReadOnlyRef`` (a write to a tag or commit) and ``ProtectedBranch`` are ``AccessDenied`` 403:
   the write is refused by policy, not malformed; clients map 403 to a permission error and do not
   retry it.
-* ``BlobNotFound`` is an explicit ``InternalError`` 500: the metadata names bytes the backend lost,
-  which is a server fault the client cannot fix. It is the only core error mapped to 500.
+* ``Corruption`` (``BlobNotFound``, ``MissingNode``, ``CorruptNode``) is an explicit
+  ``InternalError`` 500: stored data is lost or damaged, a server fault the client cannot fix.
+  It is the only core error family mapped to 500.
 * A presigned URL past its expiry answers ``AccessDenied`` 403 "Request has expired", exactly as
   AWS does (there is no ``RequestExpired`` code on the wire; the class exists for handlers/tests).
 * Anything that is not in the table (a bug, an OSError escaping a handler) is ``InternalError``
@@ -206,7 +207,7 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             403,
             "The AWS Access Key Id you provided does not exist in our records.",
         ),
-        core.BlobNotFound: _INTERNAL,
+        core.Corruption: _INTERNAL,
         # already exists
         core.AlreadyExists: S3ErrorSpec("OperationAborted", 409, None),
         core.RepositoryExists: S3ErrorSpec(

@@ -34,8 +34,9 @@ def _make(cls: type[core.WeirError]) -> core.WeirError:
 def test_every_error_class_maps_to_a_deliberate_spec(cls: type[core.WeirError]) -> None:
     spec = s3_error_for(_make(cls))
     assert isinstance(spec, S3ErrorSpec)
-    if cls in (core.WeirError, s3e.S3Detail, core.BlobNotFound):
-        # The only deliberate 500s: the two abstract bases (never raised) and lost bytes.
+    if cls in (core.WeirError, s3e.S3Detail) or issubclass(cls, core.Corruption):
+        # The only deliberate 500s: the two abstract bases (never raised) and lost or
+        # damaged stored data (blobs, tree nodes).
         assert spec.status == 500
     else:
         assert spec.status < 500 or spec.code in (
