@@ -1,8 +1,7 @@
 """Prometheus metrics and the structured access log, shared by the S3 and admin layers.
 
-Protocol handlers only annotate the request (``request["weir.op"]``, ``weir.repo``,
-``weir.ref``, ``weir.bytes_in``, ``weir.bytes_out``); one middleware turns that into metrics and
-one JSON log line.
+Protocol handlers only annotate the request (``request[OP]``, ``REPO``, ``REF``, ``USER``,
+``BYTES_IN``, ``BYTES_OUT``); one middleware turns that into metrics and one JSON log line.
 Metrics are kept in plain dicts (single event-loop thread, no locking needed) and rendered in the
 Prometheus text format on demand.
 """
@@ -21,7 +20,15 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 ACCESS_LOG = logging.getLogger("weir.access")
-REQUEST_ID: web.AppKey[str] = web.AppKey("weir.request_id_prefix", str)
+
+# What protocol handlers record about a request, for metrics and the access log.
+REQUEST_ID = web.RequestKey("weir.request_id", str)
+OP = web.RequestKey("weir.op", str)  # operation name, e.g. "GetObject"
+REPO = web.RequestKey("weir.repo", str)
+REF = web.RequestKey("weir.ref", str)
+USER = web.RequestKey("weir.user", str)
+BYTES_IN = web.RequestKey("weir.bytes_in", int)
+BYTES_OUT = web.RequestKey("weir.bytes_out", int)
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -109,7 +116,7 @@ def observability_middleware(metrics: Metrics, *, access_log: bool) -> Middlewar
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = uuid.uuid4().hex[:16].upper()
-        request["weir.request_id"] = rid
+        request[REQUEST_ID] = rid
         metrics.in_flight += 1
         start = time.perf_counter()
         status = 500
@@ -124,9 +131,9 @@ def observability_middleware(metrics: Metrics, *, access_log: bool) -> Middlewar
             metrics.in_flight -= 1
             elapsed = time.perf_counter() - start
             api = _api_of(request.path)
-            op = str(request.get("weir.op") or request.method)
-            b_in = int(request.get("weir.bytes_in") or 0)
-            b_out = int(request.get("weir.bytes_out") or 0)
+            op = str(request.get(OP) or request.method)
+            b_in = int(request.get(BYTES_IN) or 0)
+            b_out = int(request.get(BYTES_OUT) or 0)
             metrics.observe(api, op, status, elapsed, b_in, b_out)
             if access_log and api != "internal":
                 ACCESS_LOG.info(
@@ -137,13 +144,13 @@ def observability_middleware(metrics: Metrics, *, access_log: bool) -> Middlewar
                             "api": api,
                             "operation": op,
                             "method": request.method,
-                            "repository": request.get("weir.repo"),
-                            "ref": request.get("weir.ref"),
+                            "repository": request.get(REPO),
+                            "ref": request.get(REF),
                             "status": status,
                             "bytes_in": b_in,
                             "bytes_out": b_out,
                             "duration_ms": round(elapsed * 1000, 3),
-                            "user": request.get("weir.user"),
+                            "user": request.get(USER),
                             "remote": request.remote,
                         },
                         separators=(",", ":"),

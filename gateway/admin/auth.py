@@ -17,6 +17,7 @@ from gateway.admin.errors import Handler
 from gateway.admin.routing import AUTHN, PRINCIPAL_KEY, RouteSpec, run_checks
 from gateway.core.access import Principal
 from gateway.core.errors import Unauthenticated
+from gateway.observability import USER
 
 SPECS = web.AppKey("route_specs", dict)
 
@@ -61,7 +62,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     principal = await authenticate(request)
     request[PRINCIPAL_KEY] = principal
-    request["weir.user"] = principal.user  # for the access log
+    request[USER] = principal.user  # for the access log
     if spec is not None:
         await run_checks(request, spec, principal)
     return await handler(request)

@@ -29,9 +29,7 @@ AUTHZ: web.AppKey[Authorizer] = web.AppKey("authz")
 USERS = web.AppKey("users", UserStore)
 VERSION = web.AppKey("version", str)
 # ``web.RequestKey`` exists from aiohttp 3.14; older releases take a plain string key.
-PRINCIPAL_KEY: Any = (
-    web.RequestKey("principal", Principal) if hasattr(web, "RequestKey") else "weir.principal"
-)
+PRINCIPAL_KEY: Any = web.RequestKey("principal", Principal)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.errors import IncompleteBody, InvalidRange
 from gateway.core.lake import Lake
+from gateway.observability import BYTES_OUT, OP, REPO, REQUEST_ID, USER
 from gateway.s3 import router
 from gateway.s3.auth import S3Auth
 from gateway.s3.errors import describe, error_xml
@@ -30,8 +31,8 @@ from gateway.s3.keys import unsatisfiable_content_range
 
 log = logging.getLogger("weir.s3")
 
-_STARTED = "weir.s3.started"
-_REQUEST_ID = "weir.request_id"
+_STARTED = web.RequestKey("weir.s3.started", bool)
+_S3 = web.RequestKey("weir.s3", bool)
 
 
 def new_request_id() -> str:
@@ -48,18 +49,18 @@ class S3Gateway:
         self.auth = S3Auth(authn, region=region)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        request_id = request.get(_REQUEST_ID) or new_request_id()
-        request[_REQUEST_ID] = request_id
-        request["weir.s3"] = True
+        request_id = request.get(REQUEST_ID) or new_request_id()
+        request[REQUEST_ID] = request_id
+        request[_S3] = True
         target: router.Target | None = None
         try:
             target = router.parse_target(request.rel_url.raw_path)
             route = router.resolve(request.method, target, request.query, request.headers)
-            request["weir.op"] = route.op
+            request[OP] = route.op
             if target.bucket:
-                request["weir.repo"] = target.bucket
+                request[REPO] = target.bucket
             principal, payload_factory = await self.auth.authenticate(request)
-            request["weir.user"] = principal.user
+            request[USER] = principal.user
             ctx = S3Context(
                 request=request,
                 lake=self.lake,
@@ -73,8 +74,8 @@ class S3Gateway:
                 payload_factory=payload_factory,
             )
             response = await route.handler(ctx)
-            if "weir.bytes_out" not in request and isinstance(response, web.Response):
-                request["weir.bytes_out"] = response.content_length or 0
+            if BYTES_OUT not in request and isinstance(response, web.Response):
+                request[BYTES_OUT] = response.content_length or 0
             return response
         except asyncio.CancelledError:
             raise
@@ -106,10 +107,10 @@ class S3Gateway:
 
 
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    if not request.get("weir.s3"):
+    if not request.get(_S3):
         return
     request[_STARTED] = True
-    request_id = request.get(_REQUEST_ID) or new_request_id()
+    request_id = request.get(REQUEST_ID) or new_request_id()
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
 

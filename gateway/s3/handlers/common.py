@@ -20,6 +20,7 @@ from gateway.core.access import Action, Authorizer, Principal
 from gateway.core.errors import InvalidArgument, InvalidPath
 from gateway.core.lake import Lake
 from gateway.core.model import HEADER_KEY_PREFIX, Entry
+from gateway.observability import REF, REPO
 from gateway.s3.errors import MetadataTooLarge
 from gateway.s3.responses import http_date, quote_etag
 
@@ -77,9 +78,9 @@ class S3Context:
     def note(self, *, repo: str | None = None, ref: str | None = None) -> None:
         """Record repository and ref for the access log and metrics middleware."""
         if repo is not None:
-            self.request["weir.repo"] = repo
+            self.request[REPO] = repo
         if ref is not None:
-            self.request["weir.ref"] = ref
+            self.request[REF] = ref
 
     def ref_and_path(self) -> tuple[str, str]:
         """Split the key into (ref, path); both non-empty.

@@ -26,6 +26,7 @@ from aiohttp import web
 from gateway.core.access import Action
 from gateway.core.errors import AccessDenied, InvalidArgument, RefNotFound
 from gateway.core.model import Entry
+from gateway.observability import OP
 from gateway.s3.handlers.common import S3Context, parse_int, xml_response
 from gateway.s3.responses import ListedObject, Listing, list_objects_v1, list_objects_v2
 
@@ -76,7 +77,7 @@ async def list_objects(ctx: S3Context) -> web.StreamResponse:
     else:
         after = marker
     ctx.note(repo=ctx.bucket, ref=prefix.partition("/")[0] if "/" in prefix else None)
-    ctx.request["weir.op"] = "ListObjectsV2" if version2 else "ListObjects"
+    ctx.request[OP] = "ListObjectsV2" if version2 else "ListObjects"
 
     result = Collected()
     if max_keys > 0:

@@ -18,6 +18,7 @@ from gateway.core.errors import InvalidArgument, UploadNotFound
 from gateway.core.ids import BlobId
 from gateway.core.lake import Upload
 from gateway.core.model import BlobInfo
+from gateway.observability import BYTES_IN
 from gateway.s3.handlers.common import (
     S3Context,
     empty,
@@ -84,7 +85,7 @@ async def upload_part(ctx: S3Context) -> web.StreamResponse:
     upload = await _upload_for_key(ctx)
     payload = await ctx.payload(require_length=True)
     info = await ctx.lake.ingest(payload.chunks, hashers=payload.hashers, check=payload.check)
-    ctx.request["weir.bytes_in"] = info.size
+    ctx.request[BYTES_IN] = info.size
     part = await ctx.lake.put_part(ctx.bucket, upload.upload_id, number, info)
     headers = {"ETag": quote_etag(part.etag)}
     for algorithm, value in payload.checksums.items():

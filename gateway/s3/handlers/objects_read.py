@@ -24,6 +24,7 @@ from gateway.core.errors import (
     ObjectNotFound,
 )
 from gateway.core.model import Entry
+from gateway.observability import BYTES_OUT
 from gateway.s3.handlers import conditions
 from gateway.s3.handlers.common import SMALL_OBJECT, S3Context, object_headers
 from gateway.s3.keys import content_range, parse_range
@@ -37,6 +38,8 @@ _OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
+
+CLIENT_GONE = web.RequestKey("weir.client_gone", bool)
 
 
 async def get_object(ctx: S3Context) -> web.StreamResponse:
@@ -84,7 +87,7 @@ async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
         for algorithm, value in entry.checksums.items():
             headers[f"x-amz-checksum-{algorithm.lower()}"] = value
 
-    ctx.request["weir.bytes_out"] = 0 if head else length
+    ctx.request[BYTES_OUT] = 0 if head else length
     if head or length == 0:
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = length
@@ -117,7 +120,7 @@ def _client_gone(request: web.Request) -> None:
     The handler returns the prepared response; aiohttp notices the closed transport, logs the
     access and drops the connection.
     """
-    request["weir.client_gone"] = True
+    request[CLIENT_GONE] = True
 
 
 def _pread(path: FsPath, offset: int, length: int) -> bytes:

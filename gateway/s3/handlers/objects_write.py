@@ -17,6 +17,7 @@ from gateway.core.access import Action
 from gateway.core.errors import InvalidPath, NotImplementedFeature, ReadOnlyRef
 from gateway.core.lake import Conditions
 from gateway.core.model import Entry, RefKind
+from gateway.observability import BYTES_IN
 from gateway.s3.errors import MaxMessageLengthExceeded
 from gateway.s3.handlers.common import S3Context, strip_etag, user_metadata
 from gateway.s3.responses import quote_etag
@@ -67,7 +68,7 @@ async def put_object(ctx: S3Context) -> web.StreamResponse:
     if payload.declared_size is None or payload.declared_size > PRECHECK_BYTES:
         await require_branch(ctx, ref)  # refuse before a large upload, not after
     info = await ctx.lake.ingest(payload.chunks, hashers=payload.hashers, check=payload.check)
-    ctx.request["weir.bytes_in"] = info.size
+    ctx.request[BYTES_IN] = info.size
     entry = Entry(
         address=info.blob_id,
         size=info.size,
