@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -56,6 +57,20 @@ def q_int(
     if number < minimum or (maximum is not None and number > maximum):
         raise InvalidArgument(f"query parameter {name!r} is out of range")
     return number
+
+
+def q_datetime(request: web.Request, name: str) -> float | None:
+    """An RFC 3339 date-time query parameter as unix seconds (None when absent)."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{name} must be an RFC 3339 date-time, got {raw!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def q_list(request: web.Request, name: str) -> list[str]:

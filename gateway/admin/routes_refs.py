@@ -13,6 +13,7 @@ from gateway.admin.params import (
     j_opt_str,
     j_str,
     q_bool,
+    q_datetime,
     q_list,
     q_str,
     read_json,
@@ -57,10 +58,14 @@ async def log_commits(request: web.Request) -> web.Response:
         after=q_str(request, "after"),
         limit=limit,
         first_parent=q_bool(request, "first_parent"),
+        since=q_datetime(request, "since"),
+        stop_at=q_str(request, "stop_at") or None,
     )
     rows = [schemas.commit(c) for c in log_page.commits]
+    # ``limit=true``: the caller wants at most ``amount`` commits, not a cursor to more.
+    more = log_page.truncated and not q_bool(request, "limit")
     return web.json_response(
-        schemas.page(rows, log_page.truncated, log_page.next_after or "", limit)
+        schemas.page(rows, more, log_page.next_after or "" if more else "", limit)
     )
 
 

@@ -590,14 +590,19 @@ class Lake:
         after: str = "",
         limit: int = 100,
         first_parent: bool = False,
+        since: float | None = None,
+        stop_at: str | None = None,
     ) -> LogPage:
         """Commits reachable from ``ref``, newest first (generation, then date order). With
         ``paths``/``prefixes``: only commits that changed one of them relative to their first
-        parent (answered from a path index written at commit time, not by diffing history)."""
+        parent (answered from a path index written at commit time, not by diffing history).
+        ``since``: only commits created at or after this time. ``stop_at``: a ref whose commit is
+        the last one shown."""
 
         def fn(r: KVReader) -> LogPage:
             view = View(r)
             start = view.commit(repo, view.resolve(repo, ref).commit)
+            last = view.resolve(repo, stop_at).commit if stop_at else None
             wanted: set[str] | None = None
             if paths or prefixes:
                 wanted = set()
@@ -615,11 +620,20 @@ class Lake:
                 if skipping:
                     skipping = c.id != after
                     continue
-                if wanted is not None and c.id not in wanted:
-                    continue
-                if len(out) == limit:
-                    return LogPage(out, True, out[-1].id)
-                out.append(c)
+                if c.id == last:
+                    stopping = True
+                elif last is not None and c.generation < view.commit(repo, last).generation:
+                    break  # walked past stop_at without meeting it
+                else:
+                    stopping = False
+                if (wanted is None or c.id in wanted) and (
+                    since is None or c.creation_date >= since
+                ):
+                    if len(out) == limit:
+                        return LogPage(out, True, out[-1].id)
+                    out.append(c)
+                if stopping:
+                    break
             return LogPage(out, False, None)
 
         return await self.kv.read(fn)

@@ -218,3 +218,19 @@ async def test_writes_racing_a_commit_are_never_lost(lake: Lake) -> None:
     assert s == {f"k{i:03}": b"v1" for i in range(50)}
     await lake.commit("repo", "main", message="rest", committer="t", allow_empty=True)
     assert await read(lake, "repo", "main@", "k049") == b"v1"
+
+
+async def test_log_since_and_stop_at(lake: Lake) -> None:
+    ids = []
+    for i in range(4):
+        await put(lake, "repo", "main", "f", str(i).encode())
+        c = await lake.commit(
+            "repo", "main", message=f"c{i}", committer="t", creation_date=1000.0 + i
+        )
+        ids.append(c.id)
+    stopped = await lake.log("repo", "main", stop_at=ids[1])
+    assert [c.id for c in stopped.commits] == [ids[3], ids[2], ids[1]]
+    assert not stopped.truncated
+    recent = [c.id for c in (await lake.log("repo", "main", since=1002.0)).commits]
+    # The repository's root commit carries the real creation time, so it is recent too.
+    assert recent[:2] == [ids[3], ids[2]] and ids[1] not in recent and ids[0] not in recent
