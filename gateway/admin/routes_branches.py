@@ -117,6 +117,7 @@ async def diff_branch(request: web.Request) -> web.Response:
         request.match_info["repo"],
         request.match_info["branch"],
         prefix=q_str(request, "prefix"),
+        delimiter=q_str(request, "delimiter"),
         after=q_str(request, "after"),
         limit=limit,
     )

@@ -672,7 +672,14 @@ class Lake:
         return await self.kv.read(fn)
 
     async def diff_uncommitted(
-        self, repo: str, branch: str, *, prefix: str = "", after: str = "", limit: int = 1000
+        self,
+        repo: str,
+        branch: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str = "",
+        limit: int = 1000,
     ) -> DiffPage:
         """Staged changes of ``branch`` against its head (identity-equal rewrites omitted)."""
 
@@ -680,26 +687,21 @@ class Lake:
             view = View(r)
             b = view.branch(repo, branch)
             root = view.commit(repo, b.head).tree
-            start = listing.after_key(after) if after and after >= prefix else prefix
             end = listing.str_prefix_end(prefix)
-            out: list[Change] = []
-            for path, entry, _ in view.iter_staged(repo, b.staging_token, start, end):
-                old = tree.get(root, path, view.nodes)
-                if entry is None and old is None:
-                    continue
-                if entry is not None and old is not None and entry.identity() == old.identity():
-                    continue
-                kind = (
-                    ChangeKind.ADDED
-                    if old is None
-                    else ChangeKind.REMOVED
-                    if entry is None
-                    else ChangeKind.CHANGED
-                )
-                if len(out) == limit:
-                    return DiffPage(out, [], True, out[-1].path)
-                out.append(Change(Path(path), kind, old, entry))
-            return DiffPage(out, [], False, None)
+
+            def changes(start: str) -> Iterator[Change]:
+                for path, entry, _ in view.iter_staged(repo, b.staging_token, start, end):
+                    old = tree.get(root, path, view.nodes)
+                    if old is None and entry is None:
+                        continue
+                    if old is None:
+                        yield Change(Path(path), ChangeKind.ADDED, None, entry)
+                    elif entry is None:
+                        yield Change(Path(path), ChangeKind.REMOVED, old, None)
+                    elif entry.identity() != old.identity():
+                        yield Change(Path(path), ChangeKind.CHANGED, old, entry)
+
+            return _diff_page(changes, prefix, delimiter, after, limit)
 
         return await self.kv.read(fn)
 

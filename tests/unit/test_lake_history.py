@@ -234,3 +234,12 @@ async def test_log_since_and_stop_at(lake: Lake) -> None:
     recent = [c.id for c in (await lake.log("repo", "main", since=1002.0)).commits]
     # The repository's root commit carries the real creation time, so it is recent too.
     assert recent[:2] == [ids[3], ids[2]] and ids[1] not in recent and ids[0] not in recent
+
+
+async def test_uncommitted_diff_with_delimiter(lake: Lake) -> None:
+    for p in ("a/1", "a/2", "b", "c/x/1"):
+        await put(lake, "repo", "main", p, b"x")
+    page = await lake.diff_uncommitted("repo", "main", delimiter="/")
+    assert [c.path for c in page.changes] == ["b"] and page.prefixes == ["a/", "c/"]
+    page = await lake.diff_uncommitted("repo", "main", prefix="a/", limit=1)
+    assert [c.path for c in page.changes] == ["a/1"] and page.truncated
