@@ -13,6 +13,7 @@ from gateway.admin.params import (
     j_opt_str,
     j_str,
     j_str_list,
+    q_bool,
     q_required,
     q_str,
     read_json,
@@ -45,6 +46,7 @@ async def list_branches(request: web.Request) -> web.Response:
         prefix=q_str(request, "prefix"),
         after=q_str(request, "after"),
         limit=limit,
+        show_hidden=q_bool(request, "show_hidden"),
     )
     rows = [schemas.ref(b.name, b.head) for b in branches]
     return web.json_response(schemas.page(rows, more, rows[-1]["id"] if rows else "", limit))
@@ -66,7 +68,7 @@ async def create_branch(request: web.Request) -> web.Response:
             await authorize(request, Action.COMMIT, repo, name)  # raises AccessDenied
         raise BranchExists(f"branch {name!r} already exists")
     await authorize(request, Action.READ, repo, source)
-    branch = await lake.create_branch(repo, name, source)
+    branch = await lake.create_branch(repo, name, source, hidden=j_bool(body, "hidden"))
     return web.Response(status=201, text=branch.head, content_type="text/html")
 
 
@@ -196,7 +198,11 @@ ROUTES = [
         "List branches",
         "branches",
         checks=[READ_REPO],
-        query=[PREFIX, *PAGINATION, Param("show_hidden", "boolean", description="ignored")],
+        query=[
+            PREFIX,
+            *PAGINATION,
+            Param("show_hidden", "boolean", description="include hidden branches"),
+        ],
         responses={200: "RefList"},
     ),
     RouteSpec(

@@ -173,7 +173,7 @@ def decode_repository(data: bytes) -> Repository:
 
 
 def encode_branch(b: Branch) -> bytes:
-    return _pack([VERSION, b.name, b.head, b.staging_token, list(b.sealed_tokens), b.protected])
+    return _pack([VERSION, b.name, b.head, b.staging_token, b.hidden])
 
 
 def decode_branch(data: bytes) -> Branch:
@@ -182,8 +182,7 @@ def decode_branch(data: bytes) -> Branch:
         name=BranchName(v[1]),
         head=CommitId(v[2]),
         staging_token=v[3],
-        sealed_tokens=tuple(v[4]),
-        protected=v[5],
+        hidden=v[4],
     )
 
 

@@ -365,8 +365,7 @@ def fresh_branch(b: Branch, *, head: CommitId | None = None, token: str | None =
         name=b.name,
         head=b.head if head is None else head,
         staging_token=b.staging_token if token is None else token,
-        sealed_tokens=b.sealed_tokens,
-        protected=b.protected,
+        hidden=b.hidden,
     )
 
 

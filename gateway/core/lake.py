@@ -218,8 +218,11 @@ class Lake:
         """
         return self._quick(lambda r: View(r).resolve(repo, ref))
 
-    async def create_branch(self, repo: str, name: str, source: str) -> Branch:
-        """O(1): one record, no data copied. Raises BranchExists, RefNotFound, InvalidName."""
+    async def create_branch(
+        self, repo: str, name: str, source: str, *, hidden: bool = False
+    ) -> Branch:
+        """O(1): one record, no data copied. ``hidden`` branches are left out of listings unless
+        asked for. Raises BranchExists, RefNotFound, InvalidName."""
         names.check_ref_name(name)
 
         def fn(w: KVWriter) -> Branch:
@@ -227,7 +230,9 @@ class Lake:
             src = view.resolve(repo, source)
             if view.branch_or_none(repo, name) is not None:
                 raise BranchExists(f"branch {name!r} already exists")
-            b = Branch(name=BranchName(name), head=src.commit, staging_token=new_token())
+            b = Branch(
+                name=BranchName(name), head=src.commit, staging_token=new_token(), hidden=hidden
+            )
             w.put(keys.branch(repo, name), codec.encode_branch(b))
             return b
 
@@ -237,10 +242,19 @@ class Lake:
         return self._quick(lambda r: View(r).branch(repo, name))
 
     async def list_branches(
-        self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
+        self,
+        repo: str,
+        *,
+        prefix: str = "",
+        after: str = "",
+        limit: int = 1000,
+        show_hidden: bool = False,
     ) -> tuple[list[Branch], bool]:
+        def visible(view: View, repo: str, start: str) -> Iterator[Branch]:
+            return (b for b in view.iter_branches(repo, start) if show_hidden or not b.hidden)
+
         return await self.kv.read(
-            lambda r: _named_page(View(r), repo, View.iter_branches, prefix, after, limit)
+            lambda r: _named_page(View(r), repo, visible, prefix, after, limit)
         )
 
     async def delete_branch(self, repo: str, name: str) -> None:

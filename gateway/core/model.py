@@ -91,9 +91,8 @@ class Repository:
 class Branch:
     name: BranchName
     head: CommitId
-    staging_token: str  # current token: staged writes land here
-    sealed_tokens: tuple[str, ...] = ()  # tokens being committed, newest first
-    protected: bool = False
+    staging_token: str  # staged writes land under this token (a reset swaps in a new one)
+    hidden: bool = False  # left out of listings unless asked for (ephemeral branches)
 
 
 @dataclass(frozen=True, slots=True)

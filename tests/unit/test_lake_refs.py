@@ -163,3 +163,12 @@ async def test_check_writable_refuses_before_any_body(lake: Lake) -> None:
     await lake.set_protection_rules("repo", ["main"])
     with pytest.raises(errors.ProtectedBranch):
         await lake.check_writable("repo", "main")
+
+
+async def test_hidden_branches_are_listed_only_on_request(lake: Lake) -> None:
+    await lake.create_branch("repo", "tmp-txn", "main", hidden=True)
+    shown, _ = await lake.list_branches("repo")
+    assert [b.name for b in shown] == ["main"]
+    everything, _ = await lake.list_branches("repo", show_hidden=True)
+    assert [b.name for b in everything] == ["main", "tmp-txn"]
+    assert (await lake.get_branch("repo", "tmp-txn")).hidden

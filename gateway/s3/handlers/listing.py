@@ -171,7 +171,7 @@ async def branch_names(ctx: S3Context, prefix: str) -> list[str]:
     start = ""
     for _ in range(1_000_000):  # bounded: 1,000 pages of 1,000 branches at most
         branches, more = await ctx.lake.list_branches(
-            ctx.bucket, prefix=prefix, after=start, limit=1000
+            ctx.bucket, prefix=prefix, after=start, limit=1000, show_hidden=True
         )
         names.extend(b.name for b in branches)
         if not more or not branches:
