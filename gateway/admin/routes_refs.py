@@ -32,7 +32,7 @@ from gateway.admin.routing import (
     read_ref,
 )
 from gateway.core.access import Action
-from gateway.core.errors import InvalidArgument, NotImplementedFeature
+from gateway.core.errors import InvalidArgument
 from gateway.core.lake import Resolution
 from gateway.core.model import MergeStrategy, Side
 
@@ -118,8 +118,6 @@ def _resolutions(raw: list[object]) -> list[Resolution]:
 async def merge(request: web.Request) -> web.Response:
     """200 ``{"reference": <commit id>}``; a conflict is 409 with every conflicting path."""
     body = await read_json(request, required=False)
-    if j_bool(body, "squash_merge"):
-        raise NotImplementedFeature("squash merge is not supported")
     outcome = await lake_of(request).merge(
         request.match_info["repo"],
         request.match_info["sourceRef"],
@@ -130,6 +128,7 @@ async def merge(request: web.Request) -> web.Response:
         strategy=_strategy(j_opt_str(body, "strategy")),
         resolutions=_resolutions(j_list(body, "resolutions")),
         allow_empty=j_bool(body, "allow_empty"),
+        squash=j_bool(body, "squash_merge"),
     )
     return web.json_response(
         {

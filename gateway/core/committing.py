@@ -247,6 +247,7 @@ def prepare_merge(
     resolve: Resolver,
     allow_empty: bool,
     source_name: str,
+    squash: bool = False,
 ) -> tuple[Prepared, int]:
     b = view.branch(repo, dest)
     if view.has_staged(repo, b.staging_token):
@@ -271,7 +272,7 @@ def prepare_merge(
         view,
         repo,
         root=root,
-        parents=[head.id, src.id],
+        parents=[head.id] if squash else [head.id, src.id],
         committer=committer,
         message=message or f"Merge {source_name!r} into {dest!r}",
         metadata=metadata,

@@ -731,12 +731,14 @@ class Lake:
         strategy: MergeStrategy = MergeStrategy.FAIL,
         resolutions: Sequence[Resolution] = (),
         allow_empty: bool = False,
+        squash: bool = False,
     ) -> MergeOutcome:
         """Three-way merge of ``source`` (any ref) into branch ``dest``.
 
         Raises MergeConflict carrying every conflict not settled by ``strategy``/``resolutions``;
         DirtyBranch when dest has staged changes; NoChanges when source is already merged and not
-        ``allow_empty``. The merge commit's parents are [dest head, source commit].
+        ``allow_empty``. The merge commit's parents are [dest head, source commit], or only
+        [dest head] with ``squash`` (the source's history is not recorded).
         """
         resolve = committing.make_resolver(strategy, [(x.pattern, x.side) for x in resolutions])
         changed = 0
@@ -759,6 +761,7 @@ class Lake:
                     resolve=resolve,
                     allow_empty=allow_empty,
                     source_name=source,
+                    squash=squash,
                 )
                 nonlocal changed
                 changed = n

@@ -243,3 +243,16 @@ async def test_uncommitted_diff_with_delimiter(lake: Lake) -> None:
     assert [c.path for c in page.changes] == ["b"] and page.prefixes == ["a/", "c/"]
     page = await lake.diff_uncommitted("repo", "main", prefix="a/", limit=1)
     assert [c.path for c in page.changes] == ["a/1"] and page.truncated
+
+
+async def test_squash_merge_records_one_parent(lake: Lake) -> None:
+    await put(lake, "repo", "main", "a", b"1")
+    await commit(lake, "main", "c1")
+    await lake.create_branch("repo", "dev", "main")
+    for i in range(3):
+        await put(lake, "repo", "dev", f"f{i}", b"x")
+        await commit(lake, "dev", f"d{i}")
+    head = (await lake.get_branch("repo", "main")).head
+    out = await lake.merge("repo", "dev", "main", committer="t", squash=True)
+    assert out.commit.parents == (head,)
+    assert set(await state(lake, "repo", "main")) == {"a", "f0", "f1", "f2"}
