@@ -83,7 +83,9 @@ __all__ = [
     "Upload",
 ]
 
-PURGE_BATCH = 10_000
+#: Keys deleted per purge transaction: small enough that a purge of a million retired staging
+#: records never holds the single LMDB writer for more than a few milliseconds at a time.
+PURGE_BATCH = 2_000
 T = TypeVar("T")
 
 
@@ -1019,9 +1021,13 @@ class Lake:
 
         await self.kv.write(fn)
 
+    async def drain(self) -> None:
+        """Wait for background housekeeping (purges of retired staging areas) to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.drain()
         await self.blobs.close()
         self.kv.close()
 
