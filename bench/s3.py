@@ -16,7 +16,8 @@ Client: ``bench.rawclient`` for every phase (asyncio streams, SigV4 with UNSIGNE
 persistent connection per in-flight request; 64 MiB bodies go through blocking sockets in a
 thread, sent from and received into 1 MiB buffers). Server CPU is the scheduler's on-CPU time
 (``/proc/<pid>/task/*/schedstat``, ns) of every thread of the server process and of its live
-descendants; for Weir the event-loop (main) thread is also shown on its own.
+descendants (``/proc/<pid>/stat`` ticks instead when threads exit mid-phase, as moto's do); for
+Weir the event-loop (main) thread is also shown on its own.
 Medians over repetitions. ``--profile DIR`` profiles Weir's event loop with cProfile, one
 ``DIR/<phase>.pstats`` per phase; ``--what-if`` runs Weir with an experiment applied (a setting or
 an in-process patch made by this harness, never an edit of the server) to measure a proposed fix.
@@ -47,12 +48,13 @@ from bench.rawclient import Connection, Response, Signer, blocking_transfer, enc
 from bench.s3_servers import (
     WHAT_IFS,
     code_version,
+    cpu_since,
+    cpu_snapshot,
     main_thread_cpu_seconds,
     serve_floor,
     serve_inproc,
     start_floor,
     start_weir,
-    tree_cpu_seconds,
 )
 from tests.support.s3servers import S3Server, start_moto, start_seaweedfs
 
@@ -168,10 +170,10 @@ async def run_pool(
 
     for conn in conns:  # connect before the clock starts
         await conn.request("HEAD", f"/{BUCKET}")
-    cpu0, own0, t0 = tree_cpu_seconds(t.pid), time.process_time(), time.perf_counter()
+    cpu0, own0, t0 = cpu_snapshot(t.pid), time.process_time(), time.perf_counter()
     main0 = main_thread_cpu_seconds(t.pid)
     await asyncio.gather(*(worker(c) for c in conns))
-    wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
+    wall, cpu = time.perf_counter() - t0, cpu_since(t.pid, cpu0)
     own = time.process_time() - own0
     t.last_main_cpu = main_thread_cpu_seconds(t.pid) - main0
     for conn in conns:
@@ -202,12 +204,12 @@ async def phase_large(t: Target, reps: int, data: bytearray, nonce: int) -> None
         key = encode_key_path(BUCKET, f"main/large/obj-{r + 1}")
         for method, into, body in (("PUT", put, chunks), ("GET", get, [])):
             await t.mark()
-            cpu0, own0, t0 = tree_cpu_seconds(t.pid), time.process_time(), time.perf_counter()
+            cpu0, own0, t0 = cpu_snapshot(t.pid), time.process_time(), time.perf_counter()
             main0 = main_thread_cpu_seconds(t.pid)
             resp = await asyncio.to_thread(
                 blocking_transfer, host, port, t.signer, method, key, body=body, length=LARGE
             )
-            wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
+            wall, cpu = time.perf_counter() - t0, cpu_since(t.pid, cpu0)
             own = time.process_time() - own0
             loop = main_thread_cpu_seconds(t.pid) - main0
             _expect(resp, 200, f"{method} 64 MiB")
@@ -325,10 +327,10 @@ async def phase_list(t: Target, reps: int, delimiter: bool) -> None:
     loops: list[float] = []
     for r in range(-1, reps):
         await t.mark()
-        cpu0, t0 = tree_cpu_seconds(t.pid), time.perf_counter()
+        cpu0, t0 = cpu_snapshot(t.pid), time.perf_counter()
         main0 = main_thread_cpu_seconds(t.pid)
         keys, prefixes = await list_all(conn, delimiter)
-        wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(t.pid) - cpu0
+        wall, cpu = time.perf_counter() - t0, cpu_since(t.pid, cpu0)
         loops.append((main_thread_cpu_seconds(t.pid) - main0) / LIST_KEYS * 1e6)
         await t.mark(name if r == 0 else "discard")
         if (keys, prefixes) != want:
