@@ -33,6 +33,7 @@ from gateway.s3.sigv4_client import sign_request
 UNSIGNED = "UNSIGNED-PAYLOAD"
 SIGNED_HEADERS = "host;x-amz-content-sha256;x-amz-date"
 READ_LIMIT = 1 << 20  # StreamReader buffer limit; large bodies are read in pieces of this size
+MAX_CHUNKS = 1 << 20  # most chunks (or trailer lines) accepted in one chunked response
 
 
 def _q(value: str) -> str:
@@ -219,17 +220,20 @@ class Connection:
                     received += len(piece)
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             parts: list[bytes] = []
-            while True:
+            for _ in range(MAX_CHUNKS):  # bounded: a server streaming forever is an error
                 size_line = await reader.readuntil(b"\r\n")
                 size = int(size_line.split(b";", 1)[0], 16)
                 if size == 0:
-                    while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                        pass  # trailers
+                    for _ in range(MAX_CHUNKS):  # trailers, up to the empty line
+                        if await reader.readuntil(b"\r\n") == b"\r\n":
+                            break
                     break
                 chunk = await reader.readexactly(size + 2)
                 received += size
                 if keep_body:
                     parts.append(chunk[:-2])
+            else:
+                raise ConnectionError(f"more than {MAX_CHUNKS} chunks in one response")
             body = b"".join(parts)
         else:
             body = await reader.read()  # delimited by connection close
