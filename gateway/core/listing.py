@@ -49,8 +49,12 @@ def state_iter(
     c = next(committed, None)
     s = next(staged, None)
     while c is not None or s is not None:
-        if s is None or (c is not None and c[0] < s[0]):
+        if s is None:
             assert c is not None
+            yield c
+            yield from committed  # nothing (more) staged in range: no merging per row
+            return
+        if c is not None and c[0] < s[0]:
             yield c
             c = next(committed, None)
             continue
