@@ -24,6 +24,7 @@ from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
 from gateway.observability import (
     METRICS,
+    AccessLog,
     Metrics,
     health_handler,
     metrics_handler,
@@ -90,9 +91,10 @@ def build_app(settings: Settings) -> web.Application:
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
     metrics = Metrics()
+    access_log = AccessLog() if settings.access_log else None
 
     app = web.Application(
-        middlewares=[observability_middleware(metrics, access_log=settings.access_log)],
+        middlewares=[observability_middleware(metrics, access_log=access_log)],
         client_max_size=1 << 20,
     )
     app[METRICS] = metrics
@@ -116,6 +118,8 @@ def build_app(settings: Settings) -> web.Application:
                 )
         yield
         await lake.close()
+        if access_log is not None:
+            access_log.flush()
 
     app.cleanup_ctx.append(resources)
     app.router.add_get("/_health", health_handler)

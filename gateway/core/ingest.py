@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 import blake3
 
 from gateway.core.ids import BlobId
 from gateway.core.lake_types import Hasher
 from gateway.core.model import BlobInfo
-from gateway.core.ports import BlobStore
+from gateway.core.ports import BlobStore, BlobWriter
 
 #: Bodies are hashed and written in pieces of at least this size (fewer thread hops).
 CHUNK = 1 << 20
 #: Below this a piece is hashed on the event loop: a thread hop costs more than the hashing.
 INLINE_HASH_LIMIT = 64 << 10
+
+#: Persists a small blob in the metadata store (``blob_id``, bytes); durable when it returns.
+InlineSink = Callable[[BlobId, bytes], Awaitable[None]]
 
 
 async def ingest(
@@ -26,10 +29,16 @@ async def ingest(
     *,
     hashers: Mapping[str, Hasher] | None = None,
     check: Callable[[BlobInfo, Mapping[str, bytes]], None] | None = None,
+    inline_limit: int = 0,
+    inline_sink: InlineSink | None = None,
 ) -> BlobInfo:
     """Write ``chunks`` into a new blob named by its blake3, computing MD5 and ``hashers`` in the
     same pass. Hashing of a piece runs in a worker thread while the backend writes the previous
     piece, so the event loop only moves buffers.
+
+    A body of at most ``inline_limit`` bytes never reaches the blob backend: it is handed to
+    ``inline_sink`` (the metadata store), which saves a file create, an fsync and a rename per
+    small object. The backend writer is opened only once the body outgrows that limit.
 
     ``check`` runs after the last byte and before the blob is published; if it raises, the blob
     is aborted and nothing is stored. Any exception from ``chunks`` (a client that went away)
@@ -39,23 +48,27 @@ async def ingest(
     b3 = blake3.blake3()
     md5 = hashlib.md5()
     all_hashers: list[Hasher] = [b3, md5, *extra.values()]
+    if inline_sink is None:
+        inline_limit = 0
 
     def update(data: bytes) -> None:
         for h in all_hashers:
             h.update(data)
 
-    writer = await blobs.open_writer()
+    writer: BlobWriter | None = None
     size = 0
     pending: asyncio.Future[None] | None = None  # the previous piece's backend write
     buf = bytearray()
     try:
 
         async def flush(piece: bytes) -> None:
-            nonlocal pending
+            nonlocal pending, writer
             if len(piece) <= INLINE_HASH_LIMIT:
                 update(piece)
             else:
                 await asyncio.to_thread(update, piece)
+            if writer is None:
+                writer = await blobs.open_writer()
             if pending is not None:
                 await pending
             pending = asyncio.ensure_future(writer.write(piece))
@@ -72,21 +85,31 @@ async def ingest(
                 piece = bytes(buf)
                 buf.clear()
                 await flush(piece)
-        if buf:
+        small = inline_sink is not None and writer is None and size <= inline_limit
+        if small:
+            update(bytes(buf))
+        elif buf:
             await flush(bytes(buf))
-            buf.clear()
+        elif writer is None:  # an empty body with no inline store
+            writer = await blobs.open_writer()
         if pending is not None:
             await pending
             pending = None
         info = BlobInfo(blob_id=BlobId(b3.hexdigest()), size=size, md5_hex=md5.hexdigest())
         if check is not None:
             check(info, {name: h.digest() for name, h in extra.items()})
-        await writer.commit(info.blob_id)
+        if small:
+            assert inline_sink is not None
+            await inline_sink(info.blob_id, bytes(buf))
+        else:
+            assert writer is not None
+            await writer.commit(info.blob_id)
         return info
     except BaseException:
         if pending is not None:
             pending.cancel()
             with contextlib.suppress(BaseException):  # the original error is what matters
                 await pending
-        await writer.abort()
+        if writer is not None:
+            await writer.abort()
         raise

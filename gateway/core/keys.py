@@ -16,6 +16,7 @@ COMMIT = b"C/"  # C/<repo>\0<commit hex> -> Commit
 NODE = b"N/"  # N/<node id (32 raw bytes)> -> tree node (global: shared by every repository)
 STAGING = b"S/"  # S/<repo>\0<staging token>\0<path> -> staged entry or tombstone
 MANIFEST = b"M/"  # M/<manifest hex> -> multipart manifest (global, content-addressed)
+INLINE = b"I/"  # I/<blob hex> -> the bytes of a small blob (global, content-addressed)
 UPLOAD = b"U/"  # U/<repo>\0<upload id> -> Upload
 PART = b"P/"  # P/<repo>\0<upload id>\0<part number, 4 bytes BE> -> Part
 PATHLOG = b"L/"  # L/<repo>\0<path>\0<commit hex> -> b"" (commits that changed the path)
@@ -81,6 +82,10 @@ def staging_repo(repo_name: str) -> bytes:
 
 def staging_seq(repo_name: str, token: str) -> bytes:
     return STAGESEQ + _s(repo_name) + SEP + token.encode("ascii")
+
+
+def inline_blob(blob_hex: str) -> bytes:
+    return INLINE + blob_hex.encode("ascii")
 
 
 def manifest(manifest_hex: str) -> bytes:

@@ -86,6 +86,11 @@ __all__ = [
 #: Keys deleted per purge transaction: small enough that a purge of a million retired staging
 #: records never holds the single LMDB writer for more than a few milliseconds at a time.
 PURGE_BATCH = 2_000
+#: Blobs of at most this many bytes live in the metadata store, not the blob backend: a small
+#: PUT then costs one (group-committed) LMDB write instead of a file create, fsync and rename,
+#: and a small GET one B-tree lookup. The rule depends on the size only, so a reader knows where
+#: to look. See docs/decisions/0010-inline-small-blobs.md.
+INLINE_LIMIT = 32 << 10
 T = TypeVar("T")
 
 
@@ -344,7 +349,33 @@ class Lake:
         raises (client went away), the blob is aborted and the error propagates.
         Publishing is atomic and deduplicated. Returns the blob's info with ``checksums`` empty.
         """
-        return await _ingest(self.blobs, chunks, hashers=hashers, check=check)
+        return await _ingest(
+            self.blobs,
+            chunks,
+            hashers=hashers,
+            check=check,
+            inline_limit=INLINE_LIMIT,
+            inline_sink=self._store_inline,
+        )
+
+    async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
+        def fn(w: KVWriter) -> None:
+            key = keys.inline_blob(blob_id)
+            if w.get(key) is None:  # stored once (dedup)
+                w.put(key, data)
+
+        await self.kv.write(fn)
+
+    async def _read_blob(
+        self, blob_id: BlobId, size: int, offset: int, length: int
+    ) -> AsyncIterator[bytes]:
+        if size <= INLINE_LIMIT:
+            data = self._quick(lambda r: r.get(keys.inline_blob(blob_id)))
+            if data is not None:
+                yield data[offset : offset + length]
+                return
+        async for chunk in self.blobs.read(blob_id, offset, length):
+            yield chunk
 
     async def read_entry(
         self, entry: Entry, offset: int = 0, length: int | None = None
@@ -356,7 +387,7 @@ class Lake:
         if length <= 0:
             return
         if not entry.address.startswith(MANIFEST_PREFIX):
-            async for chunk in self.blobs.read(BlobId(entry.address), offset, length):
+            async for chunk in self._read_blob(BlobId(entry.address), entry.size, offset, length):
                 yield chunk
             return
         mid = entry.address[len(MANIFEST_PREFIX) :]
@@ -371,7 +402,7 @@ class Lake:
             if p_end > offset and length > 0:
                 start = max(0, offset - pos)
                 n = min(part.size - start, length)
-                async for chunk in self.blobs.read(part.blob_id, start, n):
+                async for chunk in self._read_blob(part.blob_id, part.size, start, n):
                     yield chunk
                 offset += n
                 length -= n
@@ -381,7 +412,11 @@ class Lake:
 
     def local_path(self, entry: Entry) -> FsPath | None:
         """A local file holding exactly the entry's bytes (sendfile), when the backend has one."""
-        if entry.address.startswith(MANIFEST_PREFIX) or not self.blobs.capabilities.local_files:
+        if (
+            entry.address.startswith(MANIFEST_PREFIX)
+            or entry.size <= INLINE_LIMIT
+            or not self.blobs.capabilities.local_files
+        ):
             return None
         return self.blobs.local_path(BlobId(entry.address))
 

@@ -65,6 +65,9 @@ async def check(root: Path, acked: dict[str, list[str]]) -> None:
         branches, _ = await lake.list_branches("crash")
         for b in branches:
             await lake.get_commit("crash", b.head)  # raises if the head is dangling
+        inline = lake.kv.read_sync(lambda r: list(r.scan(b"I/", b"I0")))
+        for key, data in inline:
+            assert blake3.blake3(data).hexdigest() == key[2:].decode(), "inline blob damaged"
         async for blob_id in lake.blobs.list():
             h = blake3.blake3()
             async for chunk in lake.blobs.read(blob_id):

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from gateway.core import errors
-from gateway.core.lake import Conditions, Lake
+from gateway.core.lake import INLINE_LIMIT, Conditions, Lake
 from gateway.core.model import BlobInfo
 from tests.unit.lake_helpers import chunks_of, memory_lake, put, read, state
 
@@ -20,30 +20,52 @@ async def lake() -> Lake:
 
 
 async def test_ingest_hashes_and_dedups(lake: Lake) -> None:
-    data = b"hello world" * 1000
-    a = await lake.ingest(chunks_of(data, 100))
-    b = await lake.ingest(chunks_of(data, 333))
+    data = b"hello world" * 10_000  # above the inline limit: goes to the blob backend
+    a = await lake.ingest(chunks_of(data, 1000))
+    b = await lake.ingest(chunks_of(data, 3333))
     assert a == b and a.md5_hex == hashlib.md5(data).hexdigest() and a.size == len(data)
     assert [x async for x in lake.blobs.list()] == [a.blob_id]
 
 
-async def test_ingest_check_failure_stores_nothing(lake: Lake) -> None:
+async def test_small_blobs_live_in_the_metadata_store(lake: Lake) -> None:
+    small = b"s" * INLINE_LIMIT
+    info = await lake.ingest(chunks_of(small, 1000))
+    assert [x async for x in lake.blobs.list()] == []  # no file for a small object
+    assert stored_blobs(lake) == [info.blob_id]
+    entry = await put(lake, "repo", "main", "small", small)
+    assert entry.address == info.blob_id and lake.local_path(entry) is None
+    assert await read(lake, "repo", "main", "small") == small
+    part = b"".join([c async for c in lake.read_entry(entry, 10, 5)])
+    assert part == small[10:15]
+    empty = await lake.ingest(chunks_of(b""))
+    assert empty.size == 0 and [x async for x in lake.blobs.list()] == []
+
+
+def stored_blobs(lake: Lake) -> list[str]:
+    """Every blob id stored, in the backend or inline in the metadata store."""
+    inline = lake.kv.read_sync(lambda r: [k[2:].decode() for k, _ in r.scan(b"I/", b"I0")])
+    return inline
+
+
+@pytest.mark.parametrize("size", [3, 3 * INLINE_LIMIT])
+async def test_ingest_check_failure_stores_nothing(lake: Lake, size: int) -> None:
     def refuse(info: BlobInfo, digests: object) -> None:
         raise errors.BadDigest("no")
 
     with pytest.raises(errors.BadDigest):
-        await lake.ingest(chunks_of(b"abc"), check=refuse)
-    assert [x async for x in lake.blobs.list()] == []
+        await lake.ingest(chunks_of(b"a" * size, 1000), check=refuse)
+    assert [x async for x in lake.blobs.list()] == [] and stored_blobs(lake) == []
 
 
-async def test_ingest_aborts_when_body_fails(lake: Lake) -> None:
+@pytest.mark.parametrize("size", [7, 3 * INLINE_LIMIT])
+async def test_ingest_aborts_when_body_fails(lake: Lake, size: int) -> None:
     async def broken():  # type: ignore[no-untyped-def]
-        yield b"partial"
+        yield b"p" * size
         raise ConnectionResetError("client went away")
 
     with pytest.raises(ConnectionResetError):
         await lake.ingest(broken())
-    assert [x async for x in lake.blobs.list()] == []
+    assert [x async for x in lake.blobs.list()] == [] and stored_blobs(lake) == []
 
 
 async def test_put_stat_delete_and_tombstones(lake: Lake) -> None:
