@@ -88,12 +88,13 @@ async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
             headers[f"x-amz-checksum-{algorithm.lower()}"] = value
 
     ctx.request[BYTES_OUT] = 0 if head else length
-    if head or length == 0:
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = length
-        await response.prepare(ctx.request)
-        await response.write_eof()
-        return response
+    if head:
+        # A plain Response is cheaper than prepare()/write_eof(); aiohttp keeps an explicit
+        # Content-Length on HEAD answers.
+        headers["Content-Length"] = str(length)
+        return web.Response(status=status, headers=headers)
+    if length == 0:
+        return web.Response(status=status, body=b"", headers=headers)
     local = ctx.lake.local_path(entry)
     if local is not None:
         if length <= SMALL_OBJECT:
