@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
@@ -31,6 +32,7 @@ async def ingest(
     check: Callable[[BlobInfo, Mapping[str, bytes]], None] | None = None,
     inline_limit: int = 0,
     inline_sink: InlineSink | None = None,
+    defer_inline: bool = False,
 ) -> BlobInfo:
     """Write ``chunks`` into a new blob named by its blake3, computing MD5 and ``hashers`` in the
     same pass. Hashing of a piece runs in a worker thread while the backend writes the previous
@@ -38,7 +40,10 @@ async def ingest(
 
     A body of at most ``inline_limit`` bytes never reaches the blob backend: it is handed to
     ``inline_sink`` (the metadata store), which saves a file create, an fsync and a rename per
-    small object. The backend writer is opened only once the body outgrows that limit.
+    small object. The backend writer is opened only once the body outgrows that limit. With
+    ``defer_inline`` the small body is not stored but returned in ``BlobInfo.data``: the caller
+    must hand that info to the write that records the object, which stores both in one
+    transaction.
 
     ``check`` runs after the last byte and before the blob is published; if it raises, the blob
     is aborted and nothing is stored. Any exception from ``chunks`` (a client that went away)
@@ -98,6 +103,8 @@ async def ingest(
         info = BlobInfo(blob_id=BlobId(b3.hexdigest()), size=size, md5_hex=md5.hexdigest())
         if check is not None:
             check(info, {name: h.digest() for name, h in extra.items()})
+        if small and defer_inline:
+            return dataclasses.replace(info, data=bytes(buf))
         if small:
             assert inline_sink is not None
             await inline_sink(info.blob_id, bytes(buf))

@@ -12,6 +12,7 @@ branch never loses an acknowledged write (it removes only the staged records it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import (
     AsyncIterable,
@@ -342,6 +343,7 @@ class Lake:
         *,
         hashers: Mapping[str, Hasher] | None = None,
         check: Callable[[BlobInfo, Mapping[str, bytes]], None] | None = None,
+        defer_inline: bool = False,
     ) -> BlobInfo:
         """Stream a body into a new blob, computing blake3 + MD5 (+ ``hashers``) in one pass off
         the event loop. ``check(info, digests)`` runs before the blob is published and may raise
@@ -356,15 +358,11 @@ class Lake:
             check=check,
             inline_limit=INLINE_LIMIT,
             inline_sink=self._store_inline,
+            defer_inline=defer_inline,
         )
 
     async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
-        def fn(w: KVWriter) -> None:
-            key = keys.inline_blob(blob_id)
-            if w.get(key) is None:  # stored once (dedup)
-                w.put(key, data)
-
-        await self.kv.write(fn)
+        await self.kv.write(lambda w: _put_inline(w, blob_id, data))
 
     async def _read_blob(
         self, blob_id: BlobId, size: int, offset: int, length: int
@@ -459,17 +457,23 @@ class Lake:
         entry: Entry,
         *,
         conditions: Conditions | None = None,
+        blob: BlobInfo | None = None,
     ) -> Entry:
-        """Stage ``entry`` at ``path``. Raises ReadOnlyRef (tag/commit), ProtectedBranch,
+        """Stage ``entry`` at ``path``. ``blob``: the ``ingest`` result of a deferred small
+        blob, stored in the same transaction. Raises ReadOnlyRef (tag/commit), ProtectedBranch,
         BranchNotFound, InvalidPath, PreconditionFailed."""
         names.check_path(path)
         value = staging.encode(entry)
+        if blob is not None and blob.data is not None and blob.blob_id != entry.address:
+            raise ValueError("put_object: the deferred blob is not the entry's blob")
 
         def fn(w: KVWriter) -> Entry:
             view = View(w)
             b = self._writable_branch(view, repo, branch)
             if conditions is not None:
                 _check_conditions(view, repo, b, path, conditions)
+            if blob is not None and blob.data is not None:
+                _put_inline(w, blob.blob_id, blob.data)
             w.put(keys.staging(repo, b.staging_token) + path.encode("utf-8"), value)
             view.bump_staging(repo, b.staging_token)
             return entry
@@ -985,10 +989,14 @@ class Lake:
 
         if not 1 <= number <= multipart.MAX_PARTS:
             raise InvalidArgument(f"part number must be 1..{multipart.MAX_PARTS}")
-        part = Part(number=number, blob=blob, last_modified=time.time())
+        part = Part(
+            number=number, blob=dataclasses.replace(blob, data=None), last_modified=time.time()
+        )
 
         def fn(w: KVWriter) -> Part:
             multipart.get_upload(w, repo, upload_id)
+            if blob.data is not None:
+                _put_inline(w, blob.blob_id, blob.data)
             w.put(keys.part(repo, upload_id, number), multipart.encode_part(part))
             return part
 
@@ -1090,6 +1098,12 @@ def _named_page(
             break
         out.append(item)
     return _page(out, limit)
+
+
+def _put_inline(w: KVWriter, blob_id: str, data: bytes) -> None:
+    key = keys.inline_blob(blob_id)
+    if w.get(key) is None:  # stored once (dedup)
+        w.put(key, data)
 
 
 def _take(it: Iterator[tuple[bytes, bytes]], n: int) -> list[tuple[bytes, bytes]]:

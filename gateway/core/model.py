@@ -205,6 +205,9 @@ class BlobInfo:
     size: int
     md5_hex: str
     checksums: Mapping[str, str] = field(default_factory=dict)
+    #: The bytes of a small blob whose storage was deferred to the write that records it
+    #: (``Lake.ingest(defer_inline=True)``); None once stored.
+    data: bytes | None = field(default=None, compare=False, repr=False)
 
 
 __all__ = [

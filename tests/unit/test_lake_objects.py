@@ -220,3 +220,22 @@ async def test_put_objects_stages_a_batch_atomically(lake: Lake) -> None:
     with pytest.raises(errors.InvalidPath):
         await lake.put_objects("repo", "main", [("ok", e), ("", e)])
     assert "ok" not in await state(lake, "repo", "main")
+
+
+async def test_deferred_small_blob_is_stored_with_its_object_only(lake: Lake) -> None:
+    info = await lake.ingest(chunks_of(b"deferred"), defer_inline=True)
+    assert info.data == b"deferred" and stored_blobs(lake) == []
+    entry = type(await put(lake, "repo", "main", "seed", b"x"))(
+        address=info.blob_id, size=info.size, etag=info.md5_hex
+    )
+    with pytest.raises(errors.PreconditionFailed):  # a refused write stores nothing
+        await lake.put_object(
+            "repo", "main", "seed", entry, blob=info, conditions=Conditions(if_none_match_any=True)
+        )
+    assert info.blob_id not in stored_blobs(lake)
+    await lake.put_object("repo", "main", "d", entry, blob=info)
+    assert await read(lake, "repo", "main", "d") == b"deferred"
+    up = await lake.create_upload("repo", "main", "mp", content_type="a/b")
+    part_info = await lake.ingest(chunks_of(b"part"), defer_inline=True)
+    part = await lake.put_part("repo", up.upload_id, 1, part_info)
+    assert part.blob.data is None and part_info.blob_id in stored_blobs(lake)

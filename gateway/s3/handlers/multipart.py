@@ -84,7 +84,9 @@ async def upload_part(ctx: S3Context) -> web.StreamResponse:
     number = _part_number(ctx)
     upload = await _upload_for_key(ctx)
     payload = await ctx.payload(require_length=True)
-    info = await ctx.lake.ingest(payload.chunks, hashers=payload.hashers, check=payload.check)
+    info = await ctx.lake.ingest(
+        payload.chunks, hashers=payload.hashers, check=payload.check, defer_inline=True
+    )
     ctx.request[BYTES_IN] = info.size
     part = await ctx.lake.put_part(ctx.bucket, upload.upload_id, number, info)
     headers = {"ETag": quote_etag(part.etag)}

@@ -67,7 +67,9 @@ async def put_object(ctx: S3Context) -> web.StreamResponse:
     payload = await ctx.payload(require_length=True)
     if payload.declared_size is None or payload.declared_size > PRECHECK_BYTES:
         await require_branch(ctx, ref)  # refuse before a large upload, not after
-    info = await ctx.lake.ingest(payload.chunks, hashers=payload.hashers, check=payload.check)
+    info = await ctx.lake.ingest(
+        payload.chunks, hashers=payload.hashers, check=payload.check, defer_inline=True
+    )
     ctx.request[BYTES_IN] = info.size
     entry = Entry(
         address=info.blob_id,
@@ -79,7 +81,9 @@ async def put_object(ctx: S3Context) -> web.StreamResponse:
         checksums=dict(payload.checksums),
     )
     # Lake.put_object refuses tags, commits and missing branches itself (ReadOnlyRef, ...).
-    stored = await ctx.lake.put_object(ctx.bucket, ref, path, entry, conditions=conditions)
+    stored = await ctx.lake.put_object(
+        ctx.bucket, ref, path, entry, conditions=conditions, blob=info
+    )
     headers = {"ETag": quote_etag(stored.etag)}
     for algorithm, value in stored.checksums.items():
         headers[f"x-amz-checksum-{algorithm.lower()}"] = value
