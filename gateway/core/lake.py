@@ -425,7 +425,7 @@ class Lake:
 
         def fn(r: KVReader) -> Entry:
             view = View(r)
-            resolved = view.resolve(repo, ref) if isinstance(ref, str) else ref
+            resolved = _in_snapshot(view, repo, ref)
             return listing.stat(view, repo, resolved, path)
 
         return self._quick(fn)
@@ -516,7 +516,9 @@ class Lake:
         def fn(w: KVWriter) -> list[tuple[str, Exception | None]]:
             view = View(w)
             b = self._writable_branch(view, repo, branch)
-            ref = ResolvedRef(kind=RefKind.BRANCH, commit=b.head, branch=b.name)
+            ref = ResolvedRef(
+                kind=RefKind.BRANCH, commit=b.head, branch=b.name, staging_token=b.staging_token
+            )
             root = view.commit(repo, b.head).tree
             base = keys.staging(repo, b.staging_token)
             out: list[tuple[str, Exception | None]] = []
@@ -558,7 +560,7 @@ class Lake:
 
         def fn(r: KVReader) -> ListingPage:
             view = View(r)
-            resolved = view.resolve(repo, ref) if isinstance(ref, str) else ref
+            resolved = _in_snapshot(view, repo, ref)
             objs, prefixes, truncated, nxt = listing.list_page(
                 view,
                 repo,
@@ -1100,6 +1102,17 @@ def _named_page(
     return _page(out, limit)
 
 
+def _in_snapshot(view: View, repo: str, ref: str | ResolvedRef) -> ResolvedRef:
+    """A ref resolved in this transaction: a branch resolved earlier is read again, so that its
+    head and staging area come from one snapshot."""
+    if isinstance(ref, str):
+        return view.resolve(repo, ref)
+    if ref.kind is not RefKind.BRANCH or ref.branch is None:
+        return ref
+    b = view.branch(repo, ref.branch)
+    return dataclasses.replace(ref, commit=b.head, staging_token=b.staging_token)
+
+
 def _put_inline(w: KVWriter, blob_id: str, data: bytes) -> None:
     key = keys.inline_blob(blob_id)
     if w.get(key) is None:  # stored once (dedup)
@@ -1116,7 +1129,9 @@ def _take(it: Iterator[tuple[bytes, bytes]], n: int) -> list[tuple[bytes, bytes]
 
 
 def _check_conditions(view: View, repo: str, b: Branch, path: str, cond: Conditions) -> None:
-    ref = ResolvedRef(kind=RefKind.BRANCH, commit=b.head, branch=b.name)
+    ref = ResolvedRef(
+        kind=RefKind.BRANCH, commit=b.head, branch=b.name, staging_token=b.staging_token
+    )
     try:
         current: Entry | None = listing.stat(view, repo, ref, path)
     except ObjectNotFound:

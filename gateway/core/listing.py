@@ -44,7 +44,7 @@ def state_iter(
     if ref.branch is None or ref.committed_only:
         yield from committed
         return
-    token = view.branch(repo, ref.branch).staging_token
+    token = ref.staging_token or view.branch(repo, ref.branch).staging_token
     staged = view.iter_staged(repo, token, start, end)
     c = next(committed, None)
     s = next(staged, None)
@@ -67,7 +67,7 @@ def state_iter(
 
 def stat(view: View, repo: str, ref: ResolvedRef, path: str) -> Entry:
     if ref.branch is not None and not ref.committed_only:
-        token = view.branch(repo, ref.branch).staging_token
+        token = ref.staging_token or view.branch(repo, ref.branch).staging_token
         hit, entry = view.staged(repo, token, path)
         if hit:
             if entry is None:

@@ -119,6 +119,7 @@ class ResolvedRef:
     commit: CommitId
     branch: BranchName | None = None
     committed_only: bool = False
+    staging_token: str | None = None  # the branch's, as read with the head (one snapshot)
 
 
 class ChangeKind(enum.Enum):

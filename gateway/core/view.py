@@ -172,13 +172,15 @@ class View:
 
         Lookup order for the base name: branch, tag, commit id (full or unique prefix).
         """
-        self.repo(repo)
+        if not self.repo_exists(repo):
+            raise RepositoryNotFound(f"repository {repo!r} not found")
         e = parse_ref(expr)
         kind: RefKind
         branch_name: BranchName | None = None
+        token: str | None = None
         b = self.branch_or_none(repo, e.base)
         if b is not None:
-            kind, cid, branch_name = RefKind.BRANCH, b.head, b.name
+            kind, cid, branch_name, token = RefKind.BRANCH, b.head, b.name, b.staging_token
         else:
             t = self.tag_or_none(repo, e.base)
             if t is not None:
@@ -207,6 +209,7 @@ class View:
             commit=cid,
             branch=branch_name,
             committed_only=e.committed_only,
+            staging_token=token,
         )
 
     # -- staging ----------------------------------------------------------------------------------
