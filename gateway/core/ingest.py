@@ -62,16 +62,24 @@ async def ingest(
 
     writer: BlobWriter | None = None
     size = 0
+    # Three stages overlap: the loop receives piece i+1 while a worker thread hashes piece i and
+    # the backend writes piece i. Each stage handles pieces in order (it awaits its previous one).
+    hashing: asyncio.Future[None] | None = None
     pending: asyncio.Future[None] | None = None  # the previous piece's backend write
-    buf = bytearray()
+    parts: list[bytes] = []
+    buffered = 0
+    loop = asyncio.get_running_loop()
     try:
 
         async def flush(piece: bytes) -> None:
-            nonlocal pending, writer
+            nonlocal hashing, pending, writer
+            if hashing is not None:
+                await hashing
+                hashing = None
             if len(piece) <= INLINE_HASH_LIMIT:
                 update(piece)
             else:
-                await asyncio.to_thread(update, piece)
+                hashing = loop.run_in_executor(None, update, piece)
             if writer is None:
                 writer = await blobs.open_writer()
             if pending is not None:
@@ -82,21 +90,27 @@ async def ingest(
             if not chunk:
                 continue
             size += len(chunk)
-            if not buf and len(chunk) >= CHUNK:
+            if not parts and len(chunk) >= CHUNK:
                 await flush(bytes(chunk))
                 continue
-            buf += chunk
-            if len(buf) >= CHUNK:
-                piece = bytes(buf)
-                buf.clear()
+            parts.append(bytes(chunk))
+            buffered += len(chunk)
+            if buffered >= CHUNK:
+                piece = b"".join(parts)  # one copy per byte, not one per append
+                parts.clear()
+                buffered = 0
                 await flush(piece)
+        rest = b"".join(parts)
         small = inline_sink is not None and writer is None and size <= inline_limit
         if small:
-            update(bytes(buf))
-        elif buf:
-            await flush(bytes(buf))
+            update(rest)
+        elif rest:
+            await flush(rest)
         elif writer is None:  # an empty body with no inline store
             writer = await blobs.open_writer()
+        if hashing is not None:
+            await hashing
+            hashing = None
         if pending is not None:
             await pending
             pending = None
@@ -104,19 +118,20 @@ async def ingest(
         if check is not None:
             check(info, {name: h.digest() for name, h in extra.items()})
         if small and defer_inline:
-            return dataclasses.replace(info, data=bytes(buf))
+            return dataclasses.replace(info, data=rest)
         if small:
             assert inline_sink is not None
-            await inline_sink(info.blob_id, bytes(buf))
+            await inline_sink(info.blob_id, rest)
         else:
             assert writer is not None
             await writer.commit(info.blob_id)
         return info
     except BaseException:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):  # the original error is what matters
-                await pending
+        for stage in (hashing, pending):
+            if stage is not None:
+                stage.cancel()
+                with contextlib.suppress(BaseException):  # the original error is what matters
+                    await stage
         if writer is not None:
             await writer.abort()
         raise
