@@ -145,14 +145,12 @@ async def _serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
-    log.info(
-        "weir %s serving on http://%s:%d (data: %s)",
-        __version__,
-        host,
-        port,
-        settings.data_path.resolve(),
+    data = settings.data_path.resolve()
+    print(
+        f"Weir {__version__} listening on http://{host}:{port} (data: {data})",
+        file=sys.stderr,
+        flush=True,
     )
-    print(f"Weir {__version__} listening on http://{host}:{port}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
