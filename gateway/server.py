@@ -103,6 +103,9 @@ def build_app(settings: Settings) -> web.Application:
     app[BOOTSTRAP] = []
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
+        swept = await lake.sweep()  # finish purges a crash interrupted, before serving
+        if swept:
+            print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
         a = settings.auth
         created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
         if created is not None:

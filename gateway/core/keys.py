@@ -21,6 +21,7 @@ UPLOAD = b"U/"  # U/<repo>\0<upload id> -> Upload
 PART = b"P/"  # P/<repo>\0<upload id>\0<part number, 4 bytes BE> -> Part
 PATHLOG = b"L/"  # L/<repo>\0<path>\0<commit hex> -> b"" (commits that changed the path)
 PROTECT = b"X/"  # X/<repo> -> list of protected-branch globs
+DELETING = b"D/"  # D/<repo> -> b"": the repository was deleted and its records are being purged
 STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging area (8 bytes)
 
 
@@ -114,6 +115,10 @@ def pathlog(repo_name: str, path: str, commit_hex: str) -> bytes:
 
 def pathlog_prefix(repo_name: str, path_prefix: str) -> bytes:
     return PATHLOG + _s(repo_name) + SEP + _s(path_prefix)
+
+
+def deleting(repo_name: str) -> bytes:
+    return DELETING + _s(repo_name)
 
 
 def protect(repo_name: str) -> bytes:

@@ -25,8 +25,6 @@ from gateway.core.view import View
 
 #: Keys deleted per purge transaction: small enough that a purge of a million retired staging
 #: records never holds the single LMDB writer for more than a few milliseconds at a time.
-#: Keys deleted per purge transaction: small enough that a purge of a million retired staging
-#: records never holds the single LMDB writer for more than a few milliseconds at a time.
 PURGE_BATCH = 2_000
 #: Blobs of at most this many bytes live in the metadata store, not the blob backend: a small
 #: PUT then costs one (group-committed) LMDB write instead of a file create, fsync and rename,

@@ -12,9 +12,6 @@ from collections.abc import (
 from gateway.core import codec, committing, keys, listing, tree
 from gateway.core.history import walk
 from gateway.core.ids import Path
-
-#: Keys deleted per purge transaction: small enough that a purge of a million retired staging
-#: records never holds the single LMDB writer for more than a few milliseconds at a time.
 from gateway.core.lake_base import (
     LakeBase,
     in_thread,

@@ -20,9 +20,6 @@ from gateway.core.errors import (
 )
 from gateway.core.ids import BlobId, BranchName, Path, RepoName
 from gateway.core.ingest import ingest as _ingest
-
-#: Keys deleted per purge transaction: small enough that a purge of a million retired staging
-#: records never holds the single LMDB writer for more than a few milliseconds at a time.
 from gateway.core.lake_base import (
     INLINE_LIMIT,
     LakeBase,

@@ -14,15 +14,13 @@ from typing import TypeVar
 from gateway.core import codec, committing, keys, listing, names, tree
 from gateway.core.errors import (
     BranchExists,
+    Conflict,
     DefaultBranch,
     NotEmpty,
     RepositoryExists,
     TagExists,
 )
 from gateway.core.ids import BranchName, RepoName, TagName
-
-#: Keys deleted per purge transaction: small enough that a purge of a million retired staging
-#: records never holds the single LMDB writer for more than a few milliseconds at a time.
 from gateway.core.lake_base import (
     LakeBase,
     page_of,
@@ -76,6 +74,8 @@ class RefOps(LakeBase):
         def fn(w: KVWriter) -> Repository:
             if w.get(keys.repo(name)) is not None:
                 raise RepositoryExists(f"repository {name!r} already exists")
+            if w.get(keys.deleting(name)) is not None:
+                raise Conflict(f"repository {name!r} is still being deleted; retry shortly")
             w.put(keys.repo(name), codec.encode_repository(repo))
             View(w).put_commit(name, root)
             b = Branch(name=BranchName(default_branch), head=root.id, staging_token=new_token())
@@ -108,7 +108,9 @@ class RefOps(LakeBase):
     async def delete_repository(self, name: str, *, require_empty: bool = False) -> None:
         """Delete a repository and its refs, staging and uploads (blobs are left to GC).
 
-        The repository disappears atomically; its records are then purged in batches.
+        The repository disappears atomically; its records are then purged in batches. Until the
+        purge is done the name stays reserved (a marker record), so a crash mid-purge can never
+        let a new repository of the same name see old branches; ``sweep`` resumes the purge.
         ``require_empty``: raise NotEmpty when any branch (committed or staged) or tag holds an
         object (S3 DeleteBucket semantics).
         """
@@ -127,10 +129,35 @@ class RefOps(LakeBase):
                         raise NotEmpty(f"repository {name!r} is not empty (tag {t.name!r})")
             w.delete(keys.repo(name))
             w.delete(keys.protect(name))
+            w.put(keys.deleting(name), b"")
 
         await self.kv.write(fn)
+        await self._purge_repository(name)
+
+    async def _purge_repository(self, name: str) -> None:
         for table in keys.REPO_TABLES:
             await self._purge(table + name.encode() + keys.SEP)
+        await self.kv.write(lambda w: w.delete(keys.deleting(name)))
+
+    async def sweep(self) -> int:
+        """Finish housekeeping a crash interrupted; returns how many areas were purged.
+
+        Resumes the purge of deleted repositories, and purges staging areas no branch names
+        (a token retired by a commit, reset or branch deletion whose purge did not finish).
+        Runs at server start; safe to run at any time.
+        """
+        deleting = await self.kv.read(
+            lambda r: [
+                k[len(keys.DELETING) :].decode()
+                for k, _ in r.scan(keys.DELETING, keys.prefix_end(keys.DELETING))
+            ]
+        )
+        for name in deleting:
+            await self._purge_repository(name)
+        orphans = await self.kv.read(_orphan_staging)
+        for prefix in orphans:
+            await self._purge(prefix)
+        return len(deleting) + len(orphans)
 
     # -- refs ---------------------------------------------------------------------------------
     async def resolve_ref(self, repo: str, ref: str) -> ResolvedRef:
@@ -250,6 +277,34 @@ class RefOps(LakeBase):
             w.delete(keys.tag(repo, name))
 
         await self.kv.write(fn)
+
+
+def _orphan_staging(r: KVReader) -> list[bytes]:
+    """Prefixes of staging areas (and their write counters) that no live branch uses.
+
+    Seeks from one (repository, token) group to the next: O(groups x log n), not O(records).
+    """
+    out: list[bytes] = []
+    for table in (keys.STAGING, keys.STAGESEQ):
+        start = table
+        end = keys.prefix_end(table)
+        while True:
+            first = next(iter(r.scan(start, end)), None)
+            if first is None:
+                break
+            rest = first[0][len(table) :]
+            repo_b, _, tail = rest.partition(keys.SEP)
+            token = tail.split(keys.SEP, 1)[0]
+            group = table + repo_b + keys.SEP + token
+            repo = repo_b.decode()
+            view = View(r)
+            live = view.repo_exists(repo) and any(
+                b.staging_token.encode() == token for b in view.iter_branches(repo)
+            )
+            if not live:
+                out.append(group + (keys.SEP if table == keys.STAGING else b""))
+            start = keys.prefix_end(group)
+    return out
 
 
 N = TypeVar("N", Branch, Tag)

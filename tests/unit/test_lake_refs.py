@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core import errors
+from gateway.core import codec, errors, keys
+from gateway.core.committing import fresh_branch
 from gateway.core.lake import Lake
 from gateway.core.model import RefKind
+from gateway.core.ports import KVWriter
+from gateway.core.view import View
 from tests.unit.lake_helpers import memory_lake, put, read
 
 
@@ -172,3 +175,34 @@ async def test_hidden_branches_are_listed_only_on_request(lake: Lake) -> None:
     everything, _ = await lake.list_branches("repo", show_hidden=True)
     assert [b.name for b in everything] == ["main", "tmp-txn"]
     assert (await lake.get_branch("repo", "tmp-txn")).hidden
+
+
+async def test_a_repository_name_stays_reserved_until_its_purge_is_done(lake: Lake) -> None:
+    await lake.create_branch("repo", "dev", "main")
+    # A crash after the repository vanished but before its records were purged:
+    lake.kv.write_sync(lambda w: (w.delete(keys.repo("repo")), w.put(keys.deleting("repo"), b"")))
+    with pytest.raises(errors.Conflict):
+        await lake.create_repository("repo")
+    assert await lake.sweep() >= 1
+    await lake.create_repository("repo")
+    branches, _ = await lake.list_branches("repo")
+    assert [b.name for b in branches] == ["main"]  # no 'dev' from the old repository
+
+
+async def test_sweep_purges_staging_no_branch_uses(lake: Lake) -> None:
+    await put(lake, "repo", "main", "a", b"1")
+    old = (await lake.get_branch("repo", "main")).staging_token
+
+    # A crash after a reset retired the token but before its records were purged:
+    def retire(w: KVWriter) -> None:
+        b = View(w).branch("repo", "main")
+        w.put(keys.branch("repo", "main"), codec.encode_branch(fresh_branch(b, token="f" * 32)))
+
+    lake.kv.write_sync(retire)
+    leftover = keys.staging("repo", old)
+    assert lake.kv.read_sync(lambda r: next(iter(r.scan(leftover, keys.prefix_end(leftover)))))
+    await put(lake, "repo", "main", "b", b"2")  # the live token keeps its records
+    assert await lake.sweep() == 2  # the records and the write counter of the old token
+    assert lake.kv.read_sync(lambda r: list(r.scan(leftover, keys.prefix_end(leftover)))) == []
+    assert await read(lake, "repo", "main", "b") == b"2"
+    assert await lake.sweep() == 0
