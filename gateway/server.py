@@ -31,8 +31,6 @@ from gateway.observability import (
     observability_middleware,
 )
 
-log = logging.getLogger("weir")
-
 LAKE: web.AppKey[Lake] = web.AppKey("weir.lake", Lake)
 USERS: web.AppKey[UserStore] = web.AppKey("weir.users", UserStore)
 BOOTSTRAP: web.AppKey[list[str]] = web.AppKey("weir.bootstrap", list)

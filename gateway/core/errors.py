@@ -61,6 +61,10 @@ class CorruptNode(Corruption):
     """Stored node bytes do not decode as a tree node of a known format version."""
 
 
+class CorruptCommit(Corruption):
+    """A stored commit does not hash to its id: the hash chain was broken (tampering, damage)."""
+
+
 class UploadNotFound(NotFound):
     """A multipart upload id is unknown, completed or aborted."""
 

@@ -60,15 +60,3 @@ def merge_base(a: Commit, b: Commit, lookup: CommitLookup) -> Commit | None:
                     queued.add(pid)
                     heapq.heappush(heap, (-p.generation, -p.creation_date, p.id, p))
     return None
-
-
-def is_ancestor(ancestor: Commit, descendant: Commit, lookup: CommitLookup) -> bool:
-    """True when ``ancestor`` is reachable from ``descendant`` (or equal)."""
-    if ancestor.id == descendant.id:
-        return True
-    for c in walk(descendant, lookup):
-        if c.id == ancestor.id:
-            return True
-        if c.generation < ancestor.generation:
-            return False
-    return False

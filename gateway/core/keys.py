@@ -77,10 +77,6 @@ def staging(repo_name: str, token: str) -> bytes:
     return STAGING + _s(repo_name) + SEP + token.encode("ascii") + SEP
 
 
-def staging_repo(repo_name: str) -> bytes:
-    return STAGING + _s(repo_name) + SEP
-
-
 def staging_seq(repo_name: str, token: str) -> bytes:
     return STAGESEQ + _s(repo_name) + SEP + token.encode("ascii")
 

@@ -18,6 +18,7 @@ from gateway.core.errors import (
     AmbiguousRef,
     BranchNotFound,
     CommitNotFound,
+    CorruptCommit,
     RefNotFound,
     RepositoryNotFound,
     TagNotFound,
@@ -141,6 +142,8 @@ class View:
         if raw is None:
             raise CommitNotFound(f"commit {cid!r} not found in repository {repo!r}")
         c = codec.decode_commit(CommitId(cid), raw)
+        if not codec.verify_commit(c, raw):
+            raise CorruptCommit(f"commit {cid} does not match its id: history was altered")
         _COMMITS.put((repo, cid), c)
         return c
 

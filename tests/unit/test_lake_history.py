@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
-from gateway.core import errors
+from gateway.core import codec, errors, keys
+from gateway.core.ids import CommitId, TagName
 from gateway.core.lake import Lake, Resolution
-from gateway.core.model import ChangeKind, ConflictKind, MergeStrategy, Side
+from gateway.core.model import ChangeKind, ConflictKind, MergeStrategy, Side, Tag
+from gateway.core.ports import KVWriter
 from tests.unit.lake_helpers import memory_lake, put, read, state
 
 
@@ -256,3 +259,18 @@ async def test_squash_merge_records_one_parent(lake: Lake) -> None:
     out = await lake.merge("repo", "dev", "main", committer="t", squash=True)
     assert out.commit.parents == (head,)
     assert set(await state(lake, "repo", "main")) == {"a", "f0", "f1", "f2"}
+
+
+async def test_altered_history_is_detected(lake: Lake) -> None:
+    await put(lake, "repo", "main", "a", b"1")
+    c = await lake.commit("repo", "main", message="honest", committer="t")
+    forged = dataclasses.replace(c, message="forged")
+    fake_id = CommitId(("0" if c.id[0] != "0" else "1") + c.id[1:])  # never loaded, not cached
+
+    def tamper(w: KVWriter) -> None:
+        w.put(keys.commit("repo", fake_id), codec.encode_commit(forged))
+        w.put(keys.tag("repo", "forged"), codec.encode_tag(Tag(TagName("forged"), fake_id)))
+
+    lake.kv.write_sync(tamper)
+    with pytest.raises(errors.CorruptCommit):
+        await lake.get_commit("repo", "forged")
