@@ -16,7 +16,7 @@ import fnmatch
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.core import codec, keys, staging, tree
 from gateway.core.errors import (
@@ -45,6 +45,8 @@ from gateway.core.tree_node import DEFAULT_CACHE
 from gateway.core.treediff import diff as tree_diff
 from gateway.core.view import View, new_token
 
+T = TypeVar("T")
+
 
 @dataclass
 class Prepared:
@@ -61,6 +63,8 @@ class Prepared:
     staging_seq: int | None = None
     #: Set by ``publish`` when it retired the staging token wholesale: purge its records.
     purge_token: str | None = None
+    #: Merge: paths that differ between the destination and the merged tree.
+    changes: int = 0
 
 
 def is_protected(view: View, repo: str, branch: str) -> bool:
@@ -248,7 +252,7 @@ def prepare_merge(
     allow_empty: bool,
     source_name: str,
     squash: bool = False,
-) -> tuple[Prepared, int]:
+) -> Prepared:
     b = view.branch(repo, dest)
     if view.has_staged(repo, b.staging_token):
         raise DirtyBranch(f"destination branch {dest!r} has uncommitted changes")
@@ -286,7 +290,8 @@ def prepare_merge(
         changed_paths=_changed(head.tree, root, nodes),
         require_clean=True,
     )
-    return prepared, changes
+    prepared.changes = changes
+    return prepared
 
 
 def _parent_for(view: View, repo: str, c: Commit, parent_number: int, what: str) -> bytes:
@@ -370,7 +375,7 @@ def fresh_branch(b: Branch, *, head: CommitId | None = None, token: str | None =
     )
 
 
-def retry_on_move(fn: Callable[[], Commit], attempts: int = 8) -> Commit:
+def retry_on_move(fn: Callable[[], T], attempts: int = 8) -> T:
     """Run ``fn`` again when it lost a compare-and-swap race (bounded)."""
     for i in range(attempts):
         try:

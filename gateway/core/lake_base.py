@@ -18,7 +18,6 @@ from gateway.core.errors import (
 )
 from gateway.core.model import (
     Branch,
-    Commit,
 )
 from gateway.core.ports import BlobStore, KVReader, KVStore, KVWriter
 from gateway.core.view import View
@@ -112,5 +111,5 @@ def take(it: Iterator[tuple[bytes, bytes]], n: int) -> list[tuple[bytes, bytes]]
     return out
 
 
-async def in_thread(fn: Callable[[], Commit]) -> Commit:
+async def in_thread(fn: Callable[[], T]) -> T:
     return await asyncio.to_thread(fn)

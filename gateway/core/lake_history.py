@@ -10,7 +10,7 @@ from collections.abc import (
 )
 
 from gateway.core import codec, committing, keys, listing, tree
-from gateway.core.history import walk
+from gateway.core.history import merge_base, walk
 from gateway.core.ids import Path
 from gateway.core.lake_base import (
     LakeBase,
@@ -53,31 +53,37 @@ class HistoryOps(LakeBase):
         """Commit staged changes (only those under ``paths`` — exact paths or prefixes ending in
         "/" — when given). Raises NoChanges, ProtectedBranch, BranchMoved (after retries)."""
 
-        def attempt() -> Commit:
-            prepared = self.kv.read_sync(
-                lambda r: committing.prepare_commit(
-                    View(r),
-                    self.kv,
-                    repo,
-                    branch,
-                    message=message,
-                    committer=committer,
-                    metadata=metadata,
-                    paths=paths,
-                    allow_empty=allow_empty,
-                    creation_date=creation_date,
-                )
+        prepared = await self._publish(
+            lambda view: committing.prepare_commit(
+                view,
+                self.kv,
+                repo,
+                branch,
+                message=message,
+                committer=committer,
+                metadata=metadata,
+                paths=paths,
+                allow_empty=allow_empty,
+                creation_date=creation_date,
             )
-            commit = self.kv.write_sync(lambda w: committing.publish(w, prepared))
-            retired.extend([prepared.purge_token] if prepared.purge_token else [])
-            return commit
+        )
+        return prepared.commit
 
-        retired: list[str] = []
-        commit = await in_thread(lambda: committing.retry_on_move(attempt))
-        for token in retired:
-            self._background(self._purge(keys.staging(repo, token)))
-            self._background(self._purge(keys.staging_seq(repo, token)))
-        return commit
+    async def _publish(self, prepare: Callable[[View], committing.Prepared]) -> committing.Prepared:
+        """Prepare a change in a read snapshot, then publish it by compare-and-swap, again from
+        a fresh snapshot when a concurrent change moved the branch (bounded). Runs in a worker
+        thread. A staging area the publication retired is purged in the background."""
+
+        def attempt() -> committing.Prepared:
+            prepared = self.kv.read_sync(lambda r: prepare(View(r)))
+            self.kv.write_sync(lambda w: committing.publish(w, prepared))
+            return prepared
+
+        prepared = await in_thread(lambda: committing.retry_on_move(attempt))
+        if prepared.purge_token is not None:
+            self._background(self._purge(keys.staging(prepared.repo, prepared.purge_token)))
+            self._background(self._purge(keys.staging_seq(prepared.repo, prepared.purge_token)))
+        return prepared
 
     async def get_commit(self, repo: str, ref: str) -> Commit:
         def fn(r: KVReader) -> Commit:
@@ -159,8 +165,6 @@ class HistoryOps(LakeBase):
         """Committed diff left -> right (two-dot), or merge-base(left, right) -> right."""
 
         def fn(r: KVReader) -> DiffPage:
-            from gateway.core.history import merge_base
-
             view = View(r)
             lc = view.commit(repo, view.resolve(repo, left).commit)
             rc = view.commit(repo, view.resolve(repo, right).commit)
@@ -233,37 +237,25 @@ class HistoryOps(LakeBase):
         [dest head] with ``squash`` (the source's history is not recorded).
         """
         resolve = committing.make_resolver(strategy, [(x.pattern, x.side) for x in resolutions])
-        changed = 0
 
-        def attempt() -> Commit:
-            nonlocal changed
+        def prepare(view: View) -> committing.Prepared:
+            return committing.prepare_merge(
+                view,
+                self.kv,
+                repo,
+                view.resolve(repo, source).commit,
+                dest,
+                committer=committer,
+                message=message,
+                metadata=metadata,
+                resolve=resolve,
+                allow_empty=allow_empty,
+                source_name=source,
+                squash=squash,
+            )
 
-            def prep(r: KVReader) -> committing.Prepared:
-                view = View(r)
-                src = view.resolve(repo, source)
-                prepared, n = committing.prepare_merge(
-                    view,
-                    self.kv,
-                    repo,
-                    src.commit,
-                    dest,
-                    committer=committer,
-                    message=message,
-                    metadata=metadata,
-                    resolve=resolve,
-                    allow_empty=allow_empty,
-                    source_name=source,
-                    squash=squash,
-                )
-                nonlocal changed
-                changed = n
-                return prepared
-
-            prepared = self.kv.read_sync(prep)
-            return self.kv.write_sync(lambda w: committing.publish(w, prepared))
-
-        commit = await in_thread(lambda: committing.retry_on_move(attempt))
-        return MergeOutcome(commit=commit, fast_forward=False, changes=changed)
+        prepared = await self._publish(prepare)
+        return MergeOutcome(commit=prepared.commit, fast_forward=False, changes=prepared.changes)
 
     async def _pick(
         self,
@@ -278,28 +270,22 @@ class HistoryOps(LakeBase):
         metadata: Mapping[str, str] | None,
         allow_empty: bool,
     ) -> Commit:
-        def attempt() -> Commit:
-            def prep(r: KVReader) -> committing.Prepared:
-                view = View(r)
-                target = view.resolve(repo, ref).commit
-                return committing.prepare_pick(
-                    view,
-                    self.kv,
-                    repo,
-                    branch,
-                    target,
-                    revert=revert,
-                    committer=committer,
-                    parent_number=parent_number,
-                    message=message,
-                    metadata=metadata,
-                    allow_empty=allow_empty,
-                )
-
-            prepared = self.kv.read_sync(prep)
-            return self.kv.write_sync(lambda w: committing.publish(w, prepared))
-
-        return await in_thread(lambda: committing.retry_on_move(attempt))
+        prepared = await self._publish(
+            lambda view: committing.prepare_pick(
+                view,
+                self.kv,
+                repo,
+                branch,
+                view.resolve(repo, ref).commit,
+                revert=revert,
+                committer=committer,
+                parent_number=parent_number,
+                message=message,
+                metadata=metadata,
+                allow_empty=allow_empty,
+            )
+        )
+        return prepared.commit
 
     async def revert(
         self,
