@@ -285,6 +285,7 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
     Seeks from one (repository, token) group to the next: O(groups x log n), not O(records).
     """
     out: list[bytes] = []
+    view = View(r)
     for table in (keys.STAGING, keys.STAGESEQ):
         start = table
         end = keys.prefix_end(table)
@@ -297,7 +298,6 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
             token = tail.split(keys.SEP, 1)[0]
             group = table + repo_b + keys.SEP + token
             repo = repo_b.decode()
-            view = View(r)
             live = view.repo_exists(repo) and any(
                 b.staging_token.encode() == token for b in view.iter_branches(repo)
             )
