@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from gateway.core import tree
-from gateway.core.merge import merge
 from gateway.core.model import Entry, Side
-from gateway.core.tree_node import DEFAULT_CACHE, DictNodeStore, load_node, override_fanout
-from gateway.core.treediff import diff
+from gateway.core.tree.diff import diff
+from gateway.core.tree.merge import merge
+from gateway.core.tree.node import DEFAULT_CACHE, DictNodeStore, load_node, override_fanout
 
 T = TypeVar("T")
 

@@ -22,7 +22,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.server",
     ),
     "gateway.core.tree": ("aiohttp", "lmdb", "aiobotocore", "gateway.meta", "gateway.storage"),
-    "gateway.core.merge": ("aiohttp", "lmdb", "aiobotocore", "gateway.meta", "gateway.storage"),
+    "gateway.core.tree.merge": (
+        "aiohttp",
+        "lmdb",
+        "aiobotocore",
+        "gateway.meta",
+        "gateway.storage",
+    ),
     # Backends know the ports, not each other, nor the protocols.
     "gateway.meta.lmdb_store": (
         "aiohttp",
@@ -56,14 +62,26 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.s3",
         "gateway.server",
     ),
-    # The CLI speaks HTTP to a server; it never loads the engine or a backend.
-    "gateway.admin.client": (
+    # The public client speaks HTTP to a server with the standard library only: a job imports it
+    # without pulling in the server, the engine or a web framework.
+    "gateway.client": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    # The CLI speaks HTTP to a server through the client; it never loads the engine or a backend.
+    "gateway.cli.main": (
         "lmdb",
         "gateway.core.lake",
         "gateway.meta",
         "gateway.storage",
         "gateway.s3",
-        "gateway.server",
+        "gateway.admin",
     ),
 }
 

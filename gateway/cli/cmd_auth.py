@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import getpass
 
-from gateway.admin.client import AdminClient, ApiError
 from gateway.cli import render, settings
 from gateway.cli.context import (
     CliError,
@@ -17,6 +16,7 @@ from gateway.cli.context import (
     add_group,
     isatty,
 )
+from gateway.client.api import AdminClient, ApiError
 
 ACTIONS = ("read", "write", "commit", "admin")
 

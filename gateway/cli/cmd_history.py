@@ -7,7 +7,6 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from gateway.admin.client import ApiError
 from gateway.cli import render
 from gateway.cli.context import (
     CliError,
@@ -18,6 +17,7 @@ from gateway.cli.context import (
     positive,
     resolution,
 )
+from gateway.client.api import ApiError
 
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from gateway.admin.client import CHUNK_SIZE
 from gateway.cli import render
 from gateway.cli.context import CliError, Context, Parser, add_command, key_value, positive
 from gateway.cli.progress import ProgressBar, wanted
+from gateway.client.api import CHUNK_SIZE
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 

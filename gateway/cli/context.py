@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, NoReturn, TextIO
 
-from gateway.admin.client import AdminClient
 from gateway.cli import settings
+from gateway.client.api import AdminClient
 
 
 class CliError(Exception):

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from gateway import __version__
-from gateway.admin.client import ApiError, ConnectionFailed
 from gateway.cli import cmd_auth, cmd_history, cmd_objects, cmd_refs, cmd_repo
 from gateway.cli.context import CliError, Context, Parser, UsageError, global_options, wrap
+from gateway.client.api import ApiError, ConnectionFailed
 
 EPILOG = """\
 Getting started:

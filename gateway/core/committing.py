@@ -30,7 +30,6 @@ from gateway.core.errors import (
 )
 from gateway.core.history import merge_base
 from gateway.core.ids import CommitId
-from gateway.core.merge import merge as tree_merge
 from gateway.core.model import (
     Branch,
     Commit,
@@ -40,9 +39,10 @@ from gateway.core.model import (
 )
 from gateway.core.nodebuf import BufferedNodeStore, write_nodes
 from gateway.core.ports import KVStore, KVWriter
-from gateway.core.tree_apply import apply_raw
-from gateway.core.tree_node import DEFAULT_CACHE
-from gateway.core.treediff import diff as tree_diff
+from gateway.core.tree.diff import diff as tree_diff
+from gateway.core.tree.folding import apply_raw
+from gateway.core.tree.merge import merge as tree_merge
+from gateway.core.tree.node import DEFAULT_CACHE
 from gateway.core.view import View, new_token
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 import blake3
 
 from gateway.core.ids import BlobId
-from gateway.core.lake_types import Hasher
+from gateway.core.lake.types import Hasher
 from gateway.core.model import BlobInfo
 from gateway.core.ports import BlobStore, BlobWriter
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from gateway.core import codec, keys
 from gateway.core.errors import EntityTooSmall, InvalidPart, InvalidPartOrder, UploadNotFound
 from gateway.core.ids import BlobId, BranchName, Path, RepoName
-from gateway.core.lake_types import Part, Upload
+from gateway.core.lake.types import Part, Upload
 from gateway.core.model import MANIFEST_PREFIX, BlobInfo, Entry, ManifestPart
 from gateway.core.ports import KVReader, KVWriter
 

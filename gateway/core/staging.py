@@ -6,7 +6,7 @@ into the tree as they are, without decoding and re-encoding each entry.
 from __future__ import annotations
 
 from gateway.core.model import Entry
-from gateway.core.tree_node import decode_entry_value, encode_entry_value
+from gateway.core.tree.node import decode_entry_value, encode_entry_value
 
 TOMBSTONE = b""
 

@@ -132,7 +132,7 @@ def test_invalid_config_file_is_one_line(env: dict[str, str], fake: FakeApi, tmp
 def test_unexpected_exception_is_one_line_unless_debug(
     env: dict[str, str], fake: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway.admin import client
+    from gateway.client import api as client
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")

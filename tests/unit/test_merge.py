@@ -7,10 +7,10 @@ import random
 import pytest
 
 from gateway.core import tree
-from gateway.core.merge import MergeResult, merge
 from gateway.core.model import ConflictKind, Entry, PathConflict, Side
 from gateway.core.tree import EMPTY_TREE, DictNodeStore, NodeCache
-from gateway.core.tree_node import load_node, override_fanout
+from gateway.core.tree.merge import MergeResult, merge
+from gateway.core.tree.node import load_node, override_fanout
 
 
 def entry(n: int, *, mtime: float = 0.0) -> Entry:

@@ -12,7 +12,7 @@ import pytest
 from gateway.core import codec, tree
 from gateway.core.model import Entry
 from gateway.core.tree import EMPTY_TREE, DictNodeStore, NodeCache
-from gateway.core.tree_node import (
+from gateway.core.tree.node import (
     FORMAT_VERSION,
     LEAF_TARGET,
     CorruptNode,

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.core import tree
-from gateway.core.merge import MergeResult, merge
 from gateway.core.model import Change, ChangeKind, ConflictKind, Entry, PathConflict, Side
 from gateway.core.tree import EMPTY_TREE, DictNodeStore, NodeCache
-from gateway.core.tree_node import override_fanout
-from gateway.core.treediff import diff, same_entry
+from gateway.core.tree.diff import diff, same_entry
+from gateway.core.tree.merge import MergeResult, merge
+from gateway.core.tree.node import override_fanout
 
 settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]

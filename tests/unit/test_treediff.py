@@ -10,8 +10,8 @@ import pytest
 from gateway.core import tree
 from gateway.core.model import Change, ChangeKind, Entry
 from gateway.core.tree import EMPTY_TREE, DictNodeStore, NodeCache
-from gateway.core.tree_node import load_node, override_fanout
-from gateway.core.treediff import diff, same_entry
+from gateway.core.tree.diff import diff, same_entry
+from gateway.core.tree.node import load_node, override_fanout
 
 
 def entry(n: int, *, mtime: float = 0.0, **kw: object) -> Entry:

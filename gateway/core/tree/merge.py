@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from gateway.core.model import Change, ConflictKind, Entry, PathConflict, Side
 from gateway.core.tree import apply
-from gateway.core.tree_node import NodeCache, NodeStore
-from gateway.core.treediff import diff, same_entry
+from gateway.core.tree.diff import diff, same_entry
+from gateway.core.tree.node import NodeCache, NodeStore
 
 __all__ = ["MergeResult", "merge"]
 

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 
 from gateway.core.ids import Path
 from gateway.core.model import Change, ChangeKind, Entry
-from gateway.core.tree_build import EMPTY_TREE
-from gateway.core.tree_node import (
+from gateway.core.tree.builder import EMPTY_TREE
+from gateway.core.tree.node import (
     DEFAULT_CACHE,
     Node,
     NodeCache,

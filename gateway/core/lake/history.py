@@ -12,11 +12,11 @@ from collections.abc import (
 from gateway.core import codec, committing, keys, listing, tree
 from gateway.core.history import merge_base, walk
 from gateway.core.ids import Path
-from gateway.core.lake_base import (
+from gateway.core.lake.base import (
     LakeBase,
     in_thread,
 )
-from gateway.core.lake_types import (
+from gateway.core.lake.types import (
     DiffPage,
     LogPage,
     MergeOutcome,
@@ -30,7 +30,7 @@ from gateway.core.model import (
     MergeStrategy,
 )
 from gateway.core.ports import KVReader, KVWriter
-from gateway.core.treediff import diff as tree_diff
+from gateway.core.tree.diff import diff as tree_diff
 from gateway.core.view import View, new_token
 
 

@@ -20,12 +20,12 @@ from gateway.core.errors import (
 )
 from gateway.core.ids import BlobId, BranchName, Path, RepoName
 from gateway.core.ingest import ingest as _ingest
-from gateway.core.lake_base import (
+from gateway.core.lake.base import (
     INLINE_LIMIT,
     LakeBase,
     page_of,
 )
-from gateway.core.lake_types import (
+from gateway.core.lake.types import (
     Conditions,
     Hasher,
     ListingPage,

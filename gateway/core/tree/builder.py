@@ -6,7 +6,7 @@ nodes of the old root's level when the tree grows).
 
 from __future__ import annotations
 
-from gateway.core.tree_node import NodeCache, NodeStore, RawValue, is_boundary, write_node
+from gateway.core.tree.node import NodeCache, NodeStore, RawValue, is_boundary, write_node
 
 #: Root id of the empty map.
 EMPTY_TREE: bytes = b""

@@ -11,11 +11,11 @@ branch never loses an acknowledged write (it removes only the staged records it 
 
 from __future__ import annotations
 
-from gateway.core.lake_base import INLINE_LIMIT, PURGE_BATCH
-from gateway.core.lake_history import HistoryOps
-from gateway.core.lake_objects import ObjectOps
-from gateway.core.lake_refs import RefOps
-from gateway.core.lake_types import (
+from gateway.core.lake.base import INLINE_LIMIT, PURGE_BATCH
+from gateway.core.lake.history import HistoryOps
+from gateway.core.lake.objects import ObjectOps
+from gateway.core.lake.refs import RefOps
+from gateway.core.lake.types import (
     Conditions,
     DiffPage,
     Hasher,

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Iterator
 
 from gateway.core.errors import CorruptNode, MissingNode
 from gateway.core.model import Entry
-from gateway.core.tree_apply import RawChange, apply_raw
-from gateway.core.tree_build import EMPTY_TREE, LevelBuilder
-from gateway.core.tree_node import (
+from gateway.core.tree.builder import EMPTY_TREE, LevelBuilder
+from gateway.core.tree.folding import RawChange, apply_raw
+from gateway.core.tree.node import (
     DEFAULT_CACHE,
     DictNodeStore,
     Node,

@@ -21,7 +21,7 @@ from gateway.core.errors import (
     TagExists,
 )
 from gateway.core.ids import BranchName, RepoName, TagName
-from gateway.core.lake_base import (
+from gateway.core.lake.base import (
     LakeBase,
     page_of,
 )

@@ -24,8 +24,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
 
-from gateway.core.tree_build import EMPTY_TREE, LevelBuilder
-from gateway.core.tree_node import (
+from gateway.core.tree.builder import EMPTY_TREE, LevelBuilder
+from gateway.core.tree.node import (
     Node,
     NodeCache,
     NodeStore,
