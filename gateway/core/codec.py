@@ -14,7 +14,7 @@ import blake3
 import msgpack
 
 from gateway.core.ids import BlobId, BranchName, CommitId, RepoName, TagName
-from gateway.core.model import Branch, Commit, Entry, ManifestPart, Repository, Tag
+from gateway.core.model import Branch, Commit, CommitInput, Entry, ManifestPart, Repository, Tag
 
 VERSION = 1
 
@@ -80,8 +80,9 @@ def _commit_body(
     metadata: Mapping[str, str],
     creation_date: float,
     generation: int,
+    inputs: tuple[CommitInput, ...] = (),
 ) -> list[Any]:
-    return [
+    body = [
         VERSION,
         tree,
         list(parents),
@@ -91,6 +92,20 @@ def _commit_body(
         creation_date,
         generation,
     ]
+    if inputs:
+        # Appended only when present: a commit without inputs keeps the encoding (and id) it
+        # had before inputs existed, so older histories verify unchanged.
+        body.append([[i.repository, i.commit, i.ref, i.path, i.manifest] for i in inputs])
+    return body
+
+
+def _inputs(v: list[Any]) -> tuple[CommitInput, ...]:
+    if len(v) <= 8:
+        return ()
+    return tuple(
+        CommitInput(RepoName(r), CommitId(c), ref, path, manifest)
+        for r, c, ref, path, manifest in v[8]
+    )
 
 
 def make_commit(
@@ -102,9 +117,12 @@ def make_commit(
     metadata: Mapping[str, str],
     creation_date: float,
     generation: int,
+    inputs: tuple[CommitInput, ...] = (),
 ) -> Commit:
     """Build a commit whose id is the blake3 of its canonical encoding (a hash chain)."""
-    body = _commit_body(tree, parents, committer, message, metadata, creation_date, generation)
+    body = _commit_body(
+        tree, parents, committer, message, metadata, creation_date, generation, inputs
+    )
     cid = CommitId(blake3.blake3(_pack(body)).hexdigest())
     return Commit(
         id=cid,
@@ -115,13 +133,21 @@ def make_commit(
         metadata=dict(metadata),
         creation_date=creation_date,
         generation=generation,
+        inputs=inputs,
     )
 
 
 def encode_commit(c: Commit) -> bytes:
     return _pack(
         _commit_body(
-            c.tree, c.parents, c.committer, c.message, c.metadata, c.creation_date, c.generation
+            c.tree,
+            c.parents,
+            c.committer,
+            c.message,
+            c.metadata,
+            c.creation_date,
+            c.generation,
+            c.inputs,
         )
     )
 
@@ -137,6 +163,7 @@ def decode_commit(cid: CommitId, data: bytes) -> Commit:
         metadata=dict(v[5]),
         creation_date=v[6],
         generation=v[7],
+        inputs=_inputs(v),
     )
 
 

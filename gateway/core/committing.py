@@ -33,6 +33,8 @@ from gateway.core.ids import CommitId
 from gateway.core.model import (
     Branch,
     Commit,
+    CommitInput,
+    InputRef,
     MergeStrategy,
     PathConflict,
     Side,
@@ -96,6 +98,7 @@ def _new_commit(
     message: str,
     metadata: Mapping[str, str] | None,
     creation_date: float | None,
+    inputs: Sequence[InputRef] = (),
 ) -> Commit:
     gen = 1 + max((view.commit(repo, p).generation for p in parents), default=0)
     return codec.make_commit(
@@ -106,7 +109,26 @@ def _new_commit(
         metadata=dict(metadata or {}),
         creation_date=time.time() if creation_date is None else creation_date,
         generation=gen,
+        inputs=resolve_inputs(view, inputs),
     )
+
+
+def resolve_inputs(view: View, inputs: Sequence[InputRef]) -> tuple[CommitInput, ...]:
+    """Resolve each input's ref to a commit id in this snapshot (a moving branch is pinned to
+    its head; its uncommitted changes are not part of any commit). Raises RepositoryNotFound,
+    RefNotFound, or InvalidArgument for a malformed or unknown manifest id."""
+    out: list[CommitInput] = []
+    for i in inputs:
+        resolved = view.resolve(i.repository, i.ref)
+        if i.manifest:
+            try:
+                root = bytes.fromhex(i.manifest)
+            except ValueError:
+                root = b""
+            if len(root) != 32 or view.kv.get(keys.node(root)) is None:
+                raise InvalidArgument(f"input manifest {i.manifest!r} is not a stored tree")
+        out.append(CommitInput(i.repository, resolved.commit, i.ref, i.path, i.manifest))
+    return tuple(out)
 
 
 def _changed(old_root: bytes, new_root: bytes, nodes: BufferedNodeStore) -> list[str]:
@@ -125,6 +147,7 @@ def prepare_commit(
     paths: Sequence[str] | None,
     allow_empty: bool,
     creation_date: float | None,
+    inputs: Sequence[InputRef] = (),
 ) -> Prepared:
     b = view.branch(repo, branch_name)
     check_writable(view, repo, branch_name)
@@ -158,6 +181,7 @@ def prepare_commit(
         message=message,
         metadata=metadata,
         creation_date=creation_date,
+        inputs=inputs,
     )
     return Prepared(
         repo=repo,
@@ -182,6 +206,8 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
     view.put_commit(p.repo, p.commit)
     for path in p.changed_paths:
         w.put(keys.pathlog(p.repo, path, p.commit.id), b"")
+    for i in p.commit.inputs:
+        w.put(keys.downstream(i.repository, i.commit, p.repo, p.commit.id), b"")
     token = cur.staging_token
     if p.staging_seq is not None and view.staging_seq(p.repo, token) == p.staging_seq:
         # Nothing was staged since the snapshot: the commit took the whole staging area, so
@@ -252,6 +278,7 @@ def prepare_merge(
     allow_empty: bool,
     source_name: str,
     squash: bool = False,
+    inputs: Sequence[InputRef] = (),
 ) -> Prepared:
     b = view.branch(repo, dest)
     if view.has_staged(repo, b.staging_token):
@@ -281,6 +308,7 @@ def prepare_merge(
         message=message or f"Merge {source_name!r} into {dest!r}",
         metadata=metadata,
         creation_date=None,
+        inputs=inputs,
     )
     prepared = Prepared(
         repo=repo,

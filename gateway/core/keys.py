@@ -23,6 +23,9 @@ PATHLOG = b"L/"  # L/<repo>\0<path>\0<commit hex> -> b"" (commits that changed t
 PROTECT = b"X/"  # X/<repo> -> list of protected-branch globs
 DELETING = b"D/"  # D/<repo> -> b"": the repository was deleted and its records are being purged
 STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging area (8 bytes)
+#: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
+#: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
+DOWNSTREAM = b"K/"
 
 
 def _s(value: str) -> bytes:
@@ -111,6 +114,17 @@ def pathlog(repo_name: str, path: str, commit_hex: str) -> bytes:
 
 def pathlog_prefix(repo_name: str, path_prefix: str) -> bytes:
     return PATHLOG + _s(repo_name) + SEP + _s(path_prefix)
+
+
+def downstream(input_repo: str, input_commit: str, repo_name: str, commit_hex: str) -> bytes:
+    return (
+        downstream_of(input_repo, input_commit) + _s(repo_name) + SEP + commit_hex.encode("ascii")
+    )
+
+
+def downstream_of(input_repo: str, input_commit: str) -> bytes:
+    """Prefix of every commit built from ``input_repo``'s commit ``input_commit``."""
+    return DOWNSTREAM + _s(input_repo) + SEP + input_commit.encode("ascii") + SEP
 
 
 def deleting(repo_name: str) -> bytes:

@@ -65,8 +65,38 @@ class ManifestPart:
 
 
 @dataclass(frozen=True, slots=True)
+class InputRef:
+    """An input named by the user, before resolution: ``REPO@REF[:PATH]``.
+
+    ``manifest`` (optional) is the hex root id of a content-addressed tree whose paths are the
+    exact paths read from that commit and whose entries are the entries read (ETags included):
+    a run that read ten million objects stores them as shared, deduplicated tree nodes.
+    """
+
+    repository: RepoName
+    ref: str
+    path: str = ""
+    manifest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInput:
+    """One input a commit was built from, resolved to an immutable commit id at commit time.
+
+    Part of the commit's encoding, so covered by its id: lineage is as tamper-evident as
+    history. ``ref`` keeps the expression the user gave (``main``, ``v1``), for reading only.
+    """
+
+    repository: RepoName
+    commit: CommitId
+    ref: str = ""
+    path: str = ""  # a path or prefix within the input ("" = the whole commit)
+    manifest: str = ""  # see InputRef.manifest; "" = not recorded
+
+
+@dataclass(frozen=True, slots=True)
 class Commit:
-    """A commit. Its id is the blake3 of its canonical encoding (see codec.commit_id)."""
+    """A commit. Its id is the blake3 of its canonical encoding (see codec.make_commit)."""
 
     id: CommitId
     tree: bytes  # root NodeId of the committed tree (32 raw bytes; b"" for the empty tree)
@@ -76,6 +106,7 @@ class Commit:
     metadata: Mapping[str, str]
     creation_date: float  # unix seconds
     generation: int  # 1 + max(parent generations); the root commit has generation 1
+    inputs: tuple[CommitInput, ...] = ()  # what it was built from (lineage), in the given order
 
 
 @dataclass(frozen=True, slots=True)

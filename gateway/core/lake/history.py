@@ -27,6 +27,7 @@ from gateway.core.model import (
     Change,
     ChangeKind,
     Commit,
+    InputRef,
     MergeStrategy,
 )
 from gateway.core.ports import KVReader, KVWriter
@@ -49,9 +50,12 @@ class HistoryOps(LakeBase):
         paths: Sequence[str] | None = None,
         allow_empty: bool = False,
         creation_date: float | None = None,
+        inputs: Sequence[InputRef] = (),
     ) -> Commit:
         """Commit staged changes (only those under ``paths`` — exact paths or prefixes ending in
-        "/" — when given). Raises NoChanges, ProtectedBranch, BranchMoved (after retries)."""
+        "/" — when given). ``inputs`` are resolved to commit ids in the same snapshot and become
+        part of the commit (lineage). Raises NoChanges, ProtectedBranch, RefNotFound (an input),
+        BranchMoved (after retries)."""
 
         prepared = await self._publish(
             lambda view: committing.prepare_commit(
@@ -65,6 +69,7 @@ class HistoryOps(LakeBase):
                 paths=paths,
                 allow_empty=allow_empty,
                 creation_date=creation_date,
+                inputs=inputs,
             )
         )
         return prepared.commit
@@ -228,6 +233,7 @@ class HistoryOps(LakeBase):
         resolutions: Sequence[Resolution] = (),
         allow_empty: bool = False,
         squash: bool = False,
+        inputs: Sequence[InputRef] = (),
     ) -> MergeOutcome:
         """Three-way merge of ``source`` (any ref) into branch ``dest``.
 
@@ -252,6 +258,7 @@ class HistoryOps(LakeBase):
                 allow_empty=allow_empty,
                 source_name=source,
                 squash=squash,
+                inputs=inputs,
             )
 
         prepared = await self._publish(prepare)
