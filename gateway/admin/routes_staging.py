@@ -32,8 +32,8 @@ from gateway.admin.routing import RouteSpec, lake_of, on_branch, principal_of
 from gateway.core import codec, keys
 from gateway.core.access import Action
 from gateway.core.errors import InvalidArgument, NotFound, PreconditionFailed
-from gateway.core.lake import Conditions
 from gateway.core.ids import BlobId
+from gateway.core.lake import Conditions
 from gateway.core.model import BlobInfo, Entry
 from gateway.core.ports import KVReader, KVStore, KVWriter
 
