@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -29,6 +30,7 @@ from gateway.observability import (
     health_handler,
     metrics_handler,
     observability_middleware,
+    readiness_handler,
 )
 
 LAKE: web.AppKey[Lake] = web.AppKey("weir.lake", Lake)
@@ -44,7 +46,7 @@ def open_metadata(settings: Settings) -> KVStore:
     return LmdbKVStore(path, map_size=settings.lmdb_map_size_gib << 30)
 
 
-def open_blobs(settings: Settings) -> BlobStore:
+def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
     s = settings.storage
     if s.backend == "local":
         from gateway.storage.local import LocalBlobStore
@@ -59,6 +61,7 @@ def open_blobs(settings: Settings) -> BlobStore:
     spool = settings.data_path / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     return S3BlobStore(
+        kv=kv,
         bucket=s.s3_bucket,
         prefix=s.s3_prefix,
         endpoint_url=s.s3_endpoint_url or None,
@@ -66,6 +69,11 @@ def open_blobs(settings: Settings) -> BlobStore:
         access_key_id=s.s3_access_key_id or None,
         secret_access_key=s.s3_secret_access_key or None,
         spool_dir=spool,
+        part_size=s.s3_part_size_mib << 20,
+        memory_budget=s.s3_memory_budget_mib << 20,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
     )
 
 
@@ -85,7 +93,7 @@ def build_app(settings: Settings) -> web.Application:
     """Assemble the application. Resources open here and close on app cleanup."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
-    blobs = open_blobs(settings)
+    blobs = open_blobs(settings, kv)
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
     metrics = Metrics()
@@ -104,6 +112,11 @@ def build_app(settings: Settings) -> web.Application:
         swept = await lake.sweep()  # finish purges a crash interrupted, before serving
         if swept:
             print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+        from gateway.storage.housekeeping import sweep_periodically
+
+        sweeper = asyncio.ensure_future(
+            sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
+        )
         a = settings.auth
         created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
         if created is not None:
@@ -118,12 +131,16 @@ def build_app(settings: Settings) -> web.Application:
                     flush=True,
                 )
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await lake.close()
         if access_log is not None:
             access_log.flush()
 
     app.cleanup_ctx.append(resources)
-    app.router.add_get("/_health", health_handler)
+    app.router.add_get("/_health", readiness_handler(blobs))
+    app.router.add_get("/_health/live", health_handler)
     app.router.add_get("/_metrics", metrics_handler)
 
     from gateway.admin.app import create_admin_app
