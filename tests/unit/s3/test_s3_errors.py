@@ -34,9 +34,7 @@ def _make(cls: type[core.WeirError]) -> core.WeirError:
 def test_every_error_class_maps_to_a_deliberate_spec(cls: type[core.WeirError]) -> None:
     spec = s3_error_for(_make(cls))
     assert isinstance(spec, S3ErrorSpec)
-    if cls in (core.WeirError, s3e.S3Detail, core.StorageFault) or issubclass(
-        cls, core.Corruption
-    ):
+    if cls in (core.WeirError, s3e.S3Detail, core.StorageFault) or issubclass(cls, core.Corruption):
         # The only deliberate 500s: the two abstract bases (never raised), lost or damaged
         # stored data (blobs, tree nodes), and an object store refusing what no retry fixes.
         assert spec.status == 500
