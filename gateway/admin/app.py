@@ -16,6 +16,7 @@ from gateway.admin import (
     routes_auth,
     routes_branches,
     routes_config,
+    routes_lineage,
     routes_objects,
     routes_paths,
     routes_refs,
@@ -40,6 +41,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_objects.ROUTES,
     *routes_refs.ROUTES,
     *routes_paths.ROUTES,
+    *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
 )
