@@ -37,6 +37,14 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class RunsSettings:
+    credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
+    max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
+    read_flush_ms: int = 200  # how often each process writes its batch of recorded reads
+    finish_timeout_seconds: int = 10  # finishing waits this long for other processes' reads
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -46,6 +54,7 @@ class Settings:
     lmdb_map_size_gib: int = 1024
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -65,7 +74,7 @@ class Settings:
         )
 
 
-_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings}
+_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings, "runs": RunsSettings}
 
 
 def _coerce(current: Any, value: Any, name: str) -> Any:
@@ -163,5 +172,12 @@ def load_settings(
         )
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
+    r = settings.runs
+    if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
+        raise InvalidArgument(
+            "runs.credential_ttl_seconds must be between 1 and runs.max_credential_ttl_seconds"
+        )
+    if r.read_flush_ms < 1 or r.finish_timeout_seconds < 1:
+        raise InvalidArgument("runs.read_flush_ms and runs.finish_timeout_seconds must be >= 1")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings

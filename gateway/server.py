@@ -30,6 +30,8 @@ from gateway.observability import (
     metrics_handler,
     observability_middleware,
 )
+from gateway.runs.mapping import RunAuthorizer
+from gateway.runs.service import RunService, RunSettings
 
 LAKE: web.AppKey[Lake] = web.AppKey("weir.lake", Lake)
 USERS: web.AppKey[UserStore] = web.AppKey("weir.users", UserStore)
@@ -88,6 +90,19 @@ def build_app(settings: Settings) -> web.Application:
     blobs = open_blobs(settings)
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
+    r = settings.runs
+    runs = RunService(
+        lake,
+        users,
+        users,
+        settings=RunSettings(
+            credential_ttl=float(r.credential_ttl_seconds),
+            max_credential_ttl=float(r.max_credential_ttl_seconds),
+            flush_interval=r.read_flush_ms / 1000,
+            finish_timeout=float(r.finish_timeout_seconds),
+        ),
+    )
+    authz = RunAuthorizer(users, runs)  # ordinary credentials: exactly the users' grants
     metrics = Metrics()
     access_log = AccessLog() if settings.access_log else None
 
@@ -104,6 +119,7 @@ def build_app(settings: Settings) -> web.Application:
         swept = await lake.sweep()  # finish purges a crash interrupted, before serving
         if swept:
             print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+        await runs.sweep()  # expire runs whose credential lapsed while the server was down
         a = settings.auth
         created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
         if created is not None:
@@ -118,6 +134,7 @@ def build_app(settings: Settings) -> web.Application:
                     flush=True,
                 )
         yield
+        await runs.close()
         await lake.close()
         if access_log is not None:
             access_log.flush()
@@ -130,12 +147,14 @@ def build_app(settings: Settings) -> web.Application:
 
     app.add_subapp(
         "/api/v1",
-        create_admin_app(lake=lake, users=users, authn=users, authz=users, version=__version__),
+        create_admin_app(
+            lake=lake, users=users, authn=users, authz=authz, version=__version__, runs=runs
+        ),
     )
 
     from gateway.s3.app import setup_s3
 
-    setup_s3(app, lake=lake, authn=users, authz=users, region=settings.region)
+    setup_s3(app, lake=lake, authn=users, authz=authz, region=settings.region, scope=runs)
     return app
 
 

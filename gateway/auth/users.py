@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from gateway.auth import temporary
 from gateway.auth.crypto import SecretBox
 from gateway.auth.grants import Grant, allows, parse_action, ref_base_name
 from gateway.core import codec
@@ -168,12 +169,19 @@ class UserStore:
         self._box = SecretBox(secret_key)
         self._gen = 0
         self._principals: dict[str, tuple[Principal, str]] = {}
+        self._expiry: dict[str, float] = {}  # temporary keys: when the cached entry dies
         self._grants: dict[str, tuple[Grant, ...]] = {}
 
     def _invalidate(self) -> None:
         self._gen += 1
         self._principals.clear()
+        self._expiry.clear()
         self._grants.clear()
+
+    def invalidate(self) -> None:
+        """Drop cached keys and grants: call after a transaction that revoked or renewed a
+        temporary key (``temporary.revoke``/``renew`` run inside the caller's transaction)."""
+        self._invalidate()
 
     async def _write(self, fn: Callable[[KVWriter], T]) -> T:
         self._invalidate()
@@ -187,30 +195,52 @@ class UserStore:
         """The principal and plaintext secret for an access key, or None if unknown/revoked."""
         cached = self._principals.get(access_key_id)
         if cached is not None:
-            return cached
+            expiry = self._expiry.get(access_key_id)
+            if expiry is None or time.time() < expiry:
+                return cached
+            self._principals.pop(access_key_id, None)
+            return None
         if not _KEY_ID_RE.match(access_key_id):
             return None
         gen = self._gen
 
-        def read(r: KVReader) -> tuple[str, bytes, bool] | None:
+        def read(r: KVReader) -> tuple[str, bytes, bool, str, float | None] | None:
             raw = r.get(_access_key(access_key_id))
-            if raw is None:
+            run, expires = "", None
+            if raw is not None:
+                user, sealed, _created = codec.unpack(raw)
+            elif temporary.is_temporary(access_key_id):
+                found = temporary.get(r, access_key_id)
+                if found is None or found.expired():
+                    return None
+                user, sealed, run, expires = found.user, found.sealed, found.run, found.expires_at
+            else:
                 return None
-            user, sealed, _created = codec.unpack(raw)
             user_raw = r.get(_user_key(user))
             if user_raw is None:
                 return None
-            return user, sealed, _decode_user(user, user_raw).admin
+            return user, sealed, _decode_user(user, user_raw).admin, run, expires
 
         found = await self._kv.read(read)
         if found is None:
             return None
-        user, sealed, admin = found
+        user, sealed, admin, run, expires = found
         secret = self._box.open(sealed, access_key_id)
-        result = (Principal(user=user, access_key_id=access_key_id, is_admin=admin), secret)
+        principal = Principal(user=user, access_key_id=access_key_id, is_admin=admin, run=run)
+        result = (principal, secret)
         if gen == self._gen:
             self._principals[access_key_id] = result
+            if expires is not None:
+                self._expiry[access_key_id] = expires
         return result
+
+    def create_run_credentials(
+        self, w: KVWriter, *, user: str, run: str, expires_at: float
+    ) -> NewCredentials:
+        """Inside the caller's write transaction: a temporary key pair for ``user`` bound to
+        ``run`` (see ``gateway.auth.temporary``). Raises UserNotFound."""
+        key_id, secret = temporary.create(w, self._box, user=user, run=run, expires_at=expires_at)
+        return NewCredentials(key_id, secret, user, time.time())
 
     # -- Authorizer ---------------------------------------------------------------------------
     async def check(

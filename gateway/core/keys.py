@@ -26,6 +26,13 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: H/<repo>\0<branch>\0<seq, 8 bytes BE> -> [old head, new head] ("" = absent): a branch head
+#: change, numbered by the global head sequence. Written only while a snapshot is held (see
+#: ``gateway.core.heads``); every write of a ``B/`` record goes through ``heads``.
+HEADLOG = b"H/"
+HEADSEQ = b"G/"  # G/ -> the global head sequence (8 bytes BE): the last number handed out
+#: O/<seq, 8 bytes BE><holder> -> [expires at]: an open snapshot (the heads as of ``seq``).
+SNAPSHOT = b"O/"
 
 
 def _s(value: str) -> bytes:
@@ -127,6 +134,19 @@ def downstream_of(input_repo: str, input_commit: str) -> bytes:
     return DOWNSTREAM + _s(input_repo) + SEP + input_commit.encode("ascii") + SEP
 
 
+def headlog_of(repo_name: str, branch_name: str) -> bytes:
+    """Prefix of one branch's head-change records (``+ seq`` addresses one)."""
+    return HEADLOG + _s(repo_name) + SEP + _s(branch_name) + SEP
+
+
+def headlog(repo_name: str, branch_name: str, seq: int) -> bytes:
+    return headlog_of(repo_name, branch_name) + seq.to_bytes(8, "big")
+
+
+def snapshot(seq: int, holder: str) -> bytes:
+    return SNAPSHOT + seq.to_bytes(8, "big") + _s(holder)
+
+
 def deleting(repo_name: str) -> bytes:
     return DELETING + _s(repo_name)
 
@@ -136,4 +156,4 @@ def protect(repo_name: str) -> bytes:
 
 
 #: Every table whose keys start with "<table><repo>\0": purged when a repository is deleted.
-REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG)
+REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG, HEADLOG)
