@@ -96,6 +96,18 @@ class RunLake(Lake):
             return DiffPage([], [], False, None)
         return await self._lake.diff_uncommitted(repo, self._map.run.run_branch, *a, **k)
 
+    async def path_history(self, repo: str, ref: str, path: str, *a: Any, **k: Any) -> Any:
+        return await self._lake.path_history(
+            repo, await self._map.read_ref(repo, ref), path, *a, **k
+        )
+
+    async def blame(self, repo: str, ref: str, *a: Any, **k: Any) -> Any:
+        return await self._lake.blame(repo, await self._map.read_ref(repo, ref), *a, **k)
+
+    async def history_paths(self, repo: str, *a: Any, **k: Any) -> Any:
+        # Repository-wide (paths any commit changed): names only, no contents.
+        return await self._lake.history_paths(repo, *a, **k)
+
     async def head_at(self, repo: str, name: str, seq: int) -> HeadAt:
         return await self._lake.head_at(repo, name, seq)
 

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.auth import temporary
 from gateway.auth.grants import ref_base_name
 from gateway.auth.users import NewCredentials, UserStore
 from gateway.core import heads
@@ -277,14 +276,13 @@ class RunService:
             run = store.get(w, run_id)
             if run.shown_status() is not RunStatus.RUNNING:
                 raise Conflict(f"run {run_id} is {run.shown_status().value}")
-            if not temporary.renew(w, run.access_key_id, expires):
+            if not UserStore.renew_run_credentials(w, run.access_key_id, expires):
                 raise Conflict(f"run {run_id}'s credential is no longer valid")
             run = run.with_(expires_at=expires)
             store.put(w, run)
             return run
 
         run = await self.kv.write(fn)
-        self.users.invalidate()
         return run
 
     async def finish(
@@ -299,7 +297,7 @@ class RunService:
             if run.status is not RunStatus.RUNNING:
                 raise Conflict(f"run {run_id} is {run.status.value}, not running")
             now = time.time()
-            temporary.revoke(w, run.access_key_id)
+            UserStore.revoke_run_credentials(w, run.access_key_id)
             if now >= run.expires_at:
                 run = run.with_(
                     status=RunStatus.EXPIRED,
@@ -320,7 +318,6 @@ class RunService:
             return run
 
         run = await self.kv.write(begin)
-        self.users.invalidate()
         self._mappings.pop(run_id, None)
         if run.status is RunStatus.EXPIRED:
             await asyncio.to_thread(inputs.delete_log, self.kv, run.id)
@@ -531,7 +528,6 @@ class RunService:
                     error="the run credential expired before the run finished",
                 )
                 if await self._settle_if(expired, RunStatus.RUNNING):
-                    self.users.invalidate()
                     await asyncio.to_thread(inputs.delete_log, self.kv, run.id)
                     self._emit("fail", expired)
                     changed += 1
@@ -597,7 +593,7 @@ def _settle_if(w: KVWriter, run: Run, expected: RunStatus) -> bool:
     current = store.get_or_none(w, run.id)
     if current is None or current.status is not expected:
         return False
-    temporary.revoke(w, run.access_key_id)
+    UserStore.revoke_run_credentials(w, run.access_key_id)
     _close(w, run)
     return True
 
