@@ -3,8 +3,8 @@
 Authorization is the run service's (``gateway.runs.service``): starting needs READ on the source
 branch and COMMIT on the run branch (plus COMMIT on the source with ``merge``); renewing and
 finishing need to be the run's user (or an admin); reading runs needs READ on the repository.
-A run credential may do none of these. The routes declare no checks of their own beyond
-authentication.
+A run credential may do none of these. Routes with a repository in their path also declare
+READ on it; the routes by run id are checked by the service.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from gateway.admin.params import (
     q_str,
     read_json,
 )
-from gateway.admin.routing import PAGINATION, Param, RouteSpec, principal_of
+from gateway.admin.routing import PAGINATION, READ_REPO, Param, RouteSpec, principal_of
 from gateway.core.errors import InvalidArgument, NotImplementedFeature
 from gateway.core.model import Entry
 from gateway.runs.compare import Verdict
@@ -365,6 +365,7 @@ ROUTES = [
         "Start an isolated run: a run branch, a snapshot of every other branch and a "
         "temporary credential whose requests are mapped to them",
         "runs",
+        checks=[READ_REPO],
         body="RunCreation",
         responses={201: "RunStarted"},
     ),
@@ -375,6 +376,7 @@ ROUTES = [
         "listRepositoryRuns",
         "A repository's runs, newest first",
         "runs",
+        checks=[READ_REPO],
         query=list(PAGINATION),
         responses={200: "RunList"},
     ),
