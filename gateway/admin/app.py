@@ -16,6 +16,7 @@ from gateway.admin import (
     routes_auth,
     routes_branches,
     routes_config,
+    routes_lineage,
     routes_objects,
     routes_paths,
     routes_refs,
@@ -42,6 +43,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_objects.ROUTES,
     *routes_refs.ROUTES,
     *routes_paths.ROUTES,
+    *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
     *routes_runs.ROUTES,
@@ -69,10 +71,10 @@ def create_admin_app(
     app[AUTHN] = authn
     app[AUTHZ] = authz
     app[VERSION] = version
+    app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
     if runs is not None:
         app[routes_runs.RUNS] = runs
         app[SCOPE] = runs
-    app[routes_staging.STAGING] = routes_staging.StagingArea()
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)

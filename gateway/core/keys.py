@@ -37,6 +37,13 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: Pending presigned staging uploads of the admin API (shared by every worker process):
+#: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
+#: V/n -> how many are pending (8 bytes BE).
+PRESIGNED = b"V/"
+PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
+PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
+PRESIGNED_COUNT = PRESIGNED + b"n"
 #: H/<repo>\0<branch>\0<seq, 8 bytes BE> -> [old head, new head] ("" = absent): a branch head
 #: change, numbered by the global head sequence. Written only while a snapshot is held (see
 #: ``gateway.core.heads``); every write of a ``B/`` record goes through ``heads``.
@@ -165,6 +172,14 @@ def downstream(input_repo: str, input_commit: str, repo_name: str, commit_hex: s
 def downstream_of(input_repo: str, input_commit: str) -> bytes:
     """Prefix of every commit built from ``input_repo``'s commit ``input_commit``."""
     return DOWNSTREAM + _s(input_repo) + SEP + input_commit.encode("ascii") + SEP
+
+
+def presigned(token: str) -> bytes:
+    return PRESIGNED_BY_TOKEN + token.encode("ascii")
+
+
+def presigned_expiry(expires: int, token: str) -> bytes:
+    return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
 
 
 def headlog_of(repo_name: str, branch_name: str) -> bytes:

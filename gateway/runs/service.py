@@ -494,6 +494,11 @@ class RunService:
         ]
 
     # -- housekeeping ---------------------------------------------------------------------------
+    def watch(self) -> None:
+        """Start the sweeper (from the event loop): it runs while runs are active, and again
+        whenever this process starts one."""
+        self._ensure_sweeper()
+
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.ensure_future(self._sweep_loop())
