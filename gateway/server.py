@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ from gateway.observability import (
     health_handler,
     metrics_handler,
     observability_middleware,
+    readiness_handler,
 )
 from gateway.runs.mapping import RunAuthorizer
 from gateway.runs.service import RunService, RunSettings
@@ -53,7 +55,7 @@ def open_metadata(settings: Settings) -> KVStore:
     return LmdbKVStore(path, map_size=settings.lmdb_map_size_gib << 30)
 
 
-def open_blobs(settings: Settings) -> BlobStore:
+def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
     s = settings.storage
     if s.backend == "local":
         from gateway.storage.local import LocalBlobStore
@@ -68,6 +70,7 @@ def open_blobs(settings: Settings) -> BlobStore:
     spool = settings.data_path / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     return S3BlobStore(
+        kv=kv,
         bucket=s.s3_bucket,
         prefix=s.s3_prefix,
         endpoint_url=s.s3_endpoint_url or None,
@@ -75,6 +78,11 @@ def open_blobs(settings: Settings) -> BlobStore:
         access_key_id=s.s3_access_key_id or None,
         secret_access_key=s.s3_secret_access_key or None,
         spool_dir=spool,
+        part_size=s.s3_part_size_mib << 20,
+        memory_budget=s.s3_memory_budget_mib << 20,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
     )
 
 
@@ -118,7 +126,8 @@ async def startup(settings: Settings) -> None:
     """The one-time start-up work on its own (the supervisor of ``--workers N`` runs it once,
     before any worker serves); opens the stores and closes them again."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    lake = Lake(open_metadata(settings), open_blobs(settings))
+    kv = open_metadata(settings)
+    lake = Lake(kv, open_blobs(settings, kv))
     try:
         users = UserStore(lake.kv, load_encryption_key(settings))
         await _startup_work(lake, users, settings)
@@ -136,7 +145,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     """
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
-    blobs = open_blobs(settings)
+    blobs = open_blobs(settings, kv)
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
     r = settings.runs
@@ -174,14 +183,24 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
         runs.watch()  # expire runs whose credential lapsed, release their snapshots
+        from gateway.storage.housekeeping import sweep_periodically
+
+        sweeper = asyncio.ensure_future(
+            sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
+        )
         yield
         await runs.close()
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await lake.close()
         if access_log is not None:
             access_log.flush()
 
     app.cleanup_ctx.append(resources)
-    app.router.add_get("/_health", health_handler if worker is None else _tagged(health_handler))
+    ready = readiness_handler(blobs)
+    app.router.add_get("/_health", ready if worker is None else _tagged(ready))
+    app.router.add_get("/_health/live", health_handler)
     app.router.add_get("/_metrics", metrics_handler if worker is None else peers.metrics_handler)
 
     from gateway.admin.app import create_admin_app

@@ -37,6 +37,10 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: b/<blob hex> -> where an object-store backend keeps the blob (gateway.core.blobindex)
+BLOBLOC = b"b/"
+#: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
+PENDING = b"p/"
 #: Pending presigned staging uploads of the admin API (shared by every worker process):
 #: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
 #: V/n -> how many are pending (8 bytes BE).
@@ -111,6 +115,15 @@ def staging_seq(repo_name: str, token: str) -> bytes:
 
 def inline_blob(blob_hex: str) -> bytes:
     return INLINE + blob_hex.encode("ascii")
+
+
+def blob_location(blob_hex: str) -> bytes:
+    """The blob index record of ``blob_hex`` (or, for a prefix of it, the start of a scan)."""
+    return BLOBLOC + blob_hex.encode("ascii")
+
+
+def pending_upload(token: str) -> bytes:
+    return PENDING + token.encode("ascii")
 
 
 def manifest(manifest_hex: str) -> bytes:
