@@ -71,6 +71,11 @@ class OpenLineageSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    reads: bool = False  # also record reads (every GET/HEAD/list) on the audit trail
+
+
+@dataclass(frozen=True)
 class RunsSettings:
     credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
     max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
@@ -90,6 +95,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
@@ -115,6 +121,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "server": ServerSettings,
     "openlineage": OpenLineageSettings,
+    "audit": AuditSettings,
     "runs": RunsSettings,
 }
 

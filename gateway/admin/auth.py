@@ -23,6 +23,7 @@ from gateway.admin.routing import (
     RouteSpec,
     run_checks,
 )
+from gateway.core import audit
 from gateway.core.access import Principal
 from gateway.core.errors import Unauthenticated
 from gateway.observability import USER
@@ -70,6 +71,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     principal = await authenticate(request)
     request[PRINCIPAL_KEY] = principal
+    audit.identify(principal.user, principal.access_key_id)  # the caller on the audit trail
     request[USER] = principal.user  # for the access log
     if principal.run:
         scope = request.config_dict.get(SCOPE)

@@ -13,7 +13,7 @@ from collections.abc import (
 )
 from pathlib import Path as FsPath
 
-from gateway.core import codec, keys, listing, multipart, names, staging, tree
+from gateway.core import audit, codec, keys, listing, multipart, names, staging, tree
 from gateway.core.errors import (
     ObjectNotFound,
     PreconditionFailed,
@@ -73,7 +73,8 @@ class ObjectOps(LakeBase):
         )
 
     async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
-        await self.kv.write(lambda w: _put_inline(w, blob_id, data))
+        with audit.housekeeping():  # content-addressed bytes, unreferenced until staged
+            await self.kv.write(lambda w: _put_inline(w, blob_id, data))
 
     async def _read_blob(
         self, blob_id: BlobId, size: int, offset: int, length: int
