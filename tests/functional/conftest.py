@@ -24,6 +24,8 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.config import Config
 
+from tests.support import weir_backend
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "AKIAWEIRFUNCTIONAL01"
 SECRET_KEY = "functional-test-secret-key-0123456789abcd"
@@ -108,6 +110,7 @@ def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterat
         WEIR_SECRET_ACCESS_KEY=SECRET_KEY,
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
     )
+    env.update(weir_backend.server_env(data_dir, "functional"))  # WEIR_TEST_BLOB_BACKEND=s3
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
