@@ -23,8 +23,10 @@ from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
+from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
     AccessLog,
@@ -35,6 +37,8 @@ from gateway.observability import (
     observability_middleware,
     readiness_handler,
 )
+from gateway.runs.mapping import RunAuthorizer
+from gateway.runs.service import RunService, RunSettings
 from gateway.workers import peers
 from gateway.workers.peers import WORKER, WorkerIdentity
 
@@ -102,6 +106,8 @@ async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str
     swept = await lake.sweep()  # finish purges a crash interrupted, before serving
     if swept:
         print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+    # Runs whose credential lapsed while the server was down: expired, snapshots released.
+    await RunService(lake, users, users).sweep()
     a = settings.auth
     created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
     if created is None:
@@ -142,9 +148,25 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
     blobs = open_blobs(settings, kv)
-    lake = Lake(kv, blobs)
+    emitter = openlineage.from_settings(settings.openlineage, version=__version__)
+    lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
+    r = settings.runs
+    runs = RunService(
+        lake,
+        users,
+        users,
+        settings=RunSettings(
+            credential_ttl=float(r.credential_ttl_seconds),
+            max_credential_ttl=float(r.max_credential_ttl_seconds),
+            flush_interval=r.read_flush_ms / 1000,
+            finish_timeout=float(r.finish_timeout_seconds),
+        ),
+    )
+    authz = RunAuthorizer(users, runs)  # ordinary credentials: exactly the users' grants
     metrics = Metrics()
+    if emitter is not None:
+        metrics.collectors.append(lambda: openlineage.metric_series(emitter))
     access_log = AccessLog() if settings.access_log else None
 
     app = web.Application(
@@ -165,16 +187,20 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
                 app[BOOTSTRAP].append(created)
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
+        runs.watch()  # expire runs whose credential lapsed, release their snapshots
         from gateway.storage.housekeeping import sweep_periodically
 
         sweeper = asyncio.ensure_future(
             sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
         )
         yield
+        await runs.close()
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await lake.close()
+        if emitter is not None:
+            await asyncio.to_thread(emitter.close)
         if access_log is not None:
             access_log.flush()
 
@@ -188,12 +214,14 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
     app.add_subapp(
         "/api/v1",
-        create_admin_app(lake=lake, users=users, authn=users, authz=users, version=__version__),
+        create_admin_app(
+            lake=lake, users=users, authn=users, authz=authz, version=__version__, runs=runs
+        ),
     )
 
     from gateway.s3.app import setup_s3
 
-    setup_s3(app, lake=lake, authn=users, authz=users, region=settings.region)
+    setup_s3(app, lake=lake, authn=users, authz=authz, region=settings.region, scope=runs)
     return app
 
 
