@@ -402,6 +402,8 @@ def test_every_route_declares_its_authorization() -> None:
     checked_in_handler = {"createBranch", "listRepositories"}
     # Runs by id: the run service checks (the run's user or an admin; READ to see one).
     checked_in_handler |= {"listRuns", "getRun", "renewRun", "finishRun", "rerunRun", "compareRun"}
+    # listAudit: ADMIN globally, or on the repository named by the `repository` filter.
+    checked_in_handler |= {"listAudit"}
     public = {"healthCheck", "getOpenAPI", "uploadStaged"}  # uploadStaged: the token is the key
     for spec in ALL_ROUTES:
         if spec.public:

@@ -17,7 +17,14 @@ from gateway.core import audit
 from gateway.core.lake import Lake
 from gateway.meta.memory_store import MemoryKVStore
 from gateway.storage.memory import MemoryBlobStore
-from tests.functional.admin_conftest import ADMIN_KEY, ADMIN_SECRET, PREFIX, basic
+from tests.functional.admin_conftest import (  # noqa: F401  (fixture)
+    ADMIN_KEY,
+    ADMIN_SECRET,
+    PREFIX,
+    AdminApi,
+    admin_api,
+    basic,
+)
 
 
 @pytest.fixture(params=[False, True], ids=["writes-only", "reads-too"])
@@ -62,3 +69,17 @@ async def test_reads_are_recorded_only_when_configured(
         assert recs[3]["detail"] == "RepositoryNotFound: repository 'nope-nope' not found"
     else:
         assert ops == [("ensureAdmin", "ok"), ("createRepository", "ok")]
+
+
+async def test_who_may_read_the_trail(admin_api: AdminApi) -> None:  # noqa: F811
+    await admin_api.json(
+        "POST", "/repositories", 201, json={"name": "mine", "storage_namespace": ""}
+    )
+    owner = await admin_api.new_user("owner", {"repository": "mine", "action": "admin"})
+    reader = await admin_api.new_user("reader", {"repository": "mine", "action": "read"})
+    await admin_api.json("GET", "/audit", 200)
+    await admin_api.json("GET", "/audit/verify", 200)
+    await owner.json("GET", "/audit", 200, params={"repository": "mine"})
+    await owner.json("GET", "/audit", 403)  # the whole trail: global admins only
+    await owner.json("GET", "/audit/verify", 403)
+    await reader.json("GET", "/audit", 403, params={"repository": "mine"})
