@@ -34,6 +34,13 @@ class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
+    session_ttl_hours: int = 12  # browser sessions (web UI): lifetime from sign-in
+    session_cookie_secure: bool = False  # Secure cookies even on plain HTTP (TLS proxy in front)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    enabled: bool = True  # serve the web UI at /ui (and redirect a browser's GET / there)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Settings:
     lmdb_map_size_gib: int = 1024
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    ui: UISettings = field(default_factory=UISettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -65,7 +73,7 @@ class Settings:
         )
 
 
-_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings}
+_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings, "ui": UISettings}
 
 
 def _coerce(current: Any, value: Any, name: str) -> Any:
@@ -163,5 +171,7 @@ def load_settings(
         )
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
+    if settings.auth.session_ttl_hours < 1:
+        raise InvalidArgument("auth.session_ttl_hours must be at least 1")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings

@@ -17,14 +17,26 @@ from gateway.admin import (
     routes_branches,
     routes_config,
     routes_objects,
+    routes_preview,
     routes_refs,
     routes_repos,
+    routes_session,
     routes_staging,
 )
 from gateway.admin.auth import SPECS, auth_middleware
 from gateway.admin.errors import error_middleware
 from gateway.admin.openapi import DOCUMENT, build_document
-from gateway.admin.routing import AUTHN, AUTHZ, LAKE, USERS, VERSION, RouteSpec
+from gateway.admin.routing import (
+    AUTHN,
+    AUTHZ,
+    COOKIE_SECURE,
+    LAKE,
+    SESSIONS,
+    USERS,
+    VERSION,
+    RouteSpec,
+)
+from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.lake import Lake
@@ -37,9 +49,11 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_repos.ROUTES,
     *routes_branches.ROUTES,
     *routes_objects.ROUTES,
+    *routes_preview.ROUTES,
     *routes_refs.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
+    *routes_session.ROUTES,
 )
 
 
@@ -50,9 +64,13 @@ def create_admin_app(
     authn: Authenticator,
     authz: Authorizer,
     version: str,
+    sessions: SessionStore | None = None,
+    cookie_secure: bool = False,
 ) -> web.Application:
     """Build the ``/api/v1`` sub-application. Mount with ``app.add_subapp("/api/v1", ...)``.
 
+    ``sessions``: browser sign-in (cookie + CSRF token) beside HTTP Basic; None: Basic only.
+    ``cookie_secure``: mark session cookies Secure even when the request came over plain HTTP.
     The returned app does not own ``lake`` or ``users``: the composition root closes them.
     """
     app = web.Application(
@@ -63,6 +81,9 @@ def create_admin_app(
     app[AUTHN] = authn
     app[AUTHZ] = authz
     app[VERSION] = version
+    app[COOKIE_SECURE] = cookie_secure
+    if sessions is not None:
+        app[SESSIONS] = sessions
     app[routes_staging.STAGING] = routes_staging.StagingArea()
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
