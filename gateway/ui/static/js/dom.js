@@ -29,6 +29,11 @@ export function append(el, children) {
   return el;
 }
 
+// Element.append() would insert the text "null" for a missing piece; this skips it.
+export function add(el, ...children) {
+  return append(el, children);
+}
+
 export function clear(el) {
   while (el.firstChild) el.firstChild.remove();
   return el;

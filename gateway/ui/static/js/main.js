@@ -1,7 +1,7 @@
 // The web UI's entry point: the session, the header, and the table of views.
 
 import { api, get, setCsrf, whenSignedOut } from './api.js';
-import { h, replace, link, errorBox, notice } from './dom.js';
+import { h, add, replace, link, errorBox, notice } from './dom.js';
 import { route, match, onRender, start, navigate, isCurrent } from './router.js';
 import { loginView } from './views/login.js';
 import { reposView } from './views/repos.js';
@@ -101,7 +101,7 @@ onRender(async (generation) => {
   replace(main, section);
   if (!found) {
     document.title = 'Not found · Weir';
-    section.append(h('h1', {}, 'No such page'), notice('This address is not a page of the Weir UI.', 'error'), link('/ui/', 'Go to the repositories'));
+    add(section, h('h1', {}, 'No such page'), notice('This address is not a page of the Weir UI.', 'error'), link('/ui/', 'Go to the repositories'));
     return;
   }
   const ctx = {
@@ -113,7 +113,7 @@ onRender(async (generation) => {
   try {
     await found.view(section, ctx);
   } catch (err) {
-    if (isCurrent(generation)) section.append(errorBox(err));
+    if (isCurrent(generation)) add(section, errorBox(err));
   }
   if (isCurrent(generation)) {
     section.dataset.ready = 'true';

@@ -1,7 +1,7 @@
 // A branch's uncommitted changes (paged), undo per path or all, and the commit form.
 
 import { api, get, p } from '../api.js';
-import { h, link, uiUrl, fmtBytes, act, notice } from '../dom.js';
+import { h, add, link, uiUrl, fmtBytes, act, notice } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, isBranch, loadMore, metadataEditor, changeBadge, PAGE } from './common.js';
 
@@ -12,7 +12,7 @@ export async function changesView(section, { params, query }) {
   repoHeader(section, repo, ref, 'changes');
   document.title = `${repo} · changes on ${ref} · Weir`;
   if (!await isBranch(repo, ref)) {
-    section.append(notice(`${ref} is not a branch: only branches have uncommitted changes.`, 'info'));
+    add(section, notice(`${ref} is not a branch: only branches have uncommitted changes.`, 'info'));
     return;
   }
   const status = h('div', { class: 'status-slot' });
@@ -22,7 +22,7 @@ export async function changesView(section, { params, query }) {
   const empty = notice(`No uncommitted changes on ${ref}.`, 'info');
   const enc = encodeURIComponent(repo);
   let count = 0;
-  section.append(h('h2', {}, `Uncommitted changes on ${ref}`), status, listing);
+  add(section, h('h2', {}, `Uncommitted changes on ${ref}`), status, listing);
   await loadMore(
     (after) => get(p`/repositories/${repo}/branches/${ref}/diff`, { after, amount: PAGE }),
     (rows) => {
@@ -45,14 +45,14 @@ export async function changesView(section, { params, query }) {
   if (count === 0) {
     listing.replaceWith(empty);
   } else {
-    section.append(h('div', { class: 'toolbar' }, h('button', {
+    add(section, h('div', { class: 'toolbar' }, h('button', {
       type: 'button', class: 'danger',
       onclick: () => {
         if (window.confirm(`Discard every uncommitted change on ${ref}?`)) reset(status, repo, ref, { type: 'reset' });
       },
     }, 'Discard all changes')));
   }
-  section.append(commitForm(repo, ref));
+  add(section, commitForm(repo, ref));
 }
 
 async function reset(status, repo, branch, body) {

@@ -2,7 +2,7 @@
 // first parent (paged); revert it or cherry-pick it onto a branch.
 
 import { api, get, p } from '../api.js';
-import { h, link, uiUrl, fmtTime, fmtBytes, shortId, act, notice } from '../dom.js';
+import { h, add, link, uiUrl, fmtTime, fmtBytes, shortId, act, notice } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadMore, kv, changeBadge, PAGE } from './common.js';
 import { labelsFor, labelBadges } from './commits.js';
@@ -11,12 +11,14 @@ export async function commitView(section, { params }) {
   const repo = params.repo;
   const c = await get(p`/repositories/${repo}/commits/${params.id}`);
   const enc = encodeURIComponent(repo);
-  repoHeader(section, repo, c.id, 'commits');
+  repoHeader(section, repo, c.id, 'commits', {
+    onPick: (ref) => navigate(uiUrl(`/repositories/${enc}/commits`, { ref })),
+  });
   document.title = `${repo} · commit ${shortId(c.id)} · Weir`;
   const labels = await labelsFor(repo).catch(() => new Map());
   const metadata = Object.entries(c.metadata || {});
   const inputs = c.inputs || [];
-  section.append(
+  add(section, 
     h('h2', { class: 'commit-message' }, (c.message || '(no message)').split('\n')[0], ' ', labelBadges(labels, c.id)),
     (c.message || '').includes('\n') ? h('pre', { class: 'message-body' }, c.message.split('\n').slice(1).join('\n').trim()) : null,
     kv([
@@ -33,14 +35,14 @@ export async function commitView(section, { params }) {
     ]),
     h('div', { class: 'toolbar' },
       link(uiUrl(`/repositories/${enc}/objects`, { ref: c.id }), 'Browse files at this commit', { class: 'button' })));
-  section.append(pickForm(repo, c));
-  section.append(h('h2', {}, c.parents.length ? `Changes against ${shortId(c.parents[0])}` : 'Changes'));
+  add(section, pickForm(repo, c));
+  add(section, h('h2', {}, c.parents.length ? `Changes against ${shortId(c.parents[0])}` : 'Changes'));
   if (!c.parents.length) {
-    section.append(notice('The first commit of a repository has no parent to compare with.', 'info'));
+    add(section, notice('The first commit of a repository has no parent to compare with.', 'info'));
     return;
   }
   const body = h('tbody');
-  section.append(h('table', { class: 'listing', 'aria-label': 'Changes in this commit' },
+  add(section, h('table', { class: 'listing', 'aria-label': 'Changes in this commit' },
     h('thead', {}, h('tr', {}, ['Change', 'Path', 'Size'].map((t) => h('th', { scope: 'col' }, t)))), body));
   let count = 0;
   await loadMore(

@@ -1,13 +1,13 @@
 // The commit log of a ref drawn as a graph (branches and merges), one page at a time.
 
 import { get, p } from '../api.js';
-import { h, link, uiUrl, fmtAgo, fmtTime, shortId, notice } from '../dom.js';
+import { h, add, link, uiUrl, fmtAgo, fmtTime, shortId, notice } from '../dom.js';
 import { repoHeader, loadRepo, loadMore } from './common.js';
 import { layout, draw } from '../graph.js';
 
 export async function labelsFor(repo) {
   const labels = new Map();
-  const add = (id, text, kind) => {
+  const label = (id, text, kind) => {
     if (!labels.has(id)) labels.set(id, []);
     labels.get(id).push({ text, kind });
   };
@@ -15,8 +15,8 @@ export async function labelsFor(repo) {
     get(p`/repositories/${repo}/branches`, { amount: 1000 }),
     get(p`/repositories/${repo}/tags`, { amount: 1000 }).catch(() => ({ results: [] })),
   ]);
-  branches.results.forEach((b) => add(b.commit_id, b.id, 'branch'));
-  tags.results.forEach((t) => add(t.commit_id, t.id, 'tag'));
+  branches.results.forEach((b) => label(b.commit_id, b.id, 'branch'));
+  tags.results.forEach((t) => label(t.commit_id, t.id, 'tag'));
   return labels;
 }
 
@@ -35,7 +35,7 @@ export async function commitsView(section, { params, query }) {
   const graphBox = h('div', { class: 'graph-col' });
   const list = h('ol', { class: 'commit-rows', 'aria-label': `Commits of ${ref}` });
   const wrap = h('div', { class: 'graph-log' }, graphBox, list);
-  section.append(h('h2', {}, `Commits of ${ref}`), wrap);
+  add(section, h('h2', {}, `Commits of ${ref}`), wrap);
   const enc = encodeURIComponent(repo);
   let hasMore = false;
   await loadMore(

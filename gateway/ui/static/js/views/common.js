@@ -1,7 +1,7 @@
 // Pieces every repository page shares: the title, the tabs, the ref picker, paging.
 
 import { api, get, p } from '../api.js';
-import { h, uiUrl, link, clear, notice } from '../dom.js';
+import { h, add, uiUrl, link, clear, notice } from '../dom.js';
 import { navigate } from '../router.js';
 
 export const PAGE = 100;
@@ -32,7 +32,7 @@ const TABS = [
 ];
 
 // The page title, the ref picker and the repository's tabs. `withRef`: the view reads a ref.
-export function repoHeader(section, repo, ref, active, { withRef = true, extraTabs = [] } = {}) {
+export function repoHeader(section, repo, ref, active, { withRef = true, extraTabs = [], onPick } = {}) {
   const tabs = [...TABS, ...extraTabs];
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Repository' },
     tabs.map(([view, label]) => link(
@@ -42,8 +42,8 @@ export function repoHeader(section, repo, ref, active, { withRef = true, extraTa
     )));
   const head = h('div', { class: 'repo-head' },
     h('h1', {}, link(uiUrl(`/repositories/${encodeURIComponent(repo)}/objects`), repo)),
-    withRef ? refPicker(repo, ref, active) : null);
-  section.append(head, nav);
+    withRef ? refPicker(repo, ref, active, { onPick }) : null);
+  add(section, head, nav);
 }
 
 // A text box for any ref expression (branch, tag, commit id, main~1), with suggestions.
@@ -124,7 +124,7 @@ export function loadMore(fetchPage, appendRows, slot) {
     }
   }
   button.addEventListener('click', next);
-  slot.append(wrap);
+  add(slot, wrap);
   return next();
 }
 

@@ -4,7 +4,7 @@
 // resolutions.
 
 import { api, get, p } from '../api.js';
-import { h, link, uiUrl, fmtBytes, fmtTime, shortId, notice, clear, exactGlob, globRegExp } from '../dom.js';
+import { h, add, link, uiUrl, fmtBytes, fmtTime, shortId, notice, clear, exactGlob, globRegExp } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, isBranch, loadMore, changeBadge, metadataEditor, PAGE } from './common.js';
 
@@ -16,16 +16,16 @@ export async function compareView(section, { params, query }) {
   const type = query.get('type') === 'two_dot' ? 'two_dot' : 'three_dot';
   repoHeader(section, repo, base, 'compare', { withRef: false });
   document.title = `${repo} · compare ${base}…${compare} · Weir`;
-  section.append(h('h2', {}, 'Compare and merge'), pickForm(repo, base, compare, type));
+  add(section, h('h2', {}, 'Compare and merge'), pickForm(repo, base, compare, type));
   if (!compare) {
-    section.append(notice('Choose a ref to compare with the base.', 'info'));
+    add(section, notice('Choose a ref to compare with the base.', 'info'));
     return;
   }
   const enc = encodeURIComponent(repo);
   const body = h('tbody');
   const listing = h('table', { class: 'listing', 'aria-label': 'Differences' },
     h('thead', {}, h('tr', {}, ['Change', 'Path', 'Size'].map((t) => h('th', { scope: 'col' }, t)))), body);
-  section.append(h('p', { class: 'muted' }, type === 'three_dot'
+  add(section, h('p', { class: 'muted' }, type === 'three_dot'
     ? `What ${compare} changed since it diverged from ${base} (three-dot).`
     : `Every difference between ${base} and ${compare} (two-dot).`), listing);
   let count = 0;
@@ -41,8 +41,8 @@ export async function compareView(section, { params, query }) {
       if (!count) body.append(h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'No differences.')));
     },
     section);
-  if (await isBranch(repo, base)) section.append(mergeCard(repo, compare, base));
-  else section.append(notice(`${base} is not a branch, so nothing can be merged into it.`, 'info'));
+  if (await isBranch(repo, base)) add(section, mergeCard(repo, compare, base));
+  else add(section, notice(`${base} is not a branch, so nothing can be merged into it.`, 'info'));
 }
 
 function pickForm(repo, base, compare, type) {

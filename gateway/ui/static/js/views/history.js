@@ -2,7 +2,7 @@
 // the path index the engine writes at commit time, not by diffing history), one page at a time.
 
 import { get, p } from '../api.js';
-import { h, link, uiUrl, fmtTime, shortId, notice } from '../dom.js';
+import { h, add, link, uiUrl, fmtTime, shortId, notice } from '../dom.js';
 import { repoHeader, loadRepo, loadMore } from './common.js';
 
 export async function historyView(section, { params, query }) {
@@ -14,13 +14,13 @@ export async function historyView(section, { params, query }) {
   repoHeader(section, repo, ref, 'objects');
   document.title = `${repo} · history of ${path} · Weir`;
   const isPrefix = path === '' || path.endsWith('/');
-  section.append(h('h2', {}, 'History of ', h('span', { class: 'mono' }, path || '/'), ` at ${ref}`),
+  add(section, h('h2', {}, 'History of ', h('span', { class: 'mono' }, path || '/'), ` at ${ref}`),
     h('div', { class: 'toolbar' },
       link(uiUrl(`/repositories/${enc}/objects`, { ref, path }), isPrefix ? 'Browse' : 'Object details', { class: 'button' })));
   const body = h('tbody');
   const listing = h('table', { class: 'listing', 'aria-label': 'Commits that changed this path' },
     h('thead', {}, h('tr', {}, ['Commit', 'Message', 'Committer', 'Date', ''].map((t) => h('th', { scope: 'col' }, t)))), body);
-  section.append(listing);
+  add(section, listing);
   let count = 0;
   const filter = isPrefix ? { prefixes: path } : { objects: path };
   await loadMore(

@@ -2,7 +2,7 @@
 // HttpOnly session cookie and the CSRF token; the secret is not kept by the page.
 
 import { api, setCsrf } from '../api.js';
-import { h, errorBox, clear } from '../dom.js';
+import { h, add, errorBox, clear } from '../dom.js';
 import { navigate } from '../router.js';
 
 export function loginView(section, { query, signedIn }) {
@@ -35,6 +35,6 @@ export function loginView(section, { query, signedIn }) {
         : err));
     }
   });
-  section.append(form);
+  add(section, form);
   key.focus();
 }

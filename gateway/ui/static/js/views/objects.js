@@ -2,7 +2,7 @@
 // details with download, delete and a preview, and upload to a branch.
 
 import { api, apiUrl, get, p } from '../api.js';
-import { h, link, uiUrl, fmtBytes, fmtTime, table, act, notice, clear } from '../dom.js';
+import { h, add, link, uiUrl, fmtBytes, fmtTime, table, act, notice, clear } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, isBranch, pager, kv, PAGE } from './common.js';
 import { renderPreview } from './preview.js';
@@ -32,7 +32,7 @@ export async function objectsView(section, { params, query }) {
   repoHeader(section, repo, ref, 'objects');
   document.title = `${repo} · ${path || '/'} @ ${ref} · Weir`;
   const writable = await isBranch(repo, ref);
-  section.append(crumbs(repo, ref, path));
+  add(section, crumbs(repo, ref, path));
   if (path && !path.endsWith('/')) await objectDetail(section, repo, ref, path, writable);
   else await directory(section, repo, ref, path, query.get('after') || '', writable);
 }
@@ -63,13 +63,13 @@ async function directory(section, repo, ref, prefix, after, writable) {
         del));
   });
   if (rows.length === 0) {
-    section.append(notice(prefix ? 'Nothing under this path at this ref.' : 'This ref holds no objects yet.', 'info'));
+    add(section, notice(prefix ? 'Nothing under this path at this ref.' : 'This ref holds no objects yet.', 'info'));
   } else {
-    section.append(table(['Name', 'Size', 'Modified', 'ETag', ''], rows, { class: 'listing', 'aria-label': 'Objects' }));
+    add(section, table(['Name', 'Size', 'Modified', 'ETag', ''], rows, { class: 'listing', 'aria-label': 'Objects' }));
   }
-  section.append(pager(result), status);
-  if (writable) section.append(uploadForm(repo, ref, prefix));
-  else section.append(h('p', { class: 'muted' }, `${ref} is not a branch: this view is read-only. Uploads go to a branch.`));
+  add(section, pager(result), status);
+  if (writable) add(section, uploadForm(repo, ref, prefix));
+  else add(section, h('p', { class: 'muted' }, `${ref} is not a branch: this view is read-only. Uploads go to a branch.`));
 }
 
 async function deleteObject(status, repo, branch, path) {
@@ -126,7 +126,7 @@ async function objectDetail(section, repo, ref, path, writable) {
   const status = h('div', { class: 'status-slot' });
   const metadata = Object.entries(stat.metadata || {});
   const enc = encodeURIComponent(repo);
-  section.append(
+  add(section, 
     h('h2', { class: 'object-name' }, name),
     h('div', { class: 'toolbar' },
       h('a', { class: 'button', href: downloadUrl(repo, ref, path), download: name }, 'Download'),
@@ -144,7 +144,7 @@ async function objectDetail(section, repo, ref, path, writable) {
     ]),
     h('h2', {}, 'Preview'));
   const slot = h('div', { class: 'preview', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading preview…'));
-  section.append(slot);
+  add(section, slot);
   try {
     const preview = await get(p`/repositories/${repo}/refs/${ref}/objects/preview`, { path, rows: 50 });
     renderPreview(clear(slot), preview, downloadUrl(repo, ref, path));

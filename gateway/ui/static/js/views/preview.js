@@ -1,7 +1,7 @@
 // Showing a preview the API read server-side: a table (schema + first rows), Markdown, text,
 // an image, or a plain statement that there is nothing to preview.
 
-import { h, fmtBytes, table, notice } from '../dom.js';
+import { h, add, fmtBytes, table, notice } from '../dom.js';
 import { render as markdown } from '../markdown.js';
 
 function summary(pv) {
@@ -26,29 +26,29 @@ function cellText(v) {
 }
 
 export function renderPreview(slot, pv, downloadHref) {
-  slot.append(summary(pv));
-  if (pv.message) slot.append(notice(pv.message, 'info'));
+  add(slot, summary(pv));
+  if (pv.message) add(slot, notice(pv.message, 'info'));
   if (pv.kind === 'parquet' || pv.kind === 'csv') {
     if (pv.kind === 'parquet') {
-      slot.append(h('details', { class: 'schema', open: true }, h('summary', {}, 'Schema'),
+      add(slot, h('details', { class: 'schema', open: true }, h('summary', {}, 'Schema'),
         table(['Column', 'Type'], pv.columns.map((c) => h('tr', {}, h('td', { class: 'mono' }, c.name), h('td', { class: 'mono' }, c.type))), { class: 'compact', 'aria-label': 'Schema' })));
     }
     if (pv.rows.length) {
       const rows = pv.rows.map((r) => h('tr', {}, r.map((v) => h('td', {}, cellText(v)))));
-      slot.append(h('div', { class: 'scroll-x' }, table(pv.columns.map((c) => c.name), rows, { class: 'compact data', 'aria-label': 'First rows' })));
-      if (pv.truncated) slot.append(h('p', { class: 'muted' }, `First ${pv.rows.length} rows shown.`));
+      add(slot, h('div', { class: 'scroll-x' }, table(pv.columns.map((c) => c.name), rows, { class: 'compact data', 'aria-label': 'First rows' })));
+      if (pv.truncated) add(slot, h('p', { class: 'muted' }, `First ${pv.rows.length} rows shown.`));
     } else if (!pv.message) {
-      slot.append(h('p', { class: 'muted' }, 'No rows.'));
+      add(slot, h('p', { class: 'muted' }, 'No rows.'));
     }
   } else if (pv.kind === 'markdown') {
-    slot.append(markdown(pv.text));
-    if (pv.truncated) slot.append(h('p', { class: 'muted' }, 'Only the beginning is shown.'));
+    add(slot, markdown(pv.text));
+    if (pv.truncated) add(slot, h('p', { class: 'muted' }, 'Only the beginning is shown.'));
   } else if (pv.kind === 'text') {
-    slot.append(h('pre', { class: 'text-preview' }, pv.text));
-    if (pv.truncated) slot.append(h('p', { class: 'muted' }, 'Only the first 64 KiB are shown.'));
+    add(slot, h('pre', { class: 'text-preview' }, pv.text));
+    if (pv.truncated) add(slot, h('p', { class: 'muted' }, 'Only the first 64 KiB are shown.'));
   } else if (pv.kind === 'image') {
-    slot.append(h('img', { class: 'image-preview', src: downloadHref, alt: `Preview of ${pv.path}` }));
+    add(slot, h('img', { class: 'image-preview', src: downloadHref, alt: `Preview of ${pv.path}` }));
   } else {
-    slot.append(h('p', { class: 'muted' }, `No preview for binary content (${pv.content_type}). Download it to open it.`));
+    add(slot, h('p', { class: 'muted' }, `No preview for binary content (${pv.content_type}). Download it to open it.`));
   }
 }

@@ -1,7 +1,7 @@
 // Branches (create from any ref, delete, protect) and tags (create from any ref, delete).
 
 import { api, get, p } from '../api.js';
-import { h, link, uiUrl, shortId, table, act, notice, globRegExp } from '../dom.js';
+import { h, add, link, uiUrl, shortId, table, act, notice, globRegExp } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, pager, PAGE } from './common.js';
 
@@ -43,7 +43,7 @@ export async function branchesView(section, { params, query }) {
           },
         }, 'Delete') : null));
   });
-  section.append(
+  add(section, 
     h('h2', {}, 'Branches'),
     status,
     table(['Branch', 'Head', ''], rows, { class: 'listing', 'aria-label': 'Branches' }),
@@ -125,7 +125,7 @@ export async function tagsView(section, { params, query }) {
     event.preventDefault();
     if (await act(status, () => api('POST', p`/repositories/${repo}/tags`, { json: { id: name.value.trim(), ref: target.value.trim() } })) !== undefined) reload();
   });
-  section.append(h('h2', {}, 'Tags'), status,
+  add(section, h('h2', {}, 'Tags'), status,
     rows.length ? table(['Tag', 'Commit', ''], rows, { class: 'listing', 'aria-label': 'Tags' }) : notice('No tags yet.', 'info'),
     pager(result), form);
 }

@@ -1,7 +1,7 @@
 // Repositories: the list (paged), create (admins; the API refuses others), delete.
 
 import { api, get } from '../api.js';
-import { h, link, uiUrl, fmtTime, table, act, notice } from '../dom.js';
+import { h, add, link, uiUrl, fmtTime, table, act, notice } from '../dom.js';
 import { navigate } from '../router.js';
 import { pager, PAGE } from './common.js';
 
@@ -25,7 +25,7 @@ export async function reposView(section, { query }) {
     h('td', { class: 'actions' },
       link(uiUrl(`/repositories/${encodeURIComponent(r.id)}/commits`), 'Commits'),
       link(uiUrl(`/repositories/${encodeURIComponent(r.id)}/branches`), 'Branches'))));
-  section.append(
+  add(section, 
     h('h1', {}, 'Repositories'),
     search,
     rows.length ? table(['Repository', 'Default branch', 'Created', ''], rows, { class: 'listing', 'aria-label': 'Repositories' })

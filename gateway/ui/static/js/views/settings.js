@@ -1,7 +1,7 @@
 // A repository's properties and its deletion.
 
 import { api, p } from '../api.js';
-import { h, fmtTime, act } from '../dom.js';
+import { h, add, fmtTime, act } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, kv } from './common.js';
 
@@ -25,7 +25,7 @@ export async function settingsView(section, { params }) {
     }
     if (await act(status, () => api('DELETE', p`/repositories/${repo}`)) !== undefined) navigate('/ui/');
   });
-  section.append(
+  add(section, 
     h('h2', {}, 'Settings'),
     kv([
       ['Name', info.id],

@@ -2,7 +2,7 @@
 // keys and reads their own grants (the API's self-service routes) on the account page.
 
 import { api, get, p } from '../api.js';
-import { h, link, uiUrl, fmtTime, table, act, notice, clear } from '../dom.js';
+import { h, add, link, uiUrl, fmtTime, table, act, notice, clear } from '../dom.js';
 import { navigate } from '../router.js';
 import { pager, PAGE } from './common.js';
 
@@ -36,20 +36,20 @@ export async function usersView(section, { query }) {
     const user = await act(status, () => api('POST', '/auth/users', { json: { id: name.value.trim(), admin: admin.checked } }));
     if (user) navigate(uiUrl(`/admin/users/${encodeURIComponent(user.id)}`));
   });
-  section.append(h('h1', {}, 'Users'), status,
+  add(section, h('h1', {}, 'Users'), status,
     table(['User', '', 'Created', ''], rows, { class: 'listing', 'aria-label': 'Users' }), pager(result), form);
 }
 
 export async function userView(section, { params, session }) {
   const user = params.user;
   document.title = `${user} · Weir`;
-  section.append(h('h1', {}, `User ${user}`));
+  add(section, h('h1', {}, `User ${user}`));
   await keysAndGrants(section, user, session.user.admin);
 }
 
 export async function accountView(section, { session }) {
   document.title = 'Your account · Weir';
-  section.append(h('h1', {}, `Your account: ${session.user.id}`),
+  add(section, h('h1', {}, `Your account: ${session.user.id}`),
     h('p', { class: 'muted' }, `Signed in with access key ${session.access_key_id}; the session ends ${fmtTime(session.expires)}.`));
   await keysAndGrants(section, session.user.id, session.user.admin);
 }
@@ -92,7 +92,7 @@ async function keysAndGrants(section, user, isAdmin) {
         if (await act(status, () => api('DELETE', p`/auth/users/${user}/grants/${g.id}`)) !== undefined) reload();
       },
     }, 'Remove') : null)));
-  section.append(status,
+  add(section, status,
     h('h2', {}, 'Access keys'), secretSlot,
     keyRows.length ? table(['Access key id', 'Created', ''], keyRows, { class: 'listing', 'aria-label': 'Access keys' }) : notice('No access keys.', 'info'),
     h('div', { class: 'toolbar' }, create),
