@@ -17,6 +17,7 @@ from gateway.admin import (
     routes_branches,
     routes_config,
     routes_objects,
+    routes_paths,
     routes_preview,
     routes_refs,
     routes_repos,
@@ -51,6 +52,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_objects.ROUTES,
     *routes_preview.ROUTES,
     *routes_refs.ROUTES,
+    *routes_paths.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
     *routes_session.ROUTES,
@@ -84,7 +86,7 @@ def create_admin_app(
     app[COOKIE_SECURE] = cookie_secure
     if sessions is not None:
         app[SESSIONS] = sessions
-    app[routes_staging.STAGING] = routes_staging.StagingArea()
+    app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)
