@@ -47,6 +47,12 @@ def test_parquet_preview_at_an_old_commit(admin_page: Page, admin_client: AdminC
     page.get_by_role("link", name="History").click()
     history = page.get_by_role("table", name="Commits that changed this path")
     expect(history.get_by_role("row")).to_have_count(3)
+    expect(history.get_by_role("row").nth(2)).to_contain_text("Version one")
+    # Blame of the directory: the commit behind each object.
+    page.goto(f"/ui/repositories/{repo}/objects?ref=main&path=data/")
+    page.get_by_role("link", name="Blame").click()
+    blame = page.get_by_role("table", name="Blame")
+    expect(blame.get_by_role("row").filter(has_text="train.parquet")).to_contain_text("Version two")
 
 
 def test_back_forward_paging_and_visible_focus(admin_page: Page, admin_client: AdminClient) -> None:

@@ -11,7 +11,7 @@ import { commitsView } from './views/commits.js';
 import { commitView } from './views/commit.js';
 import { branchesView, tagsView } from './views/refs.js';
 import { compareView } from './views/compare.js';
-import { historyView } from './views/history.js';
+import { historyView, blameView } from './views/history.js';
 import { settingsView } from './views/settings.js';
 import { usersView, userView, accountView } from './views/users.js';
 
@@ -28,6 +28,7 @@ route('/repositories/:repo/branches', branchesView);
 route('/repositories/:repo/tags', tagsView);
 route('/repositories/:repo/compare', compareView);
 route('/repositories/:repo/history', historyView);
+route('/repositories/:repo/blame', blameView);
 route('/repositories/:repo/settings', settingsView);
 route('/admin/users', usersView);
 route('/admin/users/:user', userView);

@@ -2,7 +2,7 @@
 // details with download, delete and a preview, and upload to a branch.
 
 import { api, apiUrl, get, p } from '../api.js';
-import { h, add, link, uiUrl, fmtBytes, fmtTime, table, act, notice, clear } from '../dom.js';
+import { h, add, link, uiUrl, fmtBytes, fmtTime, shortId, table, act, notice, clear } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, isBranch, pager, kv, PAGE } from './common.js';
 import { renderPreview } from './preview.js';
@@ -41,6 +41,9 @@ async function directory(section, repo, ref, prefix, after, writable) {
   const result = await get(p`/repositories/${repo}/refs/${ref}/objects/ls`,
     { prefix, delimiter: '/', after, amount: PAGE });
   const status = h('div', { class: 'status-slot' });
+  const enc = encodeURIComponent(repo);
+  add(section, h('div', { class: 'toolbar' },
+    link(uiUrl(`/repositories/${enc}/blame`, { ref, path: prefix }), 'Blame', { class: 'button', title: 'The commit behind every object here' })));
   const rows = result.results.map((o) => {
     const name = o.path.slice(prefix.length);
     if (o.path_type === 'common_prefix') {
@@ -121,7 +124,11 @@ function uploadForm(repo, branch, prefix) {
 }
 
 async function objectDetail(section, repo, ref, path, writable) {
-  const stat = await get(p`/repositories/${repo}/refs/${ref}/objects/stat`, { path });
+  const [stat, blame] = await Promise.all([
+    get(p`/repositories/${repo}/refs/${ref}/objects/stat`, { path }),
+    get(p`/repositories/${repo}/refs/${ref}/blame`, { path, amount: 1 }).catch(() => null),
+  ]);
+  const last = blame && blame.results.length ? blame.results[0].commit : null;
   const name = path.split('/').pop();
   const status = h('div', { class: 'status-slot' });
   const metadata = Object.entries(stat.metadata || {});
@@ -137,6 +144,10 @@ async function objectDetail(section, repo, ref, path, writable) {
       ['Path', h('span', { class: 'mono' }, path)],
       ['Size', `${fmtBytes(stat.size_bytes)} (${stat.size_bytes.toLocaleString()} bytes)`],
       ['Modified', fmtTime(stat.mtime)],
+      ['Last changed', last ? h('span', {},
+        link(uiUrl(`/repositories/${encodeURIComponent(repo)}/commits/${encodeURIComponent(last.id)}`), shortId(last.id), { class: 'mono' }),
+        ` ${(last.message || '').split('\n')[0]} · ${last.committer} · ${fmtTime(last.creation_date)}`)
+        : h('span', { class: 'muted' }, 'not committed yet (staged on this branch)')],
       ['ETag', h('span', { class: 'mono' }, stat.checksum)],
       ['Content type', stat.content_type || ''],
       ['Address', h('span', { class: 'mono' }, stat.physical_address)],
