@@ -29,13 +29,15 @@ def admin_client(ui_server: WeirServer) -> AdminClient:
     return AdminClient(ui_server.endpoint, ui_server.access_key, ui_server.secret_key)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running on this thread
+# while it is started, which would break every asyncio test collected after this package.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(executable_path=chromium_path(), args=ARGS)
     yield b

@@ -112,6 +112,8 @@ def test_a_reader_sees_write_actions_refused(
     expect(page.get_by_role("alert")).to_contain_text(
         f"Not allowed: user '{user}' may not write on '{repo}' branch 'main'"
     )
+    page.reload()
+    ready(page)
     page.get_by_role("button", name="Delete a.csv").click()
     expect(page.get_by_role("alert")).to_contain_text("Not allowed")
 
