@@ -49,7 +49,9 @@ TARGET_MS = 300.0
 
 
 def parquet_blob() -> bytes:
-    table = pa.table({"id": pa.array(range(10_000)), "v": pa.array([i * 0.5 for i in range(10_000)])})
+    table = pa.table(
+        {"id": pa.array(range(10_000)), "v": pa.array([i * 0.5 for i in range(10_000)])}
+    )
     out = io.BytesIO()
     pq.write_table(table, out)
     return out.getvalue()
@@ -173,17 +175,26 @@ def main() -> int:
         root = Path(tmp) / "data"
         asyncio.run(build(root, sizes))
         with run_weir(root, Path(tmp) / "server.log", ["--workers", "1"]) as server:
-            results = measure(server.endpoint, server.access_key, server.secret_key, sizes, args.repeat)
+            results = measure(
+                server.endpoint, server.access_key, server.secret_key, sizes, args.repeat
+            )
     ref, big = sizes[0], sizes[-1]
-    print(f"\nmachine: {platform.machine()}, Python {platform.python_version()}; median of {args.repeat}")
-    print(f"{'page':<28} {'n=' + format(ref, ','):>14} {'n=' + format(big, ','):>16} {'ratio':>6}  "
-          f"requests  slowest  wall (n={big:,})")
+    print(
+        f"\nmachine: {platform.machine()}, Python {platform.python_version()}; "
+        f"median of {args.repeat}"
+    )
+    print(
+        f"{'page':<28} {'n=' + format(ref, ','):>14} {'n=' + format(big, ','):>16} {'ratio':>6}  "
+        f"requests  slowest  wall (n={big:,})"
+    )
     for name, by_n in results.items():
         a, b = by_n[ref], by_n[big]
         ratio = b["server_ms"] / a["server_ms"] if a["server_ms"] else float("nan")
         flag = "" if b["server_ms"] < TARGET_MS else "  over target"
-        print(f"{name:<28} {a['server_ms']:>11.1f} ms {b['server_ms']:>13.1f} ms {ratio:>6.2f}  "
-              f"{b['requests']:>8} {b['slowest_ms']:>6.1f} ms {b['wall_ms']:>7.0f} ms{flag}")
+        print(
+            f"{name:<28} {a['server_ms']:>11.1f} ms {b['server_ms']:>13.1f} ms {ratio:>6.2f}  "
+            f"{b['requests']:>8} {b['slowest_ms']:>6.1f} ms {b['wall_ms']:>7.0f} ms{flag}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"sizes": sizes, "results": results}, indent=2))
     return 0

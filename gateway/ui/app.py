@@ -12,6 +12,12 @@ shareable URL, and back/forward work).
 Headers on every UI response keep the pages' origin safe: a Content-Security-Policy that allows
 only this origin's scripts, styles and API (no inline script, no framing), ``nosniff``, and no
 referrer to other sites.
+
+Everything else this origin serves (object bytes from either API, JSON, XML) is answered with
+``Content-Security-Policy: sandbox`` and ``nosniff``: an object that is an HTML page or an SVG
+with a script, opened in the browser through a download link or a presigned URL, is shown in an
+opaque origin with scripts off, so it cannot use a signed-in person's session. Clients that are
+not browsers ignore both headers.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+}
+
+SANDBOX_HEADERS = {
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+    "X-Content-Type-Options": "nosniff",
 }
 
 _TYPES = {
@@ -102,8 +113,18 @@ def is_browser_navigation(request: web.Request) -> bool:
     return "text/html" in headers.get(hdrs.ACCEPT, "")
 
 
+async def _sandbox(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response that is not a UI page: no script of this origin may run in it."""
+    path = request.path
+    if path == PREFIX or path.startswith(PREFIX + "/"):
+        return
+    for name, value in SANDBOX_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
 def setup_ui(app: web.Application, root: Path = STATIC_DIR) -> None:
-    """Mount the UI at ``/ui``. Call before the S3 catch-all route is added."""
+    """Mount the UI at ``/ui`` and sandbox every other response of this origin. Call before
+    the S3 catch-all route is added."""
     assets = load_assets(root)
     index = assets["index.html"]
 
@@ -119,5 +140,6 @@ def setup_ui(app: web.Application, root: Path = STATIC_DIR) -> None:
     async def to_slash(request: web.Request) -> web.Response:
         raise web.HTTPFound(PREFIX + "/")
 
+    app.on_response_prepare.append(_sandbox)
     app.router.add_get(PREFIX, to_slash)
     app.router.add_get(PREFIX + "/{tail:.*}", serve)

@@ -4,6 +4,7 @@ load of ``/`` is sent to the UI (S3 clients keep ``GET /`` = ListBuckets)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,26 @@ def test_s3_requests_to_the_root_stay_s3(weir_server: WeirServer, s3: Any) -> No
     assert amz.status == 403
     head = HTTP.request("HEAD", weir_server.endpoint + "/", headers=BROWSER, redirect=False)
     assert head.status != 302
+
+
+def test_objects_opened_in_a_browser_cannot_script_this_origin(
+    weir_server: WeirServer, s3: Any, bucket: str
+) -> None:
+    """An uploaded HTML page, opened through a presigned URL or the API, runs sandboxed."""
+    s3.put_object(
+        Bucket=bucket, Key="main/evil.html", Body=b"<script>1</script>", ContentType="text/html"
+    )
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "main/evil.html"}
+    )
+    token = base64.b64encode(f"{weir_server.access_key}:{weir_server.secret_key}".encode()).decode()
+    api = HTTP.request(
+        "GET",
+        f"{weir_server.endpoint}/api/v1/repositories/{bucket}/refs/main/objects?path=evil.html",
+        headers={"Authorization": f"Basic {token}"},
+    )
+    for answer in (HTTP.request("GET", url), api):
+        assert answer.status == 200 and answer.data == b"<script>1</script>"
+        assert answer.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" not in get(weir_server, "/ui/").headers["Content-Security-Policy"]

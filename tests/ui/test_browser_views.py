@@ -158,3 +158,19 @@ def test_sign_out_ends_the_session(
     page.get_by_label("Secret access key").fill(ui_server.secret_key)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
+
+
+def test_an_html_object_opened_in_the_browser_cannot_use_the_session(
+    admin_page: Page, admin_client: AdminClient
+) -> None:
+    repo = unique("xss")
+    admin_client.create_repository(repo, "", "main")
+    evil = b"<html><body><script>document.title = 'pwned'; fetch('/api/v1/auth/session')</script>"
+    admin_client.upload_object(repo, "main", "evil.html", [evil], content_type="text/html")
+    page = admin_page
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    page.goto(f"/api/v1/repositories/{repo}/refs/main/objects?path=evil.html")
+    expect(page.locator("body")).to_be_attached()
+    assert page.title() != "pwned"
+    assert not [u for u in seen if u.endswith("/auth/session")]
