@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -23,8 +24,10 @@ from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
+from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
     AccessLog,
@@ -33,7 +36,10 @@ from gateway.observability import (
     health_handler,
     metrics_handler,
     observability_middleware,
+    readiness_handler,
 )
+from gateway.runs.mapping import RunAuthorizer
+from gateway.runs.service import RunService, RunSettings
 from gateway.workers import peers
 from gateway.workers.peers import WORKER, WorkerIdentity
 
@@ -52,7 +58,7 @@ def open_metadata(settings: Settings) -> KVStore:
     return LmdbKVStore(path, map_size=settings.lmdb_map_size_gib << 30)
 
 
-def open_blobs(settings: Settings) -> BlobStore:
+def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
     s = settings.storage
     if s.backend == "local":
         from gateway.storage.local import LocalBlobStore
@@ -67,6 +73,7 @@ def open_blobs(settings: Settings) -> BlobStore:
     spool = settings.data_path / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     return S3BlobStore(
+        kv=kv,
         bucket=s.s3_bucket,
         prefix=s.s3_prefix,
         endpoint_url=s.s3_endpoint_url or None,
@@ -74,6 +81,11 @@ def open_blobs(settings: Settings) -> BlobStore:
         access_key_id=s.s3_access_key_id or None,
         secret_access_key=s.s3_secret_access_key or None,
         spool_dir=spool,
+        part_size=s.s3_part_size_mib << 20,
+        memory_budget=s.s3_memory_budget_mib << 20,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
     )
 
 
@@ -95,6 +107,8 @@ async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str
     swept = await lake.sweep()  # finish purges a crash interrupted, before serving
     if swept:
         print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+    # Runs whose credential lapsed while the server was down: expired, snapshots released.
+    await RunService(lake, users, users).sweep()
     a = settings.auth
     created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
     if created is None:
@@ -115,7 +129,8 @@ async def startup(settings: Settings) -> None:
     """The one-time start-up work on its own (the supervisor of ``--workers N`` runs it once,
     before any worker serves); opens the stores and closes them again."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    lake = Lake(open_metadata(settings), open_blobs(settings))
+    kv = open_metadata(settings)
+    lake = Lake(kv, open_blobs(settings, kv))
     try:
         users = UserStore(lake.kv, load_encryption_key(settings))
         await _startup_work(lake, users, settings)
@@ -133,10 +148,26 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     """
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
-    blobs = open_blobs(settings)
-    lake = Lake(kv, blobs)
+    blobs = open_blobs(settings, kv)
+    emitter = openlineage.from_settings(settings.openlineage, version=__version__)
+    lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
+    r = settings.runs
+    runs = RunService(
+        lake,
+        users,
+        users,
+        settings=RunSettings(
+            credential_ttl=float(r.credential_ttl_seconds),
+            max_credential_ttl=float(r.max_credential_ttl_seconds),
+            flush_interval=r.read_flush_ms / 1000,
+            finish_timeout=float(r.finish_timeout_seconds),
+        ),
+    )
+    authz = RunAuthorizer(users, runs)  # ordinary credentials: exactly the users' grants
     metrics = Metrics()
+    if emitter is not None:
+        metrics.collectors.append(lambda: openlineage.metric_series(emitter))
     access_log = AccessLog() if settings.access_log else None
 
     app = web.Application(
@@ -157,13 +188,27 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
                 app[BOOTSTRAP].append(created)
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
+        runs.watch()  # expire runs whose credential lapsed, release their snapshots
+        from gateway.storage.housekeeping import sweep_periodically
+
+        sweeper = asyncio.ensure_future(
+            sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
+        )
         yield
+        await runs.close()
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await lake.close()
+        if emitter is not None:
+            await asyncio.to_thread(emitter.close)
         if access_log is not None:
             access_log.flush()
 
     app.cleanup_ctx.append(resources)
-    app.router.add_get("/_health", health_handler if worker is None else _tagged(health_handler))
+    ready = readiness_handler(blobs)
+    app.router.add_get("/_health", ready if worker is None else _tagged(ready))
+    app.router.add_get("/_health/live", health_handler)
     app.router.add_get("/_metrics", metrics_handler if worker is None else peers.metrics_handler)
 
     from gateway.admin.app import create_admin_app
@@ -175,8 +220,9 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
             lake=lake,
             users=users,
             authn=users,
-            authz=users,
+            authz=authz,
             version=__version__,
+            runs=runs,
             sessions=sessions,
             cookie_secure=settings.auth.session_cookie_secure,
         ),
@@ -197,7 +243,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
         app.router.add_route("GET", "/", root)  # before S3's catch-all; HEAD / stays S3's
 
-    setup_s3(app, lake=lake, authn=users, authz=users, region=settings.region)
+    setup_s3(app, lake=lake, authn=users, authz=authz, region=settings.region, scope=runs)
     return app
 
 

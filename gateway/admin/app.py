@@ -16,11 +16,13 @@ from gateway.admin import (
     routes_auth,
     routes_branches,
     routes_config,
+    routes_lineage,
     routes_objects,
     routes_paths,
     routes_preview,
     routes_refs,
     routes_repos,
+    routes_runs,
     routes_session,
     routes_staging,
 )
@@ -32,6 +34,7 @@ from gateway.admin.routing import (
     AUTHZ,
     COOKIE_SECURE,
     LAKE,
+    SCOPE,
     SESSIONS,
     USERS,
     VERSION,
@@ -41,6 +44,7 @@ from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.lake import Lake
+from gateway.runs.service import RunService
 
 #: JSON request bodies are small; object bodies are streamed and not subject to this limit.
 MAX_JSON_BODY = 4 << 20
@@ -53,8 +57,10 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_preview.ROUTES,
     *routes_refs.ROUTES,
     *routes_paths.ROUTES,
+    *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
+    *routes_runs.ROUTES,
     *routes_session.ROUTES,
 )
 
@@ -66,6 +72,7 @@ def create_admin_app(
     authn: Authenticator,
     authz: Authorizer,
     version: str,
+    runs: RunService | None = None,
     sessions: SessionStore | None = None,
     cookie_secure: bool = False,
 ) -> web.Application:
@@ -87,6 +94,9 @@ def create_admin_app(
     if sessions is not None:
         app[SESSIONS] = sessions
     app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
+    if runs is not None:
+        app[routes_runs.RUNS] = runs
+        app[SCOPE] = runs
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)

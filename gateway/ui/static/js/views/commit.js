@@ -29,9 +29,9 @@ export async function commitView(section, { params }) {
         link(uiUrl(`/repositories/${enc}/commits/${encodeURIComponent(id)}`), shortId(id), { class: 'mono' })])) : 'none (the first commit)'],
       metadata.length ? ['Metadata', h('ul', { class: 'plain' }, metadata.map(([k, v]) => h('li', {}, h('span', { class: 'mono' }, k), ' = ', v)))] : null,
       inputs.length ? ['Inputs', h('ul', { class: 'plain inputs' }, inputs.map((inp) => h('li', {},
-        link(uiUrl(`/repositories/${encodeURIComponent(inp.repository)}/commits/${encodeURIComponent(inp.commit)}`),
-          `${inp.repository}@${inp.ref || shortId(inp.commit)}`, { class: 'mono' }),
-        inp.path ? ` : ${inp.path}` : '', ' ', h('span', { class: 'muted mono' }, shortId(inp.commit)))))] : null,
+        link(uiUrl(`/repositories/${encodeURIComponent(inp.repository)}/commits/${encodeURIComponent(inp.commit_id)}`),
+          `${inp.repository}@${inp.ref || shortId(inp.commit_id)}`, { class: 'mono' }),
+        inp.path ? ` : ${inp.path}` : '', ' ', h('span', { class: 'muted mono' }, shortId(inp.commit_id)))))] : null,
     ]),
     h('div', { class: 'toolbar' },
       link(uiUrl(`/repositories/${enc}/objects`, { ref: c.id }), 'Browse files at this commit', { class: 'button' })));
