@@ -130,6 +130,7 @@ class RunService:
             interval=self.settings.flush_interval,
         )
         self._mappings: dict[str, RunMapping] = {}
+        self._views: dict[str, RunLake] = {}
         self._finishing: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.listeners: list[RunEvent] = []
@@ -138,7 +139,15 @@ class RunService:
     async def lake_for(self, principal: Principal, lake: Lake) -> Lake:
         if not principal.run:
             return lake
-        return RunLake(lake, await self.mapping(principal.run), self.recorder)
+        view = self._views.get(principal.run)
+        if view is None or lake is not self.lake:
+            view = RunLake(lake, await self.mapping(principal.run), self.recorder)
+            if lake is self.lake:
+                self._views[principal.run] = view
+        return view
+
+    def cached_mapping(self, run_id: str) -> RunMapping | None:
+        return self._mappings.get(run_id)
 
     async def mapping(self, run_id: str) -> RunMapping:
         found = self._mappings.get(run_id)
@@ -149,6 +158,7 @@ class RunService:
             raise AccessDenied(f"run {run_id} is not running")
         if len(self._mappings) >= MAX_MAPPINGS:
             self._mappings.clear()
+            self._views.clear()
         mapping = self._mappings[run_id] = RunMapping(run, self.lake)
         return mapping
 
@@ -319,6 +329,7 @@ class RunService:
 
         run = await self.kv.write(begin)
         self._mappings.pop(run_id, None)
+        self._views.pop(run_id, None)
         if run.status is RunStatus.EXPIRED:
             await asyncio.to_thread(inputs.delete_log, self.kv, run.id)
             self._emit("fail", run)
