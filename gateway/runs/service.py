@@ -44,9 +44,10 @@ from gateway.core.errors import (
     MergeConflict,
     WeirError,
 )
+from gateway.core.events import RunOutcome
 from gateway.core.ids import BranchName, CommitId, RepoName
 from gateway.core.lake import Lake
-from gateway.core.model import Branch, InputRef, PathConflict
+from gateway.core.model import Branch, Commit, CommitInput, InputRef, PathConflict
 from gateway.core.ports import KVReader, KVWriter
 from gateway.core.view import View, new_token
 from gateway.runs import compare, inputs, store
@@ -377,7 +378,7 @@ class RunService:
             run = await self._compare(run)
         await self.kv.write(lambda w: _close(w, run))
         await asyncio.to_thread(inputs.delete_log, self.kv, run.id)
-        self._emit("complete", run)
+        self._emit("complete", run, commit)
         return Finished(run, conflicts)
 
     async def _merge(self, run: Run) -> tuple[Run, list[PathConflict]]:
@@ -581,7 +582,36 @@ class RunService:
                 return run.with_(status=RunStatus.SUCCEEDED, result_commit=head.id)
         return run.with_(status=RunStatus.FAILED, error="interrupted while finishing")
 
-    def _emit(self, event: str, run: Run) -> None:
+    def _emit(self, event: str, run: Run, commit: Commit | None = None) -> None:
+        """Tell the lineage events port (OpenLineage START / COMPLETE / FAIL) and listeners.
+        Neither may fail or slow the run: the port only enqueues."""
+        try:
+            events = self.lake.events
+            if event == "start":
+                events.run_started(
+                    run_id=run.id,
+                    repo=run.repository,
+                    branch=run.run_branch,
+                    name=run.name,
+                    started_at=run.created,
+                    inputs=[
+                        CommitInput(RepoName(p.repository), CommitId(p.commit), p.spec())
+                        for p in run.pins
+                    ],
+                )
+            else:
+                events.run_finished(
+                    run_id=run.id,
+                    repo=run.repository,
+                    branch=run.run_branch,
+                    name=run.name,
+                    ended_at=run.ended or time.time(),
+                    outcome=RunOutcome.COMPLETE if event == "complete" else RunOutcome.FAIL,
+                    commit=commit,
+                    error=run.error,
+                )
+        except Exception:
+            log.exception("run lineage event failed")
         for listener in self.listeners:
             try:
                 listener(event, run)
