@@ -317,14 +317,23 @@ def test_failure_keeps_the_source_branch_untouched(
 
 
 WAITING_JOB = """
-    import os, pathlib, signal, sys, time
-    pathlib.Path(os.environ["JOB_MARKER"]).write_text("started")
+    import os, pathlib, signal, sys
+    marker = pathlib.Path(os.environ["JOB_MARKER"])
     try:
+        (marker.parent / "tmp").write_text("started")
+        (marker.parent / "tmp").rename(marker)  # appears whole, once the handler is in place
         signal.pause()  # until the forwarded SIGINT arrives
     except KeyboardInterrupt:
-        pathlib.Path(os.environ["JOB_MARKER"]).write_text("interrupted")
+        marker.write_text("interrupted")
         sys.exit(130)
 """
+
+
+def _started(marker: Path) -> bool:
+    try:
+        return marker.read_text() == "started"
+    except FileNotFoundError:
+        return False
 
 
 def test_ctrl_c_is_forwarded_and_fails_the_run(
@@ -340,7 +349,7 @@ def test_ctrl_c_is_forwarded_and_fails_the_run(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: marker.exists() or proc.poll() is not None, "the job to start")
+        wait_for(lambda: _started(marker) or proc.poll() is not None, "the job to start")
         proc.send_signal(signal.SIGINT)  # to weir run only: it must forward it to the job
         _, err = proc.communicate(timeout=DEADLINE)
     finally:
