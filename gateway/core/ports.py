@@ -75,6 +75,10 @@ class KVStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class BlobStat:
     size: int
+    #: Unix seconds when the blob was stored or last *claimed* (a write of bytes it already
+    #: had, see ``BlobWriter``); 0.0 when the backend cannot tell. Garbage collection keeps a
+    #: blob younger than its grace period.
+    mtime: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,10 @@ class BlobWriter(Protocol):
     The caller computes the content hash while writing (the backend does not hash), then calls
     ``commit(blob_id)`` exactly once, or ``abort()``. ``commit`` is durable and atomic: after it
     returns the blob is readable under ``blob_id``; if a blob with that id exists already the
-    new bytes are dropped (dedup). A crash before ``commit`` returns leaves no visible blob.
+    new bytes are dropped (dedup) and the existing blob is *claimed*: its time (``BlobStat.mtime``)
+    becomes now, atomically with respect to ``BlobStore.collect``, so garbage collection cannot
+    delete it between the dedup decision and the write that records the reference. A crash
+    before ``commit`` returns leaves no visible blob.
     """
 
     async def write(self, chunk: bytes) -> None: ...
@@ -129,6 +136,20 @@ class BlobStore(Protocol):
 
     def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Every stored blob id starting with ``prefix`` (hex), in no particular order."""
+        ...
+
+    def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Every stored blob starting with ``prefix`` with its size and time, in no particular
+        order, without a request per blob (garbage collection's sweep)."""
+        ...
+
+    async def collect(self, blob_id: BlobId, *, unclaimed_since: float) -> int | None:
+        """Delete the blob unless it was stored or claimed at or after ``unclaimed_since``.
+
+        Atomic with respect to a writer's claim (see ``BlobWriter``): either the claim finds the
+        blob gone and the writer stores its own bytes, or ``collect`` sees the claim and keeps
+        the blob. Returns the bytes freed; None when the blob was kept or is missing.
+        """
         ...
 
     def local_path(self, blob_id: BlobId) -> FsPath | None:

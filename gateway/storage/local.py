@@ -4,13 +4,20 @@ On-disk layout under ``root``::
 
     blobs/ab/cd/abcd...   committed blobs, immutable, named by their blake3 hex
     tmp/<random>.tmp      in-progress writes, each flock-ed by its writer
+    gc/<blob id>          a blob garbage collection is deleting right now (moved back at start
+                          if a crash interrupted it)
 
 Guarantees:
     * Atomicity: a blob becomes visible by one ``rename`` of a fully written, fsynced temp file,
       so a reader sees either nothing or the whole blob, even across a crash.
     * Durability: ``commit`` returns after the file and every directory entry leading to it
       (fan-out directories created on the way included) are fsynced.
-    * Dedup: when the target exists, the temp is dropped without fsyncing it.
+    * Dedup: when the target exists, the temp is dropped without fsyncing it, and the existing
+      file is *claimed*: its mtime becomes now (``os.utime``).
+    * Garbage collection (``collect``) first renames the blob out of ``blobs/``, then reads its
+      mtime: a claim that came before the rename shows in the mtime (the blob is moved back); a
+      claim after it finds no file and the writer publishes its own copy. Race-free without
+      locks, also across processes.
     * Crash cleanup: constructing the store removes temp files that no live writer holds
       (see ``gateway.storage.spool``), so it is safe even with another process on the same root.
     * Concurrency: any number of writers and readers, also of the same blob id. Blocking calls
@@ -117,6 +124,9 @@ class LocalBlobStore:
         self.temp = TempDir(self.root / "tmp")
         self.temp.sweep()
         self._known_dirs: set[Path] = {self._blobs}
+        self._condemned = self.root / "gc"
+        self._condemned.mkdir(exist_ok=True)
+        self._restore_condemned()
         self.executor = ThreadPoolExecutor(io_threads, thread_name_prefix="weir-blob")
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -137,7 +147,7 @@ class LocalBlobStore:
         target = self.path_of(blob_id)
         try:
             self._ensure_dir(target.parent)
-            if os.path.exists(target):
+            if _claim(target):
                 spool.discard_sync()  # dedup: same bytes by definition
             else:
                 spool.materialize_sync()
@@ -228,7 +238,7 @@ class LocalBlobStore:
             return None
         except OSError as exc:
             raise StorageError(f"stat of blob {blob_id}: {exc}") from exc
-        return BlobStat(size=st.st_size)
+        return BlobStat(size=st.st_size, mtime=st.st_mtime)
 
     async def exists(self, blob_id: BlobId) -> bool:
         return await self.stat(blob_id) is not None
@@ -252,6 +262,47 @@ class LocalBlobStore:
             ids = await self._run(_ids_under, self._blobs / top, prefix)
             for blob_id in ids:
                 yield blob_id
+
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Every blob starting with ``prefix`` with its size and mtime: one thread hop per
+        first-level directory."""
+        prefix = check_hex_prefix(prefix)
+        tops = await self._run(_listdir_matching, self._blobs, prefix[:2])
+        for top in tops:
+            found = await self._run(_stats_under, self._blobs / top, prefix)
+            for item in found:
+                yield item
+
+    async def collect(self, blob_id: BlobId, *, unclaimed_since: float) -> int | None:
+        """Delete the blob unless stored or claimed at or after ``unclaimed_since`` (see the
+        module docstring for why this cannot lose a concurrent writer's claim)."""
+        path = self.path_of(blob_id)
+        try:
+            return await self._run(self._collect_sync, path, unclaimed_since)
+        except OSError as exc:
+            raise StorageError(f"collecting blob {blob_id}: {exc}") from exc
+
+    def _collect_sync(self, path: Path, unclaimed_since: float) -> int | None:
+        moved = self._condemned / path.name
+        try:
+            os.rename(path, moved)
+        except FileNotFoundError:
+            return None
+        st = os.stat(moved)
+        if st.st_mtime >= unclaimed_since:
+            os.rename(moved, path)  # claimed meanwhile; a writer's fresh copy holds the same bytes
+            return None
+        os.unlink(moved)
+        return st.st_size
+
+    def _restore_condemned(self) -> None:
+        """Put back blobs a crash left half-collected: the next collection decides again."""
+        for name in os.listdir(self._condemned):
+            if not is_hex_id(name):
+                continue
+            target = self.root / blob_key(BlobId(name))
+            self._ensure_dir(target.parent)
+            os.rename(self._condemned / name, target)
 
     async def close(self) -> None:
         """Wait for in-flight I/O and stop the thread pool. The store is unusable after."""
@@ -279,6 +330,35 @@ def _close_opened(opened: asyncio.Future[tuple[int, bytes]]) -> None:
         fd = opened.result()[0]
         if fd >= 0:
             os.close(fd)
+
+
+def _claim(path: Path) -> bool:
+    """Mark an existing blob as just written (see ``BlobWriter``); False when it is absent."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _stats_under(top: Path, prefix: str) -> list[tuple[BlobId, BlobStat]]:
+    """(blob id, stat) of the blobs in ``top/*/`` starting with ``prefix``."""
+    out: list[tuple[BlobId, BlobStat]] = []
+    for sub in _listdir_matching(top, prefix[2:4]):
+        try:
+            entries = list(os.scandir(top / sub))
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            n = e.name
+            if not (n.startswith(prefix) and is_hex_id(n) and n[0:2] == top.name and n[2:4] == sub):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            out.append((BlobId(n), BlobStat(size=st.st_size, mtime=st.st_mtime)))
+    return out
 
 
 def _unlink_missing_ok(path: Path) -> None:

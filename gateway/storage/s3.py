@@ -452,6 +452,45 @@ class S3BlobStore:
         except (ClientError, *_TRANSPORT_ERRORS) as exc:
             raise _storage_error(f"LIST {key_start}", exc) from exc
 
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Every blob starting with ``prefix`` with its size and LastModified (ListObjectsV2)."""
+        key_start = self.prefix + key_prefix(check_hex_prefix(prefix))
+        client = await self.client()
+        paginator = client.get_paginator("list_objects_v2")
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=key_start):
+                for obj in page.get("Contents", ()):
+                    blob_id = blob_id_from_key(obj["Key"][len(self.prefix) :])
+                    if blob_id is not None and blob_id.startswith(prefix):
+                        stat = BlobStat(int(obj["Size"]), obj["LastModified"].timestamp())
+                        yield blob_id, stat
+        except (ClientError, *_TRANSPORT_ERRORS) as exc:
+            raise _storage_error(f"LIST {key_start}", exc) from exc
+
+    async def collect(self, blob_id: BlobId, *, unclaimed_since: float) -> int | None:
+        """HEAD, then DELETE when LastModified is older than ``unclaimed_since``.
+
+        Not atomic with respect to a deduplicating writer: this layout's dedup (HEAD of the
+        content key) cannot claim a blob, so a write of the same bytes racing this HEAD and
+        DELETE is not protected. The blake3 -> physical-key index of the S3 layout (issue 10,
+        storage half) makes both the dedup decision and this deletion metadata transactions.
+        """
+        key = self.key_of(blob_id)
+        client = await self.client()
+        try:
+            resp = await client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            code, status = _error_code(exc)
+            if code in _NOT_FOUND_CODES or status == 404:
+                return None
+            raise _storage_error(f"HEAD {key}", exc) from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise _storage_error(f"HEAD {key}", exc) from exc
+        if resp["LastModified"].timestamp() >= unclaimed_since:
+            return None
+        await self.delete(blob_id)
+        return int(resp["ContentLength"])
+
     def local_path(self, blob_id: BlobId) -> Path | None:
         return None
 
