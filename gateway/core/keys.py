@@ -47,6 +47,13 @@ COLLECTED = b"Z/"
 #: commit (deleted, hard-reset). Retention keeps such commits for the ref's retention period.
 REFLOG = b"A/"
 GC_RULES = b"Y/"  # Y/<repo> -> the repository's retention rules (gateway.gc.rules)
+#: Pending presigned staging uploads of the admin API (shared by every worker process):
+#: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
+#: V/n -> how many are pending (8 bytes BE).
+PRESIGNED = b"V/"
+PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
+PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
+PRESIGNED_COUNT = PRESIGNED + b"n"
 
 
 def _s(value: str) -> bytes:
@@ -197,6 +204,14 @@ def reflogs(repo_name: str) -> bytes:
 
 def gc_rules(repo_name: str) -> bytes:
     return GC_RULES + _s(repo_name)
+
+
+def presigned(token: str) -> bytes:
+    return PRESIGNED_BY_TOKEN + token.encode("ascii")
+
+
+def presigned_expiry(expires: int, token: str) -> bytes:
+    return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
 
 
 def deleting(repo_name: str) -> bytes:
