@@ -24,6 +24,7 @@ from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.gc.collector import Collector, GcConfig
 from gateway.observability import (
     METRICS,
     AccessLog,
@@ -74,6 +75,19 @@ def open_blobs(settings: Settings) -> BlobStore:
         secret_access_key=s.s3_secret_access_key or None,
         spool_dir=spool,
     )
+
+
+def open_collector(settings: Settings, lake: Lake) -> Collector:
+    """The garbage collector of this process (one collection at a time across processes)."""
+    g = settings.gc
+    config = GcConfig(
+        retention_days=g.retention_days,
+        grace_seconds=g.grace_seconds,
+        multipart_abandon_days=g.multipart_abandon_days,
+        interval_minutes=g.interval_minutes,
+        work_dir=settings.gc_path,
+    )
+    return Collector(lake.kv, lake.blobs, config)
 
 
 def load_encryption_key(settings: Settings) -> bytes:
@@ -135,6 +149,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     blobs = open_blobs(settings)
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
+    collector = open_collector(settings, lake)
     metrics = Metrics()
     access_log = AccessLog() if settings.access_log else None
 
@@ -156,7 +171,10 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
                 app[BOOTSTRAP].append(created)
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
+        await collector.recover()
+        collector.start_schedule()
         yield
+        await collector.close()
         await lake.close()
         if access_log is not None:
             access_log.flush()
@@ -169,7 +187,9 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
     app.add_subapp(
         "/api/v1",
-        create_admin_app(lake=lake, users=users, authn=users, authz=users, version=__version__),
+        create_admin_app(
+            lake=lake, users=users, authn=users, authz=users, version=__version__, gc=collector
+        ),
     )
 
     from gateway.s3.app import setup_s3

@@ -16,6 +16,7 @@ from gateway.admin import (
     routes_auth,
     routes_branches,
     routes_config,
+    routes_gc,
     routes_lineage,
     routes_objects,
     routes_paths,
@@ -30,6 +31,7 @@ from gateway.admin.routing import AUTHN, AUTHZ, LAKE, USERS, VERSION, RouteSpec
 from gateway.auth.users import UserStore
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.lake import Lake
+from gateway.gc.collector import Collector
 
 #: JSON request bodies are small; object bodies are streamed and not subject to this limit.
 MAX_JSON_BODY = 4 << 20
@@ -44,6 +46,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
+    *routes_gc.ROUTES,
 )
 
 
@@ -54,6 +57,7 @@ def create_admin_app(
     authn: Authenticator,
     authz: Authorizer,
     version: str,
+    gc: Collector | None = None,
 ) -> web.Application:
     """Build the ``/api/v1`` sub-application. Mount with ``app.add_subapp("/api/v1", ...)``.
 
@@ -67,6 +71,8 @@ def create_admin_app(
     app[AUTHN] = authn
     app[AUTHZ] = authz
     app[VERSION] = version
+    if gc is not None:
+        app[routes_gc.GC] = gc
     app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:

@@ -44,6 +44,8 @@ FRESH = keys.GC + b"f/"
 YOUNG = keys.GC + b"y/"
 #: ``G/r/<run id>`` -> a collection's report (``gateway.gc``).
 RUNS = keys.GC + b"r/"
+#: ``G/x/<run id>`` -> b"": a cancel request for a running collection (from any process).
+CANCELS = keys.GC + b"x/"
 
 BLOB = b"b"
 MANIFEST = b"m"

@@ -118,9 +118,10 @@ class BlobWriter(Protocol):
     The caller computes the content hash while writing (the backend does not hash), then calls
     ``commit(blob_id)`` exactly once, or ``abort()``. ``commit`` is durable and atomic: after it
     returns the blob is readable under ``blob_id``; if a blob with that id exists already the
-    new bytes are dropped (dedup) and the existing blob is *claimed*: its time (``BlobStat.mtime``)
-    becomes now, atomically with respect to ``BlobStore.collect``, so garbage collection cannot
-    delete it between the dedup decision and the write that records the reference. A crash
+    new bytes are dropped (dedup) and the existing blob is *claimed*: its time
+    (``BlobStat.mtime``) becomes now, atomically with respect to
+    ``BlobStore.delete(unused_since=...)``, so garbage collection cannot delete it between the
+    dedup decision and the write that records the reference. A crash
     before ``commit`` returns leaves no visible blob.
     """
 
@@ -153,8 +154,14 @@ class BlobStore(Protocol):
 
     async def exists(self, blob_id: BlobId) -> bool: ...
 
-    async def delete(self, blob_id: BlobId) -> None:
-        """Remove a blob; a missing blob is not an error."""
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """Remove a blob; a missing blob is not an error. Returns whether it was removed.
+
+        With ``unused_since`` (garbage collection), the blob is kept when it was stored or
+        *claimed* (see ``BlobWriter``) at or after that time (``BlobStat.mtime``), atomically
+        with respect to a concurrent writer of the same id: a deduplicating commit either keeps
+        the blob alive or finds it gone and stores its own bytes.
+        """
         ...
 
     def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
@@ -164,15 +171,6 @@ class BlobStore(Protocol):
     def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
         """Every stored blob starting with ``prefix`` with its size and time, in no particular
         order, without a request per blob (garbage collection's sweep)."""
-        ...
-
-    async def collect(self, blob_id: BlobId, *, unclaimed_since: float) -> int | None:
-        """Delete the blob unless it was stored or claimed at or after ``unclaimed_since``.
-
-        Atomic with respect to a writer's claim (see ``BlobWriter``): either the claim finds the
-        blob gone and the writer stores its own bytes, or ``collect`` sees the claim and keeps
-        the blob. Returns the bytes freed; None when the blob was kept or is missing.
-        """
         ...
 
     def local_path(self, blob_id: BlobId) -> FsPath | None:

@@ -43,7 +43,7 @@ from gateway.core.ports import BlobStore, KVReader, KVStore, KVWriter
 from gateway.core.view import View
 from gateway.gc import lease, roots, rules
 from gateway.gc.mark import Marker
-from gateway.gc.report import CANCELLED, FAILED, SUCCEEDED, GcRun
+from gateway.gc.report import CANCELLED, FAILED, RUNNING, SUCCEEDED, GcRun
 from gateway.gc.sweep import Sweeper
 
 if TYPE_CHECKING:
@@ -57,6 +57,10 @@ BLOB_BATCH = 1_000
 BLOB_CONCURRENCY = 8
 #: Reports kept in the metadata store.
 KEEP_REPORTS = 100
+#: A running collection stores its progress (and looks for a cancel request from another
+#: worker process) this often, so any worker can answer for it.
+PROGRESS_EVERY = 1.0
+CANCEL = gcrefs.CANCELS
 
 
 def _names_any(ids: set[str], key: bytes) -> bool:
@@ -183,11 +187,17 @@ class Collector:
             grace_seconds=grace,
             trigger=trigger,
         )
-        self._cancel.clear()
-        self._run = run
-        if not dry_run:
+
+        def begin(w: KVWriter) -> None:
             # Taken before returning, so a conflict with another process is the caller's error.
-            await self._in_thread(lambda: self.kv.write_sync(self._acquire(run)))
+            if not dry_run:
+                lease.acquire(w, run.id, time.time())
+            self._progress(run, w)
+
+        await self._in_thread(lambda: self.kv.write_sync(begin))
+        self._cancel.clear()
+        self._last_beat = time.time()
+        self._run = run
         self._task = asyncio.ensure_future(self._execute(run))
         return run
 
@@ -207,7 +217,8 @@ class Collector:
         return self._run
 
     async def report(self, run_id: str) -> dict[str, Any]:
-        """A run's progress (running) or report (finished). Raises NotFound."""
+        """A run's progress (running, in any worker process) or report (finished).
+        Raises NotFound."""
         if self._run is not None and self._run.id == run_id:
             return self._run.to_json()
         raw = await self.kv.read(lambda r: r.get(gcrefs.RUNS + run_id.encode()))
@@ -230,15 +241,21 @@ class Collector:
 
         stored: list[dict[str, Any]] = [json.loads(v) for v in await self.kv.read(fn)]
         run = self._run
-        if run is not None and not run.done:
-            stored = [run.to_json(), *(s for s in stored if s["id"] != run.id)][:limit]
+        if run is not None:
+            stored = [run.to_json() if s["id"] == run.id else s for s in stored]
         return stored
 
-    async def cancel(self, run_id: str) -> GcRun:
-        if self._run is None or self._run.id != run_id or self._run.done:
+    async def cancel(self, run_id: str) -> dict[str, Any]:
+        """Ask a running collection to stop (it stops at the next batch, within a second).
+        Raises NotFound when it is not running."""
+        if self._run is not None and self._run.id == run_id and not self._run.done:
+            self._cancel.set()
+            return self._run.to_json()
+        current = await self.report(run_id)
+        if current["state"] != RUNNING:
             raise NotFound(f"garbage collection run {run_id!r} is not running")
-        self._cancel.set()
-        return self._run
+        await self.kv.write(lambda w: w.put(CANCEL + run_id.encode(), b""))
+        return current
 
     # -- retention rules ------------------------------------------------------------------------
     async def get_rules(self, repo: str) -> rules.RetentionRules | None:
@@ -268,19 +285,28 @@ class Collector:
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    def _acquire(self, run: GcRun) -> Callable[[KVWriter], None]:
-        return lambda w: lease.acquire(w, run.id, time.time())
-
     def _check(self, run: GcRun) -> Callable[[], None]:
+        """Between batches: cancel if asked (here or by another process); store progress and
+        refresh the lease now and then."""
+
         def check() -> None:
             if self._cancel.is_set():
                 raise Cancelled(f"garbage collection run {run.id} was cancelled")
             now = time.time()
-            if not run.dry_run and now - self._last_beat > lease.HEARTBEAT:
-                self._last_beat = now
-                self.kv.write_sync(lambda w: lease.beat(w, run.id))
+            if now - self._last_beat < PROGRESS_EVERY:
+                return
+            self._last_beat = now
+            if self.kv.read_sync(lambda r: r.get(CANCEL + run.id.encode())) is not None:
+                self._cancel.set()
+                raise Cancelled(f"garbage collection run {run.id} was cancelled")
+            self.kv.write_sync(partial(self._progress, run))
 
         return check
+
+    def _progress(self, run: GcRun, w: KVWriter) -> None:
+        w.put(gcrefs.RUNS + run.id.encode(), json.dumps(run.to_json()).encode())
+        if not run.dry_run:
+            lease.beat(w, run.id)
 
     async def _execute(self, run: GcRun) -> GcRun:
         marks: MarkSet | None = None
@@ -444,18 +470,17 @@ class Collector:
                 sweeper.remark()
             return [(b, s) for b, s in batch if gcrefs.blob_ref(b) not in marks]
 
-        async def collect_one(blob_id: BlobId) -> None:
+        async def collect_one(blob_id: BlobId, size: int) -> None:
             async with slots:
-                size = await self.blobs.collect(blob_id, unclaimed_since=young_since)
-            if size is not None:
-                freed.add(1, size)
+                if await self.blobs.delete(blob_id, unused_since=young_since):
+                    freed.add(1, size)
 
         async def process(batch: list[tuple[BlobId, int]]) -> None:
             garbage = await self._in_thread(lambda: unmarked(batch))
             if run.dry_run:
                 freed.add(len(garbage), sum(s for _, s in garbage))
                 return
-            await asyncio.gather(*(collect_one(b) for b, _ in garbage))
+            await asyncio.gather(*(collect_one(b, s) for b, s in garbage))
 
         batch: list[tuple[BlobId, int]] = []
         async for blob_id, stat in self.blobs.inventory():
@@ -480,6 +505,7 @@ class Collector:
 
         def store(w: KVWriter) -> None:
             w.put(gcrefs.RUNS + run.id.encode(), report)
+            w.delete(CANCEL + run.id.encode())
             old = [k for k, _ in w.scan(gcrefs.RUNS, keys.prefix_end(gcrefs.RUNS), reverse=True)]
             for k in old[KEEP_REPORTS:]:
                 w.delete(k)

@@ -6,7 +6,8 @@ created a reference since the last look, the transaction deletes nothing, the ne
 marked, the candidates are filtered again, and the batch is retried. A reference and a deletion
 are therefore never both committed without one seeing the other.
 
-Blobs in the blob backend are deleted with ``BlobStore.collect``, which keeps any blob stored
+Blobs in the blob backend are deleted with ``BlobStore.delete(unused_since=...)``, which keeps
+any blob stored
 or claimed within the grace period (a deduplicated write claims the existing blob atomically);
 the barrier is checked before each batch.
 

@@ -14,10 +14,10 @@ Guarantees:
       (fan-out directories created on the way included) are fsynced.
     * Dedup: when the target exists, the temp is dropped without fsyncing it, and the existing
       file is *claimed*: its mtime becomes now (``os.utime``).
-    * Garbage collection (``collect``) first renames the blob out of ``blobs/``, then reads its
-      mtime: a claim that came before the rename shows in the mtime (the blob is moved back); a
-      claim after it finds no file and the writer publishes its own copy. Race-free without
-      locks, also across processes.
+    * Garbage collection (``delete(unused_since=...)``) first renames the blob out of
+      ``blobs/``, then reads its mtime: a claim that came before the rename shows in the mtime
+      (the blob is moved back); a claim after it finds no file and the writer publishes its own
+      copy. Race-free without locks, also across processes.
     * Crash cleanup: constructing the store removes temp files that no live writer holds
       (see ``gateway.storage.spool``), so it is safe even with another process on the same root.
     * Concurrency: any number of writers and readers, also of the same blob id. Blocking calls
@@ -243,11 +243,15 @@ class LocalBlobStore:
     async def exists(self, blob_id: BlobId) -> bool:
         return await self.stat(blob_id) is not None
 
-    async def delete(self, blob_id: BlobId) -> None:
-        """Unlink the blob; missing is fine. Not fsynced (see the module docstring)."""
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """Unlink the blob; missing is fine. Not fsynced (see the module docstring). With
+        ``unused_since``, keep a blob stored or claimed at or after it (see the module
+        docstring for why this cannot lose a concurrent writer's claim)."""
         path = self.path_of(blob_id)
         try:
-            await self._run(_unlink_missing_ok, path)
+            if unused_since is None:
+                return await self._run(_unlink_missing_ok, path)
+            return await self._run(self._delete_unused, path, unused_since)
         except OSError as exc:
             raise StorageError(f"deleting blob {blob_id}: {exc}") from exc
 
@@ -273,27 +277,17 @@ class LocalBlobStore:
             for item in found:
                 yield item
 
-    async def collect(self, blob_id: BlobId, *, unclaimed_since: float) -> int | None:
-        """Delete the blob unless stored or claimed at or after ``unclaimed_since`` (see the
-        module docstring for why this cannot lose a concurrent writer's claim)."""
-        path = self.path_of(blob_id)
-        try:
-            return await self._run(self._collect_sync, path, unclaimed_since)
-        except OSError as exc:
-            raise StorageError(f"collecting blob {blob_id}: {exc}") from exc
-
-    def _collect_sync(self, path: Path, unclaimed_since: float) -> int | None:
+    def _delete_unused(self, path: Path, unused_since: float) -> bool:
         moved = self._condemned / path.name
         try:
             os.rename(path, moved)
         except FileNotFoundError:
-            return None
-        st = os.stat(moved)
-        if st.st_mtime >= unclaimed_since:
+            return False
+        if os.stat(moved).st_mtime >= unused_since:
             os.rename(moved, path)  # claimed meanwhile; a writer's fresh copy holds the same bytes
-            return None
+            return False
         os.unlink(moved)
-        return st.st_size
+        return True
 
     def _restore_condemned(self) -> None:
         """Put back blobs a crash left half-collected: the next collection decides again."""
@@ -361,9 +355,12 @@ def _stats_under(top: Path, prefix: str) -> list[tuple[BlobId, BlobStat]]:
     return out
 
 
-def _unlink_missing_ok(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+def _unlink_missing_ok(path: Path) -> bool:
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _listdir_matching(directory: Path, prefix: str) -> list[str]:

@@ -34,7 +34,7 @@ class MemoryBlobWriter:
         data = b"".join(self._chunks)
         self._chunks = []
         self._store.blobs.setdefault(blob_id, data)  # dedup: an existing blob is kept
-        self._store.times[blob_id] = time.time()  # stored, or claimed (see BlobWriter)
+        self._store.mtimes[blob_id] = time.time()  # stored, or claimed (see BlobWriter)
 
     async def abort(self) -> None:
         self._finished = True
@@ -48,7 +48,7 @@ class MemoryBlobStore:
 
     def __init__(self, *, read_chunk: int = READ_CHUNK) -> None:
         self.blobs: dict[BlobId, bytes] = {}
-        self.times: dict[BlobId, float] = {}  # stored or last claimed
+        self.mtimes: dict[BlobId, float] = {}  # stored or last claimed (deduplicated against)
         self._read_chunk = read_chunk
 
     async def open_writer(self) -> MemoryBlobWriter:
@@ -74,31 +74,29 @@ class MemoryBlobStore:
 
     async def stat(self, blob_id: BlobId) -> BlobStat | None:
         data = self.blobs.get(check_blob_id(blob_id))
-        return None if data is None else BlobStat(size=len(data), mtime=self.times[blob_id])
+        return None if data is None else BlobStat(len(data), self.mtimes.get(blob_id, 0.0))
 
     async def exists(self, blob_id: BlobId) -> bool:
         return check_blob_id(blob_id) in self.blobs
 
-    async def delete(self, blob_id: BlobId) -> None:
-        self.blobs.pop(check_blob_id(blob_id), None)
-        self.times.pop(blob_id, None)
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """Atomic: no await between the check and the deletion."""
+        check_blob_id(blob_id)
+        if blob_id not in self.blobs:
+            return False
+        if unused_since is not None and self.mtimes.get(blob_id, 0.0) >= unused_since:
+            return False
+        del self.blobs[blob_id]
+        self.mtimes.pop(blob_id, None)
+        return True
 
     async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
         """Blobs starting with ``prefix``; a snapshot taken at the first iteration."""
         check_hex_prefix(prefix)
-        found = [(b, BlobStat(len(d), self.times[b])) for b, d in self.blobs.items()]
+        found = [(b, BlobStat(len(d), self.mtimes.get(b, 0.0))) for b, d in self.blobs.items()]
         found = [item for item in found if item[0].startswith(prefix)]
         for item in found:
             yield item
-
-    async def collect(self, blob_id: BlobId, *, unclaimed_since: float) -> int | None:
-        """Atomic: no await between the check and the deletion."""
-        data = self.blobs.get(check_blob_id(blob_id))
-        if data is None or self.times[blob_id] >= unclaimed_since:
-            return None
-        del self.blobs[blob_id]
-        del self.times[blob_id]
-        return len(data)
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Ids starting with ``prefix``; a snapshot taken at the first iteration."""

@@ -424,19 +424,32 @@ class S3BlobStore:
     async def exists(self, blob_id: BlobId) -> bool:
         return await self.stat(blob_id) is not None
 
-    async def delete(self, blob_id: BlobId) -> None:
-        """DeleteObject; S3 treats a missing key as success."""
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """DeleteObject; S3 treats a missing key as success. With ``unused_since``: HEAD first,
+        and keep the blob when its LastModified is at or after it.
+
+        Not atomic with respect to a deduplicating writer: this layout's dedup (HEAD of the
+        content key) cannot claim a blob, so a write of the same bytes racing the HEAD and the
+        DELETE is not protected. The blake3 -> physical-object index of the streaming S3 layout
+        (issue 10, storage half) makes both the dedup decision and this deletion metadata
+        transactions.
+        """
         key = self.key_of(blob_id)
         client = await self.client()
         try:
+            if unused_since is not None:
+                resp = await client.head_object(Bucket=self.bucket, Key=key)
+                if resp["LastModified"].timestamp() >= unused_since:
+                    return False
             await client.delete_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             code, status = _error_code(exc)
             if code in _NOT_FOUND_CODES or status == 404:
-                return
+                return False
             raise _storage_error(f"DELETE {key}", exc) from exc
         except _TRANSPORT_ERRORS as exc:
             raise _storage_error(f"DELETE {key}", exc) from exc
+        return True
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Every blob id starting with ``prefix``, via paginated ListObjectsV2."""
@@ -466,30 +479,6 @@ class S3BlobStore:
                         yield blob_id, stat
         except (ClientError, *_TRANSPORT_ERRORS) as exc:
             raise _storage_error(f"LIST {key_start}", exc) from exc
-
-    async def collect(self, blob_id: BlobId, *, unclaimed_since: float) -> int | None:
-        """HEAD, then DELETE when LastModified is older than ``unclaimed_since``.
-
-        Not atomic with respect to a deduplicating writer: this layout's dedup (HEAD of the
-        content key) cannot claim a blob, so a write of the same bytes racing this HEAD and
-        DELETE is not protected. The blake3 -> physical-key index of the S3 layout (issue 10,
-        storage half) makes both the dedup decision and this deletion metadata transactions.
-        """
-        key = self.key_of(blob_id)
-        client = await self.client()
-        try:
-            resp = await client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            code, status = _error_code(exc)
-            if code in _NOT_FOUND_CODES or status == 404:
-                return None
-            raise _storage_error(f"HEAD {key}", exc) from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise _storage_error(f"HEAD {key}", exc) from exc
-        if resp["LastModified"].timestamp() >= unclaimed_since:
-            return None
-        await self.delete(blob_id)
-        return int(resp["ContentLength"])
 
     def local_path(self, blob_id: BlobId) -> Path | None:
         return None

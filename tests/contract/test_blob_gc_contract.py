@@ -1,5 +1,5 @@
 """What garbage collection needs of every blob backend: an inventory with times, a conditional
-delete, and claims by deduplicated writes (``BlobStore.inventory``/``collect``)."""
+delete, and claims by deduplicated writes (``BlobStore.inventory``, ``delete(unused_since)``)."""
 
 from __future__ import annotations
 
@@ -34,13 +34,13 @@ async def test_inventory_lists_sizes_and_times(blob_store: BlobStore) -> None:
     assert (await _inventory(blob_store, a[:3])).keys() == {a}
 
 
-async def test_collect_deletes_only_what_is_older_than_the_bound(blob_store: BlobStore) -> None:
+async def test_conditional_delete_keeps_what_is_newer_than_the_bound(blob_store: BlobStore) -> None:
     a = await put(blob_store, payload(5000, seed=3))
-    kept = await blob_store.collect(a, unclaimed_since=time.time() - 3600)
-    assert kept is None and await blob_store.exists(a)
-    freed = await blob_store.collect(a, unclaimed_since=time.time() + 3600)
-    assert freed == 5000 and not await blob_store.exists(a)
-    assert await blob_store.collect(a, unclaimed_since=time.time() + 3600) is None
+    assert not await blob_store.delete(a, unused_since=time.time() - 3600)
+    assert await blob_store.exists(a)
+    assert await blob_store.delete(a, unused_since=time.time() + 3600)
+    assert not await blob_store.exists(a)
+    assert not await blob_store.delete(a, unused_since=time.time() + 3600)
 
 
 def _backdate(store: BlobStore, blob_id: BlobId, when: float) -> None:
@@ -48,7 +48,7 @@ def _backdate(store: BlobStore, blob_id: BlobId, when: float) -> None:
         os.utime(store.path_of(blob_id), (when, when))
     else:
         assert isinstance(store, MemoryBlobStore)
-        store.times[blob_id] = when
+        store.mtimes[blob_id] = when
 
 
 @pytest.mark.parametrize("kind", ["local", "memory"])
@@ -63,15 +63,15 @@ async def test_a_deduplicated_write_claims_the_blob(kind: str, tmp_path: Path) -
         _backdate(store, a, time.time() - 7200)
         bound = time.time() - 3600  # a collection with a one-hour grace period
         assert await put(store, data) == a  # dedup: claims
-        assert await store.collect(a, unclaimed_since=bound) is None
+        assert not await store.delete(a, unused_since=bound)
         assert await store.exists(a)
         _backdate(store, a, time.time() - 7200)
-        assert await store.collect(a, unclaimed_since=bound) == 40_000
+        assert await store.delete(a, unused_since=bound)
     finally:
         await store.close()
 
 
-async def test_local_collect_interrupted_by_a_crash_is_undone(tmp_path: Path) -> None:
+async def test_local_delete_interrupted_by_a_crash_is_undone(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     a = await put(store, payload(3000, seed=5))
     # A crash between moving the blob aside and deleting it leaves it under gc/.
