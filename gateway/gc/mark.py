@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgpack
 
@@ -28,7 +29,9 @@ from gateway.core import codec, gcrefs, keys
 from gateway.core.ids import CommitId
 from gateway.core.ports import KVReader, KVStore
 from gateway.core.tree.node import decode_node
-from gateway.gc.markset import MarkSet
+
+if TYPE_CHECKING:
+    from gateway.gc.markset import MarkSet
 
 #: Refs processed per read snapshot.
 BUDGET = 4096

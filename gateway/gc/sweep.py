@@ -22,12 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from gateway.core import codec, gcrefs, keys
 from gateway.core.ports import KVReader, KVStore, KVWriter
 from gateway.gc.mark import Marker, read_fresh
-from gateway.gc.markset import MarkSet
+
+if TYPE_CHECKING:
+    from gateway.gc.markset import MarkSet
 
 #: Keys read per snapshot while looking for garbage, and deleted per write transaction.
 SCAN_BATCH = 5_000
