@@ -99,8 +99,15 @@ def _healthy(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterator[WeirServer]:
-    """Start ``python -m gateway serve [args]`` and stop it (by PID) when the block exits."""
+def run_weir(
+    data_dir: Path,
+    log_path: Path,
+    args: Sequence[str] = (),
+    *,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[WeirServer]:
+    """Start ``python -m gateway serve [args]`` and stop it (by PID) when the block exits.
+    ``extra_env``: more settings (``WEIR_GC_GRACE_SECONDS``, ``WEIR_STORAGE_BACKEND``, ...)."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -108,6 +115,7 @@ def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterat
         WEIR_SECRET_ACCESS_KEY=SECRET_KEY,
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
     )
+    env.update(extra_env or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
