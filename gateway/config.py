@@ -27,6 +27,12 @@ class StorageSettings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
+    s3_part_size_mib: int = 8  # multipart part size; also the largest blob sent in one PUT
+    s3_memory_budget_mib: int = 256  # buffers and parts in flight of all writers together
+    s3_max_attempts: int = 4  # per request, with exponential backoff (botocore standard mode)
+    s3_connect_timeout_s: int = 5
+    s3_read_timeout_s: int = 30  # without a byte from the store; then the attempt fails
+    orphan_grace_s: int = 86400  # interrupted uploads older than this are swept
 
 
 @dataclass(frozen=True)

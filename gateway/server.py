@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -33,6 +34,7 @@ from gateway.observability import (
     health_handler,
     metrics_handler,
     observability_middleware,
+    readiness_handler,
 )
 from gateway.workers import peers
 from gateway.workers.peers import WORKER, WorkerIdentity
@@ -52,7 +54,7 @@ def open_metadata(settings: Settings) -> KVStore:
     return LmdbKVStore(path, map_size=settings.lmdb_map_size_gib << 30)
 
 
-def open_blobs(settings: Settings) -> BlobStore:
+def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
     s = settings.storage
     if s.backend == "local":
         from gateway.storage.local import LocalBlobStore
@@ -67,6 +69,7 @@ def open_blobs(settings: Settings) -> BlobStore:
     spool = settings.data_path / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     return S3BlobStore(
+        kv=kv,
         bucket=s.s3_bucket,
         prefix=s.s3_prefix,
         endpoint_url=s.s3_endpoint_url or None,
@@ -74,6 +77,11 @@ def open_blobs(settings: Settings) -> BlobStore:
         access_key_id=s.s3_access_key_id or None,
         secret_access_key=s.s3_secret_access_key or None,
         spool_dir=spool,
+        part_size=s.s3_part_size_mib << 20,
+        memory_budget=s.s3_memory_budget_mib << 20,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
     )
 
 
@@ -128,7 +136,8 @@ async def startup(settings: Settings) -> None:
     """The one-time start-up work on its own (the supervisor of ``--workers N`` runs it once,
     before any worker serves); opens the stores and closes them again."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    lake = Lake(open_metadata(settings), open_blobs(settings))
+    kv = open_metadata(settings)
+    lake = Lake(kv, open_blobs(settings, kv))
     try:
         users = UserStore(lake.kv, load_encryption_key(settings))
         await _startup_work(lake, users, settings)
@@ -146,7 +155,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     """
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
-    blobs = open_blobs(settings)
+    blobs = open_blobs(settings, kv)
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
     collector = open_collector(settings, lake)
@@ -173,14 +182,24 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
             lake._background(_resume_purges(lake))
         await collector.recover()
         collector.start_schedule()
+        from gateway.storage.housekeeping import sweep_periodically
+
+        sweeper = asyncio.ensure_future(
+            sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
+        )
         yield
         await collector.close()
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await lake.close()
         if access_log is not None:
             access_log.flush()
 
     app.cleanup_ctx.append(resources)
-    app.router.add_get("/_health", health_handler if worker is None else _tagged(health_handler))
+    ready = readiness_handler(blobs)
+    app.router.add_get("/_health", ready if worker is None else _tagged(ready))
+    app.router.add_get("/_health/live", health_handler)
     app.router.add_get("/_metrics", metrics_handler if worker is None else peers.metrics_handler)
 
     from gateway.admin.app import create_admin_app

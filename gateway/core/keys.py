@@ -47,6 +47,10 @@ COLLECTED = b"Z/"
 #: commit (deleted, hard-reset). Retention keeps such commits for the ref's retention period.
 REFLOG = b"A/"
 GC_RULES = b"Y/"  # Y/<repo> -> the repository's retention rules (gateway.gc.rules)
+#: b/<blob hex> -> where an object-store backend keeps the blob (gateway.core.blobindex)
+BLOBLOC = b"b/"
+#: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
+PENDING = b"p/"
 #: Pending presigned staging uploads of the admin API (shared by every worker process):
 #: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
 #: V/n -> how many are pending (8 bytes BE).
@@ -114,6 +118,15 @@ def staging_seq(repo_name: str, token: str) -> bytes:
 
 def inline_blob(blob_hex: str) -> bytes:
     return INLINE + blob_hex.encode("ascii")
+
+
+def blob_location(blob_hex: str) -> bytes:
+    """The blob index record of ``blob_hex`` (or, for a prefix of it, the start of a scan)."""
+    return BLOBLOC + blob_hex.encode("ascii")
+
+
+def pending_upload(token: str) -> bytes:
+    return PENDING + token.encode("ascii")
 
 
 def manifest(manifest_hex: str) -> bytes:

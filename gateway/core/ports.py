@@ -97,10 +97,11 @@ class KVStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BlobStat:
+    """A stored blob's size, and when it was last stored or deduplicated against (unix seconds;
+    0.0 when the backend cannot tell). Garbage collection compares ``mtime`` with the start of
+    its mark phase: a blob used since then may be referenced by a write it has not seen."""
+
     size: int
-    #: Unix seconds when the blob was stored or last *claimed* (a write of bytes it already
-    #: had, see ``BlobWriter``); 0.0 when the backend cannot tell. Garbage collection keeps a
-    #: blob younger than its grace period.
     mtime: float = 0.0
 
 
@@ -118,11 +119,7 @@ class BlobWriter(Protocol):
     The caller computes the content hash while writing (the backend does not hash), then calls
     ``commit(blob_id)`` exactly once, or ``abort()``. ``commit`` is durable and atomic: after it
     returns the blob is readable under ``blob_id``; if a blob with that id exists already the
-    new bytes are dropped (dedup) and the existing blob is *claimed*: its time
-    (``BlobStat.mtime``) becomes now, atomically with respect to
-    ``BlobStore.delete(unused_since=...)``, so garbage collection cannot delete it between the
-    dedup decision and the write that records the reference. A crash
-    before ``commit`` returns leaves no visible blob.
+    new bytes are dropped (dedup). A crash before ``commit`` returns leaves no visible blob.
     """
 
     async def write(self, chunk: bytes) -> None: ...
@@ -158,9 +155,9 @@ class BlobStore(Protocol):
         """Remove a blob; a missing blob is not an error. Returns whether it was removed.
 
         With ``unused_since`` (garbage collection), the blob is kept when it was stored or
-        *claimed* (see ``BlobWriter``) at or after that time (``BlobStat.mtime``), atomically
-        with respect to a concurrent writer of the same id: a deduplicating commit either keeps
-        the blob alive or finds it gone and stores its own bytes.
+        deduplicated against at or after that time (``BlobStat.mtime``), atomically with
+        respect to concurrent writers of the same id: a commit that deduplicates against the
+        blob either keeps it alive or finds it gone and stores its own bytes.
         """
         ...
 
@@ -169,12 +166,22 @@ class BlobStore(Protocol):
         ...
 
     def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
-        """Every stored blob starting with ``prefix`` with its size and time, in no particular
-        order, without a request per blob (garbage collection's sweep)."""
+        """``list`` with each blob's ``BlobStat``, without a request per blob (garbage
+        collection's sweep). Blobs stored or deleted meanwhile may or may not appear."""
         ...
 
     def local_path(self, blob_id: BlobId) -> FsPath | None:
         """The blob's file on local disk when ``capabilities.local_files``, else None."""
+        ...
+
+    async def sweep(self, *, grace: float) -> int:
+        """Remove what interrupted writes left behind (temp files, orphaned physical objects,
+        incomplete multipart uploads) that is older than ``grace`` seconds, or that no live
+        writer holds. Safe while writers run. Returns how many leftovers were removed."""
+        ...
+
+    async def check(self) -> None:
+        """Readiness: return when the store answers; raise StorageError naming the cause."""
         ...
 
     async def close(self) -> None: ...

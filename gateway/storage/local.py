@@ -4,20 +4,18 @@ On-disk layout under ``root``::
 
     blobs/ab/cd/abcd...   committed blobs, immutable, named by their blake3 hex
     tmp/<random>.tmp      in-progress writes, each flock-ed by its writer
-    gc/<blob id>          a blob garbage collection is deleting right now (moved back at start
-                          if a crash interrupted it)
 
 Guarantees:
     * Atomicity: a blob becomes visible by one ``rename`` of a fully written, fsynced temp file,
       so a reader sees either nothing or the whole blob, even across a crash.
     * Durability: ``commit`` returns after the file and every directory entry leading to it
       (fan-out directories created on the way included) are fsynced.
-    * Dedup: when the target exists, the temp is dropped without fsyncing it, and the existing
-      file is *claimed*: its mtime becomes now (``os.utime``).
-    * Garbage collection (``delete(unused_since=...)``) first renames the blob out of
-      ``blobs/``, then reads its mtime: a claim that came before the rename shows in the mtime
-      (the blob is moved back); a claim after it finds no file and the writer publishes its own
-      copy. Race-free without locks, also across processes.
+    * Dedup: when the target exists, the temp is dropped without fsyncing it, and the target's
+      mtime is set to now ("touched": see ``BlobStat.mtime``).
+    * Conditional delete (garbage collection): ``delete(unused_since=t)`` and a deduplicating
+      commit both hold the blob file's ``flock`` (exclusive, shared) while they look at it, so
+      either the commit touches the file first and the delete keeps it, or the delete unlinks it
+      first and the commit, seeing the inode unlinked, publishes its own bytes.
     * Crash cleanup: constructing the store removes temp files that no live writer holds
       (see ``gateway.storage.spool``), so it is safe even with another process on the same root.
     * Concurrency: any number of writers and readers, also of the same blob id. Blocking calls
@@ -31,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -124,9 +123,6 @@ class LocalBlobStore:
         self.temp = TempDir(self.root / "tmp")
         self.temp.sweep()
         self._known_dirs: set[Path] = {self._blobs}
-        self._condemned = self.root / "gc"
-        self._condemned.mkdir(exist_ok=True)
-        self._restore_condemned()
         self.executor = ThreadPoolExecutor(io_threads, thread_name_prefix="weir-blob")
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -147,11 +143,12 @@ class LocalBlobStore:
         target = self.path_of(blob_id)
         try:
             self._ensure_dir(target.parent)
-            if _claim(target):
+            if _touch_existing(target):
                 spool.discard_sync()  # dedup: same bytes by definition
             else:
                 spool.materialize_sync()
                 assert spool.path is not None
+                os.utime(spool.fd)  # mtime = when it was stored (BlobStat.mtime)
                 os.fsync(spool.fd)
                 os.replace(spool.path, target)
                 spool.path = None
@@ -245,15 +242,28 @@ class LocalBlobStore:
 
     async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
         """Unlink the blob; missing is fine. Not fsynced (see the module docstring). With
-        ``unused_since``, keep a blob stored or claimed at or after it (see the module
-        docstring for why this cannot lose a concurrent writer's claim)."""
+        ``unused_since``, keep a blob whose mtime is at or after it (under its file lock)."""
         path = self.path_of(blob_id)
         try:
-            if unused_since is None:
-                return await self._run(_unlink_missing_ok, path)
-            return await self._run(self._delete_unused, path, unused_since)
+            return await self._run(_unlink_unused, path, unused_since)
         except OSError as exc:
             raise StorageError(f"deleting blob {blob_id}: {exc}") from exc
+
+    async def sweep(self, *, grace: float) -> int:
+        """Remove temp files no live writer holds (their lock tells, so ``grace`` is unused)."""
+        try:
+            return await self._run(self.temp.sweep)
+        except OSError as exc:
+            raise StorageError(f"sweeping {self.temp.path}: {exc}") from exc
+
+    async def check(self) -> None:
+        """The blob directory is there and writable."""
+        try:
+            ok = await self._run(os.access, self._blobs, os.W_OK | os.X_OK)
+        except OSError as exc:
+            raise StorageError(f"blob directory {self._blobs}: {exc}") from exc
+        if not ok:
+            raise StorageError(f"blob directory {self._blobs} is not writable")
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Every blob id starting with ``prefix``: one thread hop per first-level directory.
@@ -276,27 +286,6 @@ class LocalBlobStore:
             found = await self._run(_stats_under, self._blobs / top, prefix)
             for item in found:
                 yield item
-
-    def _delete_unused(self, path: Path, unused_since: float) -> bool:
-        moved = self._condemned / path.name
-        try:
-            os.rename(path, moved)
-        except FileNotFoundError:
-            return False
-        if os.stat(moved).st_mtime >= unused_since:
-            os.rename(moved, path)  # claimed meanwhile; a writer's fresh copy holds the same bytes
-            return False
-        os.unlink(moved)
-        return True
-
-    def _restore_condemned(self) -> None:
-        """Put back blobs a crash left half-collected: the next collection decides again."""
-        for name in os.listdir(self._condemned):
-            if not is_hex_id(name):
-                continue
-            target = self.root / blob_key(BlobId(name))
-            self._ensure_dir(target.parent)
-            os.rename(self._condemned / name, target)
 
     async def close(self) -> None:
         """Wait for in-flight I/O and stop the thread pool. The store is unusable after."""
@@ -326,13 +315,45 @@ def _close_opened(opened: asyncio.Future[tuple[int, bytes]]) -> None:
             os.close(fd)
 
 
-def _claim(path: Path) -> bool:
-    """Mark an existing blob as just written (see ``BlobWriter``); False when it is absent."""
+def _touch_existing(path: Path) -> bool:
+    """If the blob file exists, set its mtime to now and return True (dedup), under a shared
+    lock so that a concurrent conditional delete either sees the new mtime or has unlinked the
+    file already (then False: the caller publishes its own bytes)."""
     try:
-        os.utime(path)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
-    return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if os.fstat(fd).st_nlink == 0:
+            return False  # deleted between our open and our lock
+        os.utime(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _unlink_unused(path: Path, unused_since: float | None) -> bool:
+    """Unlink ``path`` unless it was touched at or after ``unused_since``; False if missing."""
+    if unused_since is None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        st = os.fstat(fd)
+        if st.st_nlink == 0 or st.st_mtime >= unused_since:
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _stats_under(top: Path, prefix: str) -> list[tuple[BlobId, BlobStat]]:
@@ -353,14 +374,6 @@ def _stats_under(top: Path, prefix: str) -> list[tuple[BlobId, BlobStat]]:
                 continue
             out.append((BlobId(n), BlobStat(size=st.st_size, mtime=st.st_mtime)))
     return out
-
-
-def _unlink_missing_ok(path: Path) -> bool:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def _listdir_matching(directory: Path, prefix: str) -> list[str]:

@@ -34,7 +34,7 @@ class MemoryBlobWriter:
         data = b"".join(self._chunks)
         self._chunks = []
         self._store.blobs.setdefault(blob_id, data)  # dedup: an existing blob is kept
-        self._store.mtimes[blob_id] = time.time()  # stored, or claimed (see BlobWriter)
+        self._store.mtimes[blob_id] = time.time()  # stored or deduplicated against: touched
 
     async def abort(self) -> None:
         self._finished = True
@@ -48,7 +48,7 @@ class MemoryBlobStore:
 
     def __init__(self, *, read_chunk: int = READ_CHUNK) -> None:
         self.blobs: dict[BlobId, bytes] = {}
-        self.mtimes: dict[BlobId, float] = {}  # stored or last claimed (deduplicated against)
+        self.mtimes: dict[BlobId, float] = {}  # last stored or deduplicated against
         self._read_chunk = read_chunk
 
     async def open_writer(self) -> MemoryBlobWriter:
@@ -80,7 +80,6 @@ class MemoryBlobStore:
         return check_blob_id(blob_id) in self.blobs
 
     async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
-        """Atomic: no await between the check and the deletion."""
         check_blob_id(blob_id)
         if blob_id not in self.blobs:
             return False
@@ -90,21 +89,27 @@ class MemoryBlobStore:
         self.mtimes.pop(blob_id, None)
         return True
 
-    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
-        """Blobs starting with ``prefix``; a snapshot taken at the first iteration."""
-        check_hex_prefix(prefix)
-        found = [(b, BlobStat(len(d), self.mtimes.get(b, 0.0))) for b, d in self.blobs.items()]
-        found = [item for item in found if item[0].startswith(prefix)]
-        for item in found:
-            yield item
-
     async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Ids starting with ``prefix``; a snapshot taken at the first iteration."""
         check_hex_prefix(prefix)
         for blob_id in [b for b in self.blobs if b.startswith(prefix)]:
             yield blob_id
 
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Blobs starting with ``prefix``; a snapshot taken at the first iteration."""
+        check_hex_prefix(prefix)
+        found = [(b, BlobStat(len(d), self.mtimes.get(b, 0.0))) for b, d in self.blobs.items()]
+        for item in found:
+            if item[0].startswith(prefix):
+                yield item
+
     def local_path(self, blob_id: BlobId) -> Path | None:
+        return None
+
+    async def sweep(self, *, grace: float) -> int:
+        return 0  # nothing outlives a writer here
+
+    async def check(self) -> None:
         return None
 
     async def close(self) -> None:

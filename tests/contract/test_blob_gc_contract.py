@@ -54,8 +54,8 @@ def _backdate(store: BlobStore, blob_id: BlobId, when: float) -> None:
 @pytest.mark.parametrize("kind", ["local", "memory"])
 async def test_a_deduplicated_write_claims_the_blob(kind: str, tmp_path: Path) -> None:
     """A write of bytes the store already has makes the blob young again, so a collection that
-    decided on an older inventory keeps it. (The S3 layout on main cannot claim by HEAD; its
-    blake3 index replaces that.)"""
+    decided on an older inventory keeps it. (S3: the blake3 index's ``touched``, tested with the
+    index in tests/contract/test_blob_contract.py.)"""
     store: BlobStore = LocalBlobStore(tmp_path) if kind == "local" else MemoryBlobStore()
     try:
         data = payload(40_000, seed=4)
@@ -69,17 +69,3 @@ async def test_a_deduplicated_write_claims_the_blob(kind: str, tmp_path: Path) -
         assert await store.delete(a, unused_since=bound)
     finally:
         await store.close()
-
-
-async def test_local_delete_interrupted_by_a_crash_is_undone(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path)
-    a = await put(store, payload(3000, seed=5))
-    # A crash between moving the blob aside and deleting it leaves it under gc/.
-    os.rename(store.path_of(a), tmp_path / "gc" / a)
-    await store.close()
-    reopened = LocalBlobStore(tmp_path)
-    try:
-        assert await reopened.exists(a)
-        assert os.listdir(tmp_path / "gc") == []
-    finally:
-        await reopened.close()
