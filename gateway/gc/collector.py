@@ -310,22 +310,27 @@ class Collector:
 
     async def _execute(self, run: GcRun) -> GcRun:
         marks: MarkSet | None = None
+        outcome, error = FAILED, "interrupted"
         try:
             marks = await self._in_thread(lambda: self._open_marks(run))
             opened = marks
             sweeper, young_since = await self._in_thread(lambda: self._collect_records(run, opened))
             await self._collect_blobs(run, opened, sweeper, young_since)
-            run.state = SUCCEEDED
+            outcome, error = SUCCEEDED, ""
         except Cancelled as exc:
-            run.state, run.error = CANCELLED, str(exc)
+            outcome, error = CANCELLED, str(exc)
         except Exception as exc:
             log.exception("gc: run %s failed", run.id)
-            run.state, run.error = FAILED, f"{type(exc).__name__}: {exc}"
+            outcome, error = FAILED, f"{type(exc).__name__}: {exc}"
         finally:
+            # The run shows as finished only once its lease is released and its report stored:
+            # whoever sees it finished may start the next one, in any worker process.
+            try:
+                await self._in_thread(lambda: self._finish(run, marks, outcome, error))
+            except Exception:
+                log.exception("gc: run %s: finishing failed", run.id)
             run.phase = "done"
-            run.finished_at = time.time()
-            with contextlib.suppress(Exception):
-                await self._in_thread(lambda: self._finish(run, marks))
+            run.state, run.error = outcome, error or None
         total = sum(f.bytes for f in run.sweep.freed.values())
         log.info(
             "gc: run %s %s%s: %s bytes freed",
@@ -461,7 +466,6 @@ class Collector:
     ) -> None:
         run.phase = "sweeping blobs"
         check = self._check(run)
-        freed = run.sweep.of("blobs")
         slots = asyncio.Semaphore(BLOB_CONCURRENCY)
 
         def unmarked(batch: list[tuple[BlobId, int]]) -> list[tuple[BlobId, int]]:
@@ -473,12 +477,13 @@ class Collector:
         async def collect_one(blob_id: BlobId, size: int) -> None:
             async with slots:
                 if await self.blobs.delete(blob_id, unused_since=young_since):
-                    freed.add(1, size)
+                    run.sweep.of("blobs").add(1, size)
 
         async def process(batch: list[tuple[BlobId, int]]) -> None:
             garbage = await self._in_thread(lambda: unmarked(batch))
             if run.dry_run:
-                freed.add(len(garbage), sum(s for _, s in garbage))
+                if garbage:
+                    run.sweep.of("blobs").add(len(garbage), sum(s for _, s in garbage))
                 return
             await asyncio.gather(*(collect_one(b, s) for b, s in garbage))
 
@@ -494,14 +499,16 @@ class Collector:
         if batch:
             await process(batch)
 
-    def _finish(self, run: GcRun, marks: MarkSet | None) -> None:
+    def _finish(self, run: GcRun, marks: MarkSet | None, outcome: str, error: str) -> None:
         try:
             if not run.dry_run:
                 lease.release(self.kv, run.id)
         finally:
             if marks is not None:
                 marks.close()
-        report = json.dumps(run.to_json()).encode()
+        run.finished_at = time.time()
+        final = run.to_json() | {"state": outcome, "phase": "done", "error": error or None}
+        report = json.dumps(final).encode()
 
         def store(w: KVWriter) -> None:
             w.put(gcrefs.RUNS + run.id.encode(), report)

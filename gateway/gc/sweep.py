@@ -237,9 +237,10 @@ class Sweeper:
         """Delete index records (no content: path log, downstream index) for which
         ``dead(key)`` holds. No barrier: nothing ever references an index record."""
         for found in self._chunks(prefix, kind, lambda k, v: k if dead(k) else None):
-            if found and not self.dry_run:
-                self.kv.write_sync(partial(_delete_keys, found))
-            self.stats.of(kind).add(len(found), 0)
+            if found:
+                if not self.dry_run:
+                    self.kv.write_sync(partial(_delete_keys, found))
+                self.stats.of(kind).add(len(found), 0)
 
 
 def _forget(items: list[tuple[bytes, bytes]], w: KVWriter) -> int:
