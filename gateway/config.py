@@ -68,6 +68,14 @@ class GcSettings:
 
 
 @dataclass(frozen=True)
+class RunsSettings:
+    credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
+    max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
+    read_flush_ms: int = 200  # how often each process writes its batch of recorded reads
+    finish_timeout_seconds: int = 10  # finishing waits this long for other processes' reads
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -79,6 +87,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     gc: GcSettings = field(default_factory=GcSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -107,6 +116,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "server": ServerSettings,
     "gc": GcSettings,
+    "runs": RunsSettings,
 }
 
 
@@ -223,5 +233,12 @@ def load_settings(
     for name in ("interval_minutes", "retention_days", "grace_seconds", "multipart_abandon_days"):
         if getattr(settings.gc, name) < 0:
             raise InvalidArgument(f"gc.{name} must not be negative")
+    r = settings.runs
+    if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
+        raise InvalidArgument(
+            "runs.credential_ttl_seconds must be between 1 and runs.max_credential_ttl_seconds"
+        )
+    if r.read_flush_ms < 1 or r.finish_timeout_seconds < 1:
+        raise InvalidArgument("runs.read_flush_ms and runs.finish_timeout_seconds must be >= 1")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings

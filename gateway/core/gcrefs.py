@@ -4,16 +4,16 @@ Garbage collection (``gateway.gc``) marks what retained roots reach and deletes 
 writers keep writing. Two kinds of records, written by the engine at the few places where a
 reference to stored content is created, make that safe:
 
-* **Fresh references** (:func:`note_fresh`): while a collection runs (``G/s`` present), every
+* **Fresh references** (:func:`note_fresh`): while a collection runs (``E/s`` present), every
   transaction that creates a reference (a staged entry, a part, a commit, a branch or tag on a
-  commit) also records what it references under ``G/f/<seq>`` and bumps the counter ``G/q``, in
+  commit) also records what it references under ``E/f/<seq>`` and bumps the counter ``E/q``, in
   that same transaction. The collector marks from them before each of its deletion transactions
-  and commits a deletion only if ``G/q`` did not move since: a new reference and a deletion of
+  and commits a deletion only if ``E/q`` did not move since: a new reference and a deletion of
   what it references can never both commit unseen by the other.
 * **Young content** (:func:`note_young`): content written in one transaction and referenced in a
   later one (a small blob ``ingest`` stores before ``put_object`` records it; tree nodes a large
   commit flushes before it publishes; trees other packages build before a commit names them) is
-  recorded with its write time under ``G/y/<ref>``. The collector keeps young content for the
+  recorded with its write time under ``E/y/<ref>``. The collector keeps young content for the
   grace period and forgets the record after it.
 
 A *ref* is a short byte string naming one piece of content; its first byte is its kind:
@@ -38,13 +38,13 @@ from gateway.core.ports import KVReader, KVWriter
 STATE = keys.GC + b"s"
 #: The write barrier's counter (8 bytes big-endian); never reset, only grows.
 SEQ = keys.GC + b"q"
-#: ``G/f/<seq 8 bytes>`` -> packed list of refs created by one transaction during a collection.
+#: ``E/f/<seq 8 bytes>`` -> packed list of refs created by one transaction during a collection.
 FRESH = keys.GC + b"f/"
-#: ``G/y/<ref>`` -> write time (8-byte float): content written before its reference.
+#: ``E/y/<ref>`` -> write time (8-byte float): content written before its reference.
 YOUNG = keys.GC + b"y/"
-#: ``G/r/<run id>`` -> a collection's report (``gateway.gc``).
+#: ``E/r/<run id>`` -> a collection's report (``gateway.gc``).
 RUNS = keys.GC + b"r/"
-#: ``G/x/<run id>`` -> b"": a cancel request for a running collection (from any process).
+#: ``E/x/<run id>`` -> b"": a cancel request for a running collection (from any process).
 CANCELS = keys.GC + b"x/"
 
 BLOB = b"b"

@@ -39,7 +39,7 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 DOWNSTREAM = b"K/"
 #: Garbage collection's own records (``gateway.core.gcrefs`` names the sub-tables): the state of
 #: a running collection, the write barrier's fresh references, young content, run reports.
-GC = b"G/"
+GC = b"E/"
 #: Z/<repo>\0<commit hex> -> (collected at, run id): a commit removed by retention, remembered
 #: so that reading it answers "collected", not "never existed".
 COLLECTED = b"Z/"
@@ -58,6 +58,13 @@ PRESIGNED = b"V/"
 PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
 PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
 PRESIGNED_COUNT = PRESIGNED + b"n"
+#: H/<repo>\0<branch>\0<seq, 8 bytes BE> -> [old head, new head] ("" = absent): a branch head
+#: change, numbered by the global head sequence. Written only while a snapshot is held (see
+#: ``gateway.core.heads``); every write of a ``B/`` record goes through ``heads``.
+HEADLOG = b"H/"
+HEADSEQ = b"G/"  # G/ -> the global head sequence (8 bytes BE): the last number handed out
+#: O/<seq, 8 bytes BE><holder> -> [expires at]: an open snapshot (the heads as of ``seq``).
+SNAPSHOT = b"O/"
 
 
 def _s(value: str) -> bytes:
@@ -227,6 +234,19 @@ def presigned_expiry(expires: int, token: str) -> bytes:
     return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
 
 
+def headlog_of(repo_name: str, branch_name: str) -> bytes:
+    """Prefix of one branch's head-change records (``+ seq`` addresses one)."""
+    return HEADLOG + _s(repo_name) + SEP + _s(branch_name) + SEP
+
+
+def headlog(repo_name: str, branch_name: str, seq: int) -> bytes:
+    return headlog_of(repo_name, branch_name) + seq.to_bytes(8, "big")
+
+
+def snapshot(seq: int, holder: str) -> bytes:
+    return SNAPSHOT + seq.to_bytes(8, "big") + _s(holder)
+
+
 def deleting(repo_name: str) -> bytes:
     return DELETING + _s(repo_name)
 
@@ -247,6 +267,7 @@ REPO_TABLES = (
     PATHLOG,
     HISTORY,
     CHAIN,
+    HEADLOG,
     COLLECTED,
     REFLOG,
 )

@@ -45,7 +45,7 @@ class BufferedNodeStore:
             batch = self._buf
             self._buf = {}
             self._size = 0
-            self._kv.write_sync(lambda w: _write_young(w, batch))
+            self._kv.write_sync(lambda w: write_young_nodes(w, batch))
             self._flushed = True
 
     def pending(self) -> dict[bytes, bytes]:
@@ -53,8 +53,9 @@ class BufferedNodeStore:
         return self._buf
 
 
-def _write_young(w: KVWriter, nodes: dict[bytes, bytes]) -> None:
-    """Flushed nodes are referenced only when the commit publishes: young until then."""
+def write_young_nodes(w: KVWriter, nodes: dict[bytes, bytes]) -> None:
+    """Write nodes that a later transaction will reference (a large commit's flushed nodes, a
+    run's manifest tree before the commit naming it): young until then (``gcrefs``)."""
     write_nodes(w, nodes)
     gcrefs.note_young(w, [gcrefs.node_ref(n) for n in nodes])
 

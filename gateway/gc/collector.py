@@ -12,7 +12,7 @@ One collection (``GcRun``):
    downstream records of removed commits and repositories; then unmarked tree nodes, manifests
    and small blobs; young-content records past the grace period; last, the blob backend's
    unmarked blobs older than the grace period;
-5. releases the lease and stores its report (``G/r/<id>``).
+5. releases the lease and stores its report (``E/r/<id>``).
 
 Every metadata step runs on one dedicated thread (the mark set's LMDB transaction belongs to
 it); the blob backend is driven from the event loop. A dry run marks and counts, deletes

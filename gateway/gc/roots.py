@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from gateway.core import codec, gcrefs, keys, multipart, staging
+from gateway.core import codec, gcrefs, heads, keys, multipart, staging
 from gateway.core.ids import CommitId
 from gateway.core.ports import KVReader
 from gateway.gc.rules import DAY, RetentionRules, decode
@@ -123,5 +123,49 @@ def young_roots(r: KVReader, ctx: RootContext) -> Iterator[bytes]:
             yield k[len(gcrefs.YOUNG) :]
 
 
+def snapshot_roots(r: KVReader, ctx: RootContext) -> Iterator[bytes]:
+    """Heads that open snapshots (isolated runs) may still read: a run reads every branch as it
+    was when it started, even after the branch moved or was deleted (``gateway.core.heads``)."""
+    if heads.oldest_snapshot(r) is None:
+        return  # the head log is never read again
+    for k, v in r.scan(keys.HEADLOG, keys.prefix_end(keys.HEADLOG)):
+        repo = k[len(keys.HEADLOG) :].split(keys.SEP, 1)[0].decode("utf-8")
+        for cid in codec.unpack(v):
+            if cid:
+                yield gcrefs.commit_ref(repo, cid)
+
+
+def run_roots(r: KVReader, ctx: RootContext) -> Iterator[bytes]:
+    """Commits active isolated runs started from, pinned, or read (their read log becomes the
+    inputs of the run's commit when it finishes). One seek per (run, repository, commit)."""
+    from gateway.runs import store  # the runs package owns its record format
+
+    for run_id in store.active_ids(r):
+        run = store.get_or_none(r, run_id)
+        if run is None:
+            continue
+        yield gcrefs.commit_ref(run.repository, run.start_commit)
+        for pin in run.pins:
+            if pin.commit:
+                yield gcrefs.commit_ref(pin.repository, pin.commit)
+        base = store.reads_of(run_id)
+        start, end = base, keys.prefix_end(base)
+        while True:
+            first = next(iter(r.scan(start, end)), None)
+            if first is None:
+                break
+            repo, commit, _ = store.split_read_key(run_id, first[0])
+            yield gcrefs.commit_ref(repo, commit)
+            group = base + repo.encode() + keys.SEP + commit.encode() + keys.SEP
+            start = keys.prefix_end(group)
+
+
 #: Every root source, in the order they are read (all in one snapshot).
-ROOT_SOURCES: list[RootSource] = [commit_roots, staging_roots, upload_roots, young_roots]
+ROOT_SOURCES: list[RootSource] = [
+    commit_roots,
+    staging_roots,
+    upload_roots,
+    young_roots,
+    snapshot_roots,
+    run_roots,
+]

@@ -9,7 +9,7 @@ from collections.abc import (
     Sequence,
 )
 
-from gateway.core import codec, committing, gcrefs, keys, listing, pathhistory, tree
+from gateway.core import committing, gcrefs, heads, keys, listing, pathhistory, tree
 from gateway.core.history import merge_base, walk
 from gateway.core.ids import Path
 from gateway.core.lake.base import (
@@ -346,7 +346,7 @@ class HistoryOps(LakeBase):
             b = view.branch(repo, branch)
             committing.check_writable(view, repo, branch)
             nb = committing.fresh_branch(b, token=new_token())
-            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            heads.put_branch(w, repo, nb, b.head)
             return b.staging_token
 
         old = await self.kv.write(fn)
@@ -379,7 +379,7 @@ class HistoryOps(LakeBase):
             committing.check_writable(view, repo, branch)
             target = view.resolve(repo, ref)
             nb = committing.fresh_branch(b, head=target.commit, token=new_token())
-            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            heads.put_branch(w, repo, nb, b.head)
             gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, target.commit)])
             if target.commit != b.head:
                 gcrefs.note_unreached(w, repo, "b", branch, b.head)
