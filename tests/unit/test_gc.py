@@ -309,3 +309,58 @@ async def test_one_collection_at_a_time_and_reports(lake: Lake, tmp_path: Path) 
         await lake.kv.read(lambda r: list(r.scan(gcrefs.FRESH, keys.prefix_end(gcrefs.FRESH))))
         == []
     )
+
+
+async def test_commits_active_runs_started_from_pinned_read_or_snapshotted_are_kept(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """Isolated runs (gateway.runs) read branches as of their start: a commit a run started
+    from, pinned, read, or that an open snapshot's head log names, outlives its branch."""
+    from gateway.core import heads
+    from gateway.runs import store
+    from gateway.runs.model import Pin, Run
+
+    c = collector(lake, tmp_path, retention_days=0)
+    made = {}
+    for name in ("start", "pin", "read", "snap"):
+        await lake.create_branch("repo", name, "main")
+        await put(lake, "repo", name, "f", blob(BIG, name))
+        made[name] = (await lake.commit("repo", name, message=name, committer="t")).id
+
+    def begin_run(w: KVWriter) -> None:
+        heads.open_snapshot(w, "run-1", time.time() + 3600)
+        run = Run(
+            id="run-1",
+            name="r",
+            repository="repo",
+            source_branch="start",
+            run_branch="runs/r",
+            start_commit=made["start"],
+            snapshot=0,
+            user="u",
+            access_key_id="k",
+            command=("true",),
+            created=time.time(),
+            expires_at=time.time() + 3600,
+            pins=(Pin("repo", "", "pin", made["pin"]),),
+        )
+        store.put(w, run)
+        w.put(store.read_key("run-1", "repo", made["read"], "f"), b"")
+
+    await lake.kv.write(begin_run)
+    for name in made:
+        await lake.delete_branch("repo", name)  # "snap" is now only in the head log
+    await run(c)
+    for name, cid in made.items():
+        assert await read(lake, "repo", cid, "f") == blob(BIG, name), name
+
+    def end_run(w: KVWriter) -> None:
+        store.delete(w, store.get(w, "run-1"))
+        for k, _ in list(w.scan(store.reads_of("run-1"), keys.prefix_end(store.reads_of("run-1")))):
+            w.delete(k)
+        for s in heads.snapshots(w):
+            heads.release_snapshot(w, s.seq, s.holder)
+
+    await lake.kv.write(end_run)
+    done = await run(c)
+    assert done.sweep.freed["commits"].count == 4
