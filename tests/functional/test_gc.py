@@ -25,7 +25,7 @@ BIG = 48_000  # stored in the blob backend (small objects live in the metadata s
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeirServer]:
     root = tmp_path_factory.mktemp("weir-gc")
     env = {"WEIR_GC_RETENTION_DAYS": "0", "WEIR_GC_GRACE_SECONDS": "0"}
-    with run_weir(root / "data", root / "server.log", extra_env=env) as s:
+    with run_weir(root / "data", root / "server.log", env_extra=env) as s:
         yield s
 
 

@@ -59,7 +59,11 @@ class Lake:
 
 @pytest.fixture(params=["local", "s3"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
-    env = {"WEIR_GC_RETENTION_DAYS": "0", "WEIR_GC_GRACE_SECONDS": str(GRACE_S)}
+    env = {
+        "WEIR_GC_RETENTION_DAYS": "0",
+        "WEIR_GC_GRACE_SECONDS": str(GRACE_S),
+        "WEIR_STORAGE_BACKEND": "local",  # also under WEIR_TEST_BLOB_BACKEND=s3
+    }
     if request.param == "s3":
         store: S3Server = request.getfixturevalue("seaweedfs_server")
         env.update(
@@ -73,7 +77,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
         )
     data = tmp_path / "data"
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(run_weir(data, tmp_path / "server.log", extra_env=env))
+        server = stack.enter_context(run_weir(data, tmp_path / "server.log", env_extra=env))
         yield Lake(server, env, data, stack.close)
 
 
