@@ -40,6 +40,13 @@ class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
+    session_ttl_hours: int = 12  # browser sessions (web UI): lifetime from sign-in
+    session_cookie_secure: bool = False  # Secure cookies even on plain HTTP (TLS proxy in front)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    enabled: bool = True  # serve the web UI at /ui (and redirect a browser's GET / there)
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Settings:
     lmdb_map_size_gib: int = 1024
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     gc: GcSettings = field(default_factory=GcSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
@@ -129,6 +137,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "server": ServerSettings,
     "gc": GcSettings,
+    "ui": UISettings,
     "openlineage": OpenLineageSettings,
     "runs": RunsSettings,
 }
@@ -252,6 +261,8 @@ def load_settings(
     for name in ("interval_minutes", "retention_days", "grace_seconds", "multipart_abandon_days"):
         if getattr(settings.gc, name) < 0:
             raise InvalidArgument(f"gc.{name} must not be negative")
+    if settings.auth.session_ttl_hours < 1:
+        raise InvalidArgument("auth.session_ttl_hours must be at least 1")
     r = settings.runs
     if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
         raise InvalidArgument(
