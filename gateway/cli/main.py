@@ -22,6 +22,7 @@ from gateway.cli import (
     cmd_audit,
     cmd_auth,
     cmd_blame,
+    cmd_gc,
     cmd_history,
     cmd_lineage,
     cmd_objects,
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_blame.register(sub)
     cmd_lineage.register(sub)
     cmd_audit.register(sub)
+    cmd_gc.register(sub)
     cmd_runs.register(sub)
     return parser
 
