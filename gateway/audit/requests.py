@@ -3,7 +3,10 @@
 A mutating request whose transactions committed already has its records (``AuditedKV``). One
 that failed after authentication -- refused, invalid, conflicting -- changed nothing, and gets
 one record saying so, in a transaction of its own. With ``audit.reads`` a successful read gets
-one too. A failure to write such a record is logged and never changes the request's answer.
+one too. A successful mutating request none of whose writes carried the scope (a thread pool
+that does not copy context variables) is recorded afterwards with ``UNSCOPED`` as its detail:
+never silently missing. A failure to write such a record is logged and never changes the
+request's answer.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from gateway.core.errors import WeirError
 from gateway.core.ports import KVStore
 
 log = logging.getLogger("weir.audit")
+
+#: Detail of the record of a successful mutating request whose writes were not audited in
+#: their own transactions; finding one means a writer lost the scope (decision 0015).
+UNSCOPED = "recorded after the request: its writes ran outside the audit scope"
 
 
 class RequestAudit:
@@ -57,5 +64,9 @@ async def request_scope(kv: KVStore, scope: audit.Scope) -> AsyncIterator[Reques
         return
     if ra.failure and scope.mutating:
         await _record(audited, scope, "error", ra.failure)
+    elif scope.mutating:
+        # A successful change none of whose transactions carried the scope (work handed to a
+        # thread pool that does not copy context variables): recorded now, and saying so.
+        await _record(audited, scope, "ok", UNSCOPED)
     elif audited.reads and not scope.mutating:
         await _record(audited, scope, "ok" if not ra.failure else "error", ra.failure)

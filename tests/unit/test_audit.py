@@ -203,3 +203,28 @@ def test_every_writer_of_the_server_goes_through_the_audited_store(tmp_path: Pat
 
     assert kv.read_sync(reader) == 0
     kv.close()
+
+
+async def test_requests_record_failures_and_writes_that_lost_the_scope() -> None:
+    import asyncio
+
+    from gateway.audit.requests import UNSCOPED, request_scope
+
+    kv = AuditedKV(MemoryKVStore())
+    s = scope("refused")
+    with pytest.raises(Conflict):
+        async with request_scope(kv, s):
+            raise Conflict("nope")
+    anonymous = audit.Scope(api="s3", operation="PutObject")  # never authenticated
+    with pytest.raises(Conflict):
+        async with request_scope(kv, anonymous):
+            raise Conflict("who?")
+    lost = scope("startSomething")
+    async with request_scope(kv, lost):
+        loop = asyncio.get_running_loop()  # a plain executor does not carry the scope
+        await loop.run_in_executor(None, lambda: kv.write_sync(lambda w: w.put(b"x", b"1")))
+    got = [(r.fields["operation"], r.fields["result"], r.fields.get("detail")) for r in records(kv)]
+    assert got == [
+        ("refused", "error", "Conflict: nope"),
+        ("startSomething", "ok", UNSCOPED),
+    ]
