@@ -35,7 +35,7 @@ from gateway.core.errors import (
     Conflict,
 )
 from gateway.core.ids import BranchName, CommitId
-from gateway.core.lake import Lake
+from gateway.core.lake import DiffPage, Lake
 from gateway.core.model import Branch
 from gateway.core.ports import KVReader, KVWriter
 from gateway.core.view import View, new_token
@@ -229,6 +229,17 @@ class RunService(FinishOps):
             if len(out) > limit:
                 break
         return out[:limit], len(out) > limit or len(candidates) > limit * 4
+
+    async def outputs(
+        self, principal: Principal, run_id: str, *, after: str = "", limit: int = 1000
+    ) -> DiffPage:
+        """What a succeeded run wrote: its commit's changes against its start commit."""
+        run = await self.get(principal, run_id)
+        if not run.result_commit:
+            return DiffPage([], [], False, None)
+        return await self.lake.diff(
+            run.repository, run.start_commit, run.result_commit, after=after, limit=limit
+        )
 
     async def comparison(
         self, principal: Principal, run_id: str, *, after: str = "", limit: int = 1000
