@@ -21,8 +21,8 @@ _REF_PARAMS = ("branch", "destinationBranch", "ref", "sourceRef", "commitId", "t
 async def audit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     specs: dict[object, RouteSpec] = request.app[SPECS]
     spec = specs.get(request.match_info.route)
-    if spec is not None and spec.public:
-        return await handler(request)
+    # Public routes too: a sign-in or a token upload that writes is recorded (its handler may
+    # name the caller with ``audit.identify`` once it checked the credential).
     info = request.match_info
     scope = Scope(
         api="admin",
