@@ -310,6 +310,12 @@ def test_failure_keeps_the_source_branch_untouched(
     # The run branch is kept with what the job wrote, uncommitted.
     assert [d["path"] for d in api.diff_uncommitted(repo, "runs/broken")] == ["half.txt"]
 
+    # Killed by a signal: weir run exits 128+N, the run fails with the signal's name.
+    killed = job(tmp_path, "killed", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    result = weir(["run", repo, "--name", "killed", "--", *killed], env)
+    assert result.code == 128 + 9
+    assert "SIGKILL" in last_run(api, repo)["error"]
+
     result = weir(["run", repo, "--name", "gone", "--discard-on-failure", "--", *command], env)
     assert result.code == 3
     assert "runs/gone" not in {b["id"] for b in api.list_branches(repo)}
