@@ -3,7 +3,9 @@
 ``weir_server`` (session scope) runs ``python -m gateway serve`` on a free loopback port with a
 fresh data directory and the admin credential from ``WEIR_ACCESS_KEY_ID`` /
 ``WEIR_SECRET_ACCESS_KEY``, waits for ``GET /_health`` (bounded), and stops the process by its
-PID at the end. Tests isolate themselves by creating their own bucket (``bucket`` fixture).
+PID at the end. ``WEIR_TEST_META_BACKEND=postgres`` (or ``pytest --meta-backend postgres``) puts
+its metadata in a fresh schema of a real PostgreSQL server started for the test session.
+Tests isolate themselves by creating their own bucket (``bucket`` fixture).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.config import Config
+
+from tests.support.postgres import server_meta_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "AKIAWEIRFUNCTIONAL01"
@@ -108,6 +112,7 @@ def run_weir(data_dir: Path, log_path: Path) -> Iterator[WeirServer]:
         WEIR_SECRET_ACCESS_KEY=SECRET_KEY,
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
     )
+    env.update(server_meta_env())  # WEIR_TEST_META_BACKEND=postgres: a fresh schema
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [

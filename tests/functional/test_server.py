@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 
 from tests.functional.conftest import REPO_ROOT, _healthy, free_port, run_weir
+from tests.support.postgres import server_meta_env
 
 CRED_RE = re.compile(r"access key id:\s+(\S+)\n\s+secret access key:\s+(\S+)")
 
@@ -26,6 +27,7 @@ def _env() -> dict[str, str]:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
+    env.update(server_meta_env())  # WEIR_TEST_META_BACKEND=postgres: a fresh schema
     return env
 
 
