@@ -246,15 +246,20 @@ def meta_backend() -> str:
     return backend
 
 
-def server_meta_env(backend: str | None = None) -> dict[str, str]:
+_SCHEMAS: dict[str, str] = {}
+
+
+def server_meta_env(backend: str | None = None, *, key: str | None = None) -> dict[str, str]:
     """Environment for a ``weir serve`` process that selects the test metadata backend.
 
-    For ``postgres``: the shared server and a fresh schema, so the process starts empty.
+    For ``postgres``: the shared server and a fresh schema, so the process starts empty; calls
+    with the same ``key`` (e.g. a data directory that is served again) get the same schema.
     """
     if (backend or meta_backend()) != "postgres":
         return {}
+    schema = new_schema_name() if key is None else _SCHEMAS.setdefault(key, new_schema_name())
     return {
         "WEIR_META_BACKEND": "postgres",
         "WEIR_META_DSN": shared_server().dsn,
-        "WEIR_META_SCHEMA": new_schema_name(),
+        "WEIR_META_SCHEMA": schema,
     }
