@@ -17,6 +17,7 @@ from gateway.admin import (
     routes_branches,
     routes_config,
     routes_objects,
+    routes_paths,
     routes_refs,
     routes_repos,
     routes_staging,
@@ -38,6 +39,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_branches.ROUTES,
     *routes_objects.ROUTES,
     *routes_refs.ROUTES,
+    *routes_paths.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
 )

@@ -268,6 +268,35 @@ SCHEMAS: dict[str, JSON] = {
     "GrantList": _list_of("Grant"),
 }
 
+
+def register_schemas(schemas: dict[str, JSON]) -> None:
+    """Add a feature's shapes to the document (each route module documents its own, so this
+    module does not grow with every feature). Raises ValueError on a clashing redefinition."""
+    for name, schema in schemas.items():
+        if SCHEMAS.get(name, schema) != schema:
+            raise ValueError(f"OpenAPI schema {name!r} is defined twice, differently")
+        SCHEMAS[name] = schema
+
+
+# Building blocks for route modules that register their own schemas.
+STRING, INTEGER, BOOLEAN, STRING_MAP = _S, _I, _B, _MAP
+
+
+def ref(name: str) -> JSON:
+    """A ``$ref`` to a schema of this document."""
+    return _ref(name)
+
+
+def obj(required: Iterable[str], **props: JSON) -> JSON:
+    """An object schema with these properties."""
+    return _obj(required, **props)
+
+
+def list_of(item: str) -> JSON:
+    """A paginated ``{pagination, results}`` list of ``item``."""
+    return _list_of(item)
+
+
 _STANDARD_ERRORS = {
     401: "unauthenticated",
     403: "not allowed",

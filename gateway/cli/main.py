@@ -18,7 +18,15 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from gateway import __version__
-from gateway.cli import cmd_auth, cmd_db, cmd_history, cmd_objects, cmd_refs, cmd_repo
+from gateway.cli import (
+    cmd_auth,
+    cmd_blame,
+    cmd_db,
+    cmd_history,
+    cmd_objects,
+    cmd_refs,
+    cmd_repo,
+)
 from gateway.cli.context import CliError, Context, Parser, UsageError, global_options, wrap
 from gateway.client.api import ApiError, ConnectionFailed
 
@@ -63,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_refs.register(sub)
     cmd_history.register(sub)
     cmd_objects.register(sub)
+    cmd_blame.register(sub)
     cmd_db.register(sub)
     return parser
 

@@ -420,6 +420,30 @@ class AdminClient:
         path = _path("/repositories/{}/refs/{}/commits", repo, ref)
         return self.paginate(path, query, limit=limit)
 
+    def path_history(
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        *,
+        first_parent: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Json]:
+        """The commits that changed ``path`` (Weir), newest first: ``{commit, deleted, object}``."""
+        query = {"path": path, "first_parent": "true" if first_parent else None}
+        return self.paginate(
+            _path("/repositories/{}/refs/{}/history", repo, ref), query, limit=limit
+        )
+
+    def blame(
+        self, repo: str, ref: str, path: str, *, prefix: bool = False, limit: int | None = None
+    ) -> Iterator[Json]:
+        """Per object, the commit that wrote it (Weir): ``{path, commit, object}``. With
+        ``prefix`` every object under ``path``."""
+        query = {"path": path, "recursive": "true" if prefix else None}
+        url = _path("/repositories/{}/refs/{}/blame", repo, ref)
+        return self.paginate(url, query, limit=limit)
+
     def diff_refs(
         self, repo: str, left: str, right: str, *, two_dot: bool = False, prefix: str = ""
     ) -> Iterator[Json]:

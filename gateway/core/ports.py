@@ -45,6 +45,15 @@ class KVWriter(KVReader, Protocol):
         """Delete ``key``; return whether it existed."""
         ...
 
+    def touch(self, topic: str) -> None:
+        """Mark ``topic`` changed by this transaction (cross-process cache invalidation).
+
+        Part of the transaction: if it commits, ``KVStore.generation(topic)`` changes in every
+        process sharing the store; if it is rolled back, nothing changes. Touching a topic
+        several times in one transaction is allowed. See ``KVStore.generation``.
+        """
+        ...
+
 
 class KVStore(Protocol):
     """An ordered, transactional key-value store.
@@ -59,6 +68,12 @@ class KVStore(Protocol):
         * ``read(fn)`` runs ``fn`` on a consistent snapshot.
         * The async forms run ``fn`` in a worker thread, never on the event loop; ``fn`` must not
           touch the event loop. The ``*_sync`` forms run in the calling thread.
+        * Cache invalidation across processes: a write transaction that changes state some
+          process may cache calls ``w.touch(topic)``; ``generation(topic)`` is a cheap read of a
+          number that changes whenever a committed transaction touched ``topic``. Once a write
+          that touched ``topic`` has returned -- in this or any other process sharing the
+          store -- ``generation(topic)`` differs from what it returned before that write
+          began (no staleness window). See docs/decisions/0012-cache-invalidation.md.
         * ``fn`` may be run more than once (a networked store re-runs a transaction that lost a
           serialisation conflict): it must have no effect outside the transaction — no I/O,
           no mutation of objects that outlive it — except through its result.
@@ -78,6 +93,14 @@ class KVStore(Protocol):
     def read_sync(self, fn: Callable[[KVReader], T]) -> T: ...
 
     def write_sync(self, fn: Callable[[KVWriter], T]) -> T: ...
+
+    def generation(self, topic: str) -> int:
+        """The committed generation of ``topic``: changes whenever a committed transaction
+        touched it (0 before any). Cheap enough to call on every request; never blocks on a
+        write. A cache of state derived from ``topic`` reads it *before* reading the state and
+        drops its contents when it differs from the value the contents were read under.
+        """
+        ...
 
     def close(self) -> None: ...
 

@@ -33,7 +33,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from gateway.core.errors import StorageError
-from gateway.meta.limits import check_bound, check_key, check_value
+from gateway.meta.limits import check_bound, check_key, check_topic, check_value
 
 SHORT_KEY = 2000
 _FLUSH_ROWS = 2000
@@ -52,11 +52,13 @@ class Statements:
     upsert_long: sql.Composed
     delete: sql.Composed
     delete_long: sql.Composed
+    touch: sql.Composed
     scan: dict[tuple[bool, bool], sql.Composed]  # (reverse, bounded above) -> query
 
     @classmethod
-    def for_schema(cls, schema: str) -> Statements:
+    def for_schema(cls, schema: str, channel: str) -> Statements:
         kv = sql.Identifier(schema, "kv")
+        gens = sql.Identifier(schema, "generations")
         long = sql.Identifier(schema, "kv_long")
         scans: dict[tuple[bool, bool], sql.Composed] = {}
         for reverse in (False, True):
@@ -85,6 +87,12 @@ class Statements:
             ).format(long),
             delete=sql.SQL("DELETE FROM {} WHERE k = ANY(%s::bytea[])").format(kv),
             delete_long=sql.SQL("DELETE FROM {} WHERE h = ANY(%s::bytea[])").format(long),
+            touch=sql.SQL(
+                "WITH g AS (INSERT INTO {gens} AS old (topic, gen) "
+                "SELECT t, 1 FROM unnest(%s::text[]) AS t "
+                "ON CONFLICT (topic) DO UPDATE SET gen = old.gen + 1 RETURNING topic, gen) "
+                "SELECT topic, gen, pg_notify({channel}, gen || ':' || topic) FROM g"
+            ).format(gens=gens, channel=sql.Literal(channel)),
             scan=scans,
         )
 
@@ -112,6 +120,7 @@ class PgTxnView:
         "_recent",
         "_scans",
         "_sql",
+        "_touched",
         "failed",
     )
 
@@ -124,6 +133,7 @@ class PgTxnView:
         self._known: dict[bytes, bool] = {}  # existence of keys read in this transaction
         self._scans = 0  # open scan generators
         self._recent: dict[bytes, bytes | None] = {}  # writes made while a scan was open
+        self._touched: set[str] = set()  # cache-invalidation topics this transaction changes
         #: The database error that aborted this transaction, if any.
         self.failed: psycopg.Error | None = None
 
@@ -262,6 +272,22 @@ class PgTxnView:
         if existed:
             self._buffer(key, None)
         return existed
+
+    def touch(self, topic: str) -> None:
+        """Mark ``topic`` changed: its generation is bumped (and notified) with this commit."""
+        check_topic(topic)
+        self._check()
+        self._touched.add(topic)
+
+    def apply_touches(self) -> dict[str, int]:
+        """Bump the touched topics' counters in this transaction; their new generations."""
+        if not self._touched:
+            return {}
+        try:
+            rows = self._conn.execute(self._sql.touch, (sorted(self._touched),)).fetchall()
+        except psycopg.Error as exc:
+            raise self._db_error(exc) from exc
+        return {str(r[0]): int(r[1]) for r in rows}
 
     def _buffer(self, key: bytes, value: bytes | None) -> None:
         self._pending[key] = value

@@ -48,6 +48,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from gateway.core.errors import StorageError
 from gateway.core.ports import KVReader, KVWriter
 from gateway.meta import pg_schema
+from gateway.meta.limits import check_topic
+from gateway.meta.pg_notify import GenerationListener, channel_for
 from gateway.meta.pg_txn import PgTxnView, Statements
 
 T = TypeVar("T")
@@ -131,7 +133,7 @@ class PostgresKVStore:
         if max_batch_ops < 1 or read_workers < 1 or pool_size < 1:
             raise ValueError("max_batch_ops, read_workers and pool_size must be at least 1")
         self._schema = schema
-        self._sql = Statements.for_schema(schema)
+        self._sql = Statements.for_schema(schema, channel_for(schema))
         self._max_batch_ops = max_batch_ops
         self._max_batch_seconds = max_batch_seconds
         self._timeout = connect_timeout
@@ -153,6 +155,8 @@ class PostgresKVStore:
         )  # fmt: skip
         self._pool.open()
         self._wpool.open()
+        self._listener = GenerationListener(dsn, kwargs, schema)
+        self._listener.start(wait=connect_timeout)
         self._tls = threading.local()
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._state = threading.Condition()  # guards _closed and _active_reads
@@ -308,13 +312,14 @@ class PostgresKVStore:
         """
         first_attempt = len(batch) == 1
         outcomes: list[tuple[bool, Any]] = []
+        touched: dict[str, int] = {}
         conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE; SAVEPOINT fn")
         deadline = time.monotonic() + self._max_batch_seconds
         i = 0
         while True:
             if i:
                 conn.execute("RELEASE SAVEPOINT fn; SAVEPOINT fn")
-            outcomes.append(self._run_one(conn, batch[i]))
+            outcomes.append(self._run_one(conn, batch[i], touched))
             i += 1
             if i < len(batch):
                 continue
@@ -332,17 +337,24 @@ class PostgresKVStore:
             # The outcome of a COMMIT whose answer was lost is unknown: never re-run it.
             raise StorageError(f"metadata commit failed (outcome unknown): {exc}") from exc
         self.commit_count += 1
+        for topic, gen in touched.items():  # seen here at once, elsewhere when notified
+            self._listener.note(topic, gen)
         return outcomes
 
-    def _run_one(self, conn: Conn, request: _Request) -> tuple[bool, Any]:
-        """Run one callback inside the current savepoint; roll it back alone if it fails."""
+    def _run_one(self, conn: Conn, request: _Request, touched: dict[str, int]) -> tuple[bool, Any]:
+        """Run one callback inside the current savepoint; roll it back alone if it fails.
+
+        The generations of the topics it touched are added to ``touched`` when it succeeds.
+        """
         view = PgTxnView(conn, self._sql)
         self._tls.in_write = True
         outcome: tuple[bool, Any]
+        gens: dict[str, int] = {}
         try:
             value = request.fn(view)
             if view.failed is None:
                 view.flush()
+                gens = view.apply_touches()
         except BaseException as exc:
             outcome = (False, exc)
         else:
@@ -357,6 +369,8 @@ class PostgresKVStore:
             outcome = (False, StorageError(f"metadata write failed: {failed}"))
         if not outcome[0]:
             conn.execute("ROLLBACK TO SAVEPOINT fn")
+        else:
+            touched.update(gens)
         return outcome
 
     def _raise_failed(self, view: PgTxnView, conn: Conn) -> None:
@@ -421,6 +435,19 @@ class PostgresKVStore:
             with contextlib.suppress(psycopg.Error):
                 conn.close()
 
+    # -- cross-process cache invalidation ---------------------------------------------------
+
+    def generation(self, topic: str) -> int:
+        """``topic``'s generation from the local copy LISTEN/NOTIFY keeps fresh (no round trip).
+
+        At once after this process's own touching commits; within ``pg_notify.STALE_AFTER_S``
+        (0.5 s) of another gateway's; while that bound cannot be proven (listener behind or
+        reconnecting) a value no call returned before, so that caches read through.
+        """
+        check_topic(topic)
+        self._check_open()
+        return self._listener.generation(topic)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -443,6 +470,7 @@ class PostgresKVStore:
         with self._state:
             while self._active_reads:
                 self._state.wait()
+        self._listener.close()
         self._pool.close()
         self._wpool.close()
 

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from psycopg import sql
 
 from gateway.core.errors import StorageError
 from gateway.core.ports import KVReader, KVWriter
-from gateway.meta import pg_schema
+from gateway.meta import pg_notify, pg_schema
 from gateway.meta.postgres_store import PostgresKVStore
 from tests.contract.conftest import KVPgFactory
 from tests.contract.test_kv_contract import _behind_gate, _put_one
@@ -261,7 +263,7 @@ def test_acknowledged_writes_survive_a_killed_gateway(pg_server: PostgresServer)
             child.stdout.close()
         store = PostgresKVStore(pg_server.dsn, schema=schema)
         try:
-            rows = dict(store.read_sync(lambda r: list(r.scan(tag + b"/", tag + b"0"))))
+            rows = dict(store.read_sync(lambda r, t=tag: list(r.scan(t + b"/", t + b"0"))))
         finally:
             store.close()
         for i in acknowledged:
@@ -269,3 +271,53 @@ def test_acknowledged_writes_survive_a_killed_gateway(pg_server: PostgresServer)
             assert rows[tag + b"/a/%06d" % i + pad] == rows[tag + b"/b/%06d" % i + pad]
         written = {int(v) for v in rows.values()}
         assert len(rows) == 2 * len(written)  # never one key of a pair without the other
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass (a bounded wait, not a sleep)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_generation_reaches_other_gateways_within_the_bound(kv_pg_factory: KVPgFactory) -> None:
+    """A touch committed by one store is seen by another one (NOTIFY) within the documented
+    staleness bound (pg_notify.STALE_AFTER_S = 0.5 s), and by the writer itself at once."""
+    schema = new_schema_name()
+    a, b = kv_pg_factory(schema), kv_pg_factory(schema)
+    assert b.generation("auth") == a.generation("auth") == 0
+    for _ in range(5):
+        before = b.generation("auth")
+        a.write_sync(lambda w: w.touch("auth"))
+        mine = a.generation("auth")
+        assert mine != before
+        assert _wait_for(lambda m=mine: b.generation("auth") == m, pg_notify.STALE_AFTER_S * 2)
+    assert b.generation("other") == 0
+
+
+def test_generation_is_never_trusted_while_the_listener_is_cut_off() -> None:
+    server = start_postgres(prefix="weir-pg-listen-")
+    try:
+        store = PostgresKVStore(server.dsn, connect_timeout=1.0, retry_seconds=1.0)
+        try:
+            store.write_sync(lambda w: w.touch("auth"))
+            g = store.generation("auth")
+            server.stop(mode="immediate", remove=False)
+            # Within the bound, the copy can no longer be proven fresh: every call differs,
+            # so every cache reads through (and finds the database down: 503).
+            assert _wait_for(
+                lambda: store.generation("auth") != store.generation("auth"),
+                pg_notify.STALE_AFTER_S * 2,
+            )
+            server.start()
+            # Reconnected: the table is read again and the copy is trusted again.
+            assert _wait_for(lambda: store.generation("auth") == g, 10)
+            store.write_sync(lambda w: w.touch("auth"))
+            assert store.generation("auth") == g + 1
+        finally:
+            store.close()
+    finally:
+        server.stop()

@@ -20,3 +20,11 @@ CREATE TABLE kv_long (
     v bytea NOT NULL
 );
 CREATE INDEX kv_long_order ON kv_long (head);
+
+-- Cross-process cache invalidation (core.ports: KVWriter.touch, KVStore.generation): a counter
+-- per topic, bumped in the transaction that changes what the topic guards, with a NOTIFY that
+-- PostgreSQL delivers at commit (gateway/meta/pg_notify.py).
+CREATE TABLE generations (
+    topic text PRIMARY KEY CHECK (octet_length(topic) BETWEEN 1 AND 200),
+    gen bigint NOT NULL
+);
