@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,22 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    workers: int = 0  # worker processes on the one port; 0 = one per CPU core
+    shutdown_timeout: int = 30  # seconds SIGTERM waits for in-flight requests in every worker
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, with 0 resolved to the number of CPU cores this process may use."""
+        if self.workers:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -57,6 +73,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     meta: MetaSettings = field(default_factory=MetaSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -76,7 +93,12 @@ class Settings:
         )
 
 
-_SECTIONS = {"storage": StorageSettings, "meta": MetaSettings, "auth": AuthSettings}
+_SECTIONS: dict[str, type] = {
+    "storage": StorageSettings,
+    "meta": MetaSettings,
+    "auth": AuthSettings,
+    "server": ServerSettings,
+}
 
 
 def _coerce(current: Any, value: Any, name: str) -> Any:
@@ -144,6 +166,17 @@ def env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    """Every setting as plain data (``settings_from_dict`` reads it back): how the supervisor of
+    ``weir serve --workers N`` hands the resolved settings to its workers."""
+    return asdict(settings)
+
+
+def settings_from_dict(values: Mapping[str, Any]) -> Settings:
+    """The inverse of ``settings_to_dict``. Raises InvalidArgument on unknown settings."""
+    return _apply(Settings(), values, "settings")
+
+
 def load_settings(
     *,
     config_file: str | None = None,
@@ -175,6 +208,10 @@ def load_settings(
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
     _check_meta(settings.meta)
+    if not 0 <= settings.server.workers <= 1024:
+        raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
+    if not 0 <= settings.server.shutdown_timeout <= 86400:
+        raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings
 

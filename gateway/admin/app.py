@@ -65,7 +65,7 @@ def create_admin_app(
     app[AUTHN] = authn
     app[AUTHZ] = authz
     app[VERSION] = version
-    app[routes_staging.STAGING] = routes_staging.StagingArea()
+    app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)

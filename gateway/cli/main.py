@@ -66,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:8000)")
     serve.add_argument("--data-dir", help="directory for metadata and blobs (default ./data)")
     serve.add_argument("--config", help="TOML config file (default: none)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes on the one port (default: server.workers, 0 = one per core)",
+    )
+    serve.add_argument(
+        "--single-process",
+        action="store_true",
+        help="serve in this process, without the supervisor (profilers, debuggers)",
+    )
     cmd_auth.register(sub)
     cmd_repo.register(sub)
     cmd_refs.register(sub)

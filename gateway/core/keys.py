@@ -37,6 +37,13 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: Pending presigned staging uploads of the admin API (shared by every worker process):
+#: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
+#: V/n -> how many are pending (8 bytes BE).
+PRESIGNED = b"V/"
+PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
+PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
+PRESIGNED_COUNT = PRESIGNED + b"n"
 
 
 def _s(value: str) -> bytes:
@@ -158,6 +165,14 @@ def downstream(input_repo: str, input_commit: str, repo_name: str, commit_hex: s
 def downstream_of(input_repo: str, input_commit: str) -> bytes:
     """Prefix of every commit built from ``input_repo``'s commit ``input_commit``."""
     return DOWNSTREAM + _s(input_repo) + SEP + input_commit.encode("ascii") + SEP
+
+
+def presigned(token: str) -> bytes:
+    return PRESIGNED_BY_TOKEN + token.encode("ascii")
+
+
+def presigned_expiry(expires: int, token: str) -> bytes:
+    return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
 
 
 def deleting(repo_name: str) -> bytes:
