@@ -26,15 +26,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gateway
 
+# The conformance suite runs twice: against one Weir, and against three gateways on one
+# PostgreSQL and one SeaweedFS behind a round-robin load balancer (tests/support/cluster.py).
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	WEIR_CONFORMANCE_TARGETS=weir,weir-cluster $(BIN)/pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 # The S3 conformance suite against Weir (started by the suite) and against a reference server.
 conformance: $(STAMP)
-	$(BIN)/pytest -q conformance
+	WEIR_CONFORMANCE_TARGETS=weir,weir-cluster $(BIN)/pytest -q conformance
 
 conformance-reference: $(STAMP)
 	WEIR_CONFORMANCE_TARGET=seaweedfs $(BIN)/pytest -q conformance

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import queue
 import random
 import threading
@@ -146,16 +147,18 @@ class PostgresKVStore:
         }
         self._prepare(dsn, kwargs, migrate)
         self._pool: ConnectionPool[Conn] = ConnectionPool(
-            dsn, min_size=1, max_size=pool_size, kwargs=kwargs, open=False, name="weir-read",
+            dsn, min_size=1, max_size=pool_size, kwargs=_named(kwargs, "read"), open=False,
+            name="weir-read",
             timeout=connect_timeout, reconnect_timeout=connect_timeout,
         )  # fmt: skip
         self._wpool: ConnectionPool[Conn] = ConnectionPool(
-            dsn, min_size=1, max_size=1, kwargs=kwargs, open=False, name="weir-write",
+            dsn, min_size=1, max_size=1, kwargs=_named(kwargs, "write"), open=False,
+            name="weir-write",
             timeout=connect_timeout, reconnect_timeout=connect_timeout,
         )  # fmt: skip
         self._pool.open()
         self._wpool.open()
-        self._listener = GenerationListener(dsn, kwargs, schema)
+        self._listener = GenerationListener(dsn, _named(kwargs, "listen"), schema)
         self._listener.start(wait=connect_timeout)
         self._tls = threading.local()
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
@@ -473,6 +476,12 @@ class PostgresKVStore:
         self._listener.close()
         self._pool.close()
         self._wpool.close()
+
+
+def _named(kwargs: dict[str, Any], role: str) -> dict[str, Any]:
+    """Connection options with an ``application_name`` that tells operators (pg_stat_activity)
+    which process and which role a connection serves: ``weir-<role>/<pid>``."""
+    return {**kwargs, "application_name": f"weir-{role}/{os.getpid()}"}
 
 
 def _settle_async(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
