@@ -27,6 +27,12 @@ class StorageSettings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
+    s3_part_size_mib: int = 8  # multipart part size; also the largest blob sent in one PUT
+    s3_memory_budget_mib: int = 256  # buffers and parts in flight of all writers together
+    s3_max_attempts: int = 4  # per request, with exponential backoff (botocore standard mode)
+    s3_connect_timeout_s: int = 5
+    s3_read_timeout_s: int = 30  # without a byte from the store; then the attempt fails
+    orphan_grace_s: int = 86400  # interrupted uploads older than this are swept
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,14 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class RunsSettings:
+    credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
+    max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
+    read_flush_ms: int = 200  # how often each process writes its batch of recorded reads
+    finish_timeout_seconds: int = 10  # finishing waits this long for other processes' reads
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -74,6 +88,7 @@ class Settings:
     meta: MetaSettings = field(default_factory=MetaSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -98,6 +113,7 @@ _SECTIONS: dict[str, type] = {
     "meta": MetaSettings,
     "auth": AuthSettings,
     "server": ServerSettings,
+    "runs": RunsSettings,
 }
 
 
@@ -212,6 +228,13 @@ def load_settings(
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:
         raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
+    r = settings.runs
+    if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
+        raise InvalidArgument(
+            "runs.credential_ttl_seconds must be between 1 and runs.max_credential_ttl_seconds"
+        )
+    if r.read_flush_ms < 1 or r.finish_timeout_seconds < 1:
+        raise InvalidArgument("runs.read_flush_ms and runs.finish_timeout_seconds must be >= 1")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings
 

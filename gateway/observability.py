@@ -17,10 +17,12 @@ import uuid
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
+from gateway.core.errors import WeirError
 
 # What protocol handlers record about a request, for metrics and the access log.
 REQUEST_ID = web.RequestKey("weir.request_id", str)
@@ -283,4 +285,33 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 async def health_handler(request: web.Request) -> web.Response:
+    """Liveness: the process serves requests."""
     return web.json_response({"status": "ok"})
+
+
+class Probe(Protocol):
+    async def check(self) -> None: ...
+
+
+def readiness_handler(blobs: Probe) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Readiness: 200 when the blob store answers, else 503 with the cause, so that a load
+    balancer routes around a node whose object store it cannot reach (the process itself is up:
+    ``/_health/live`` still answers 200)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            await blobs.check()
+        except WeirError as exc:
+            return web.json_response(
+                {
+                    "status": "unavailable",
+                    "blob_store": {"status": "unreachable", "cause": exc.message},
+                },
+                status=503,
+                headers={"Cache-Control": "no-store"},
+            )
+        return web.json_response(
+            {"status": "ok", "blob_store": {"status": "ok"}}, headers={"Cache-Control": "no-store"}
+        )
+
+    return handler

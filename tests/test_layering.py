@@ -116,6 +116,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.s3",
         "gateway.admin",
     ),
+    # Lineage drawings are pure functions of the API's JSON: the CLI renders with them.
+    "gateway.lineage.render": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.admin",
+        "gateway.server",
+    ),
 }
 
 PROBE = """

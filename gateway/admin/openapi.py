@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.admin.routes_runs import RUN_SCHEMAS
 from gateway.admin.routing import RouteSpec
 
 DOCUMENT = web.AppKey("openapi_document", dict)
@@ -119,7 +120,27 @@ SCHEMAS: dict[str, JSON] = {
         metadata=_MAP,
         generation=_I,
         version=_I,
+        inputs={
+            "type": "array",
+            "items": _ref("CommitInput"),
+            "description": "Weir: what the commit was built from (lineage); absent when none",
+        },
     ),
+    "CommitInput": _obj(
+        ["repository", "commit_id", "ref", "path"],
+        repository=_S,
+        commit_id={"type": "string", "description": "the input ref, resolved at commit time"},
+        ref={"type": "string", "description": "the ref expression as given"},
+        path={"type": "string", "description": "a path or prefix/ in the input; '' = all"},
+        manifest={"type": "string", "description": "root of a tree of the exact paths read"},
+    ),
+    "InputRef": {
+        "description": "REPO@REF[:PATH], or an object",
+        "oneOf": [
+            {"type": "string", "example": "datasets@main:train/"},
+            _obj(["repository", "ref"], repository=_S, ref=_S, path=_S, manifest=_S),
+        ],
+    },
     "CommitList": _list_of("Commit"),
     "CommitCreation": _obj(
         ["message"],
@@ -132,6 +153,12 @@ SCHEMAS: dict[str, JSON] = {
             "type": "array",
             "items": _S,
             "description": "Weir: commit only these paths (a trailing / means a prefix)",
+        },
+        inputs={
+            "type": "array",
+            "items": _ref("InputRef"),
+            "description": "Weir: lineage, resolved to commit ids and hashed into the commit "
+            "(READ on each input is required)",
         },
     ),
     "RevertCreation": _obj(
@@ -160,6 +187,11 @@ SCHEMAS: dict[str, JSON] = {
             "type": "array",
             "items": _ref("Resolution"),
             "description": "Weir: settle conflicts per path or glob, first match wins",
+        },
+        inputs={
+            "type": "array",
+            "items": _ref("InputRef"),
+            "description": "Weir: lineage of the merge commit (READ on each input)",
         },
     ),
     "MergeResult": _obj(["reference"], reference=_S, fast_forward=_B, changes=_I),
@@ -266,6 +298,7 @@ SCHEMAS: dict[str, JSON] = {
         action={"type": "string", "enum": ["read", "write", "commit", "admin"]},
     ),
     "GrantList": _list_of("Grant"),
+    **RUN_SCHEMAS,
 }
 
 
@@ -381,7 +414,7 @@ def build_document(routes: Iterable[RouteSpec], version: str, prefix: str = "/ap
             "version": version,
             "description": "lakeFS-compatible subset (/api/v1) plus Weir's extensions: full "
             "merge-conflict reports, per-path merge resolutions, commit of a "
-            "subset of paths, users, access keys, grants, branch protection.",
+            "subset of paths, users, access keys, grants, branch protection, isolated runs.",
         },
         "servers": [{"url": prefix}],
         "security": [{"basic_auth": []}],

@@ -23,9 +23,11 @@ from gateway.cli import (
     cmd_blame,
     cmd_db,
     cmd_history,
+    cmd_lineage,
     cmd_objects,
     cmd_refs,
     cmd_repo,
+    cmd_runs,
 )
 from gateway.cli.context import CliError, Context, Parser, UsageError, global_options, wrap
 from gateway.client.api import ApiError, ConnectionFailed
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_history.register(sub)
     cmd_objects.register(sub)
     cmd_blame.register(sub)
+    cmd_lineage.register(sub)
+    cmd_runs.register(sub)
     cmd_db.register(sub)
     return parser
 

@@ -37,6 +37,10 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: b/<blob hex> -> where an object-store backend keeps the blob (gateway.core.blobindex)
+BLOBLOC = b"b/"
+#: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
+PENDING = b"p/"
 #: Pending presigned staging uploads of the admin API (shared by every worker process):
 #: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
 #: V/n -> how many are pending (8 bytes BE).
@@ -44,6 +48,13 @@ PRESIGNED = b"V/"
 PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
 PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
 PRESIGNED_COUNT = PRESIGNED + b"n"
+#: H/<repo>\0<branch>\0<seq, 8 bytes BE> -> [old head, new head] ("" = absent): a branch head
+#: change, numbered by the global head sequence. Written only while a snapshot is held (see
+#: ``gateway.core.heads``); every write of a ``B/`` record goes through ``heads``.
+HEADLOG = b"H/"
+HEADSEQ = b"G/"  # G/ -> the global head sequence (8 bytes BE): the last number handed out
+#: O/<seq, 8 bytes BE><holder> -> [expires at]: an open snapshot (the heads as of ``seq``).
+SNAPSHOT = b"O/"
 
 
 def _s(value: str) -> bytes:
@@ -104,6 +115,15 @@ def staging_seq(repo_name: str, token: str) -> bytes:
 
 def inline_blob(blob_hex: str) -> bytes:
     return INLINE + blob_hex.encode("ascii")
+
+
+def blob_location(blob_hex: str) -> bytes:
+    """The blob index record of ``blob_hex`` (or, for a prefix of it, the start of a scan)."""
+    return BLOBLOC + blob_hex.encode("ascii")
+
+
+def pending_upload(token: str) -> bytes:
+    return PENDING + token.encode("ascii")
 
 
 def manifest(manifest_hex: str) -> bytes:
@@ -175,6 +195,19 @@ def presigned_expiry(expires: int, token: str) -> bytes:
     return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
 
 
+def headlog_of(repo_name: str, branch_name: str) -> bytes:
+    """Prefix of one branch's head-change records (``+ seq`` addresses one)."""
+    return HEADLOG + _s(repo_name) + SEP + _s(branch_name) + SEP
+
+
+def headlog(repo_name: str, branch_name: str, seq: int) -> bytes:
+    return headlog_of(repo_name, branch_name) + seq.to_bytes(8, "big")
+
+
+def snapshot(seq: int, holder: str) -> bytes:
+    return SNAPSHOT + seq.to_bytes(8, "big") + _s(holder)
+
+
 def deleting(repo_name: str) -> bytes:
     return DELETING + _s(repo_name)
 
@@ -184,4 +217,16 @@ def protect(repo_name: str) -> bytes:
 
 
 #: Every table whose keys start with "<table><repo>\0": purged when a repository is deleted.
-REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG, HISTORY, CHAIN)
+REPO_TABLES = (
+    BRANCH,
+    TAG,
+    COMMIT,
+    STAGING,
+    STAGESEQ,
+    UPLOAD,
+    PART,
+    PATHLOG,
+    HISTORY,
+    CHAIN,
+    HEADLOG,
+)
