@@ -50,6 +50,13 @@ class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
+    session_ttl_hours: int = 12  # browser sessions (web UI): lifetime from sign-in
+    session_cookie_secure: bool = False  # Secure cookies even on plain HTTP (TLS proxy in front)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    enabled: bool = True  # serve the web UI at /ui (and redirect a browser's GET / there)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,18 @@ class ServerSettings:
             return max(1, len(os.sched_getaffinity(0)))
         except (AttributeError, OSError):
             return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class OpenLineageSettings:
+    url: str = ""  # HTTP endpoint base (e.g. Marquez); events POSTed to url/endpoint
+    endpoint: str = "api/v1/lineage"
+    file: str = ""  # or: append events as JSON lines to this file
+    namespace: str = "weir"  # job and dataset namespace
+    api_key: str = ""  # sent as a Bearer token
+    queue_size: int = 10000  # events waiting for delivery; more are dropped (and counted)
+    retries: int = 3  # delivery attempts after the first, with exponential backoff
+    timeout: int = 5  # seconds per HTTP attempt
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,9 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     meta: MetaSettings = field(default_factory=MetaSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
@@ -113,6 +134,8 @@ _SECTIONS: dict[str, type] = {
     "meta": MetaSettings,
     "auth": AuthSettings,
     "server": ServerSettings,
+    "ui": UISettings,
+    "openlineage": OpenLineageSettings,
     "runs": RunsSettings,
 }
 
@@ -224,10 +247,17 @@ def load_settings(
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
     _check_meta(settings.meta)
+    ol = settings.openlineage
+    if ol.url and ol.file:
+        raise InvalidArgument("openlineage: set url or file, not both")
+    if ol.queue_size < 1 or not 0 <= ol.retries <= 100 or ol.timeout < 1:
+        raise InvalidArgument("openlineage: queue_size >= 1, retries 0..100, timeout >= 1")
     if not 0 <= settings.server.workers <= 1024:
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:
         raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
+    if settings.auth.session_ttl_hours < 1:
+        raise InvalidArgument("auth.session_ttl_hours must be at least 1")
     r = settings.runs
     if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
         raise InvalidArgument(

@@ -20,11 +20,14 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
+from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
+from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
     AccessLog,
@@ -158,7 +161,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
     blobs = open_blobs(settings, kv)
-    lake = Lake(kv, blobs)
+    emitter = openlineage.from_settings(settings.openlineage, version=__version__)
+    lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
     r = settings.runs
     runs = RunService(
@@ -174,6 +178,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     )
     authz = RunAuthorizer(users, runs)  # ordinary credentials: exactly the users' grants
     metrics = Metrics()
+    if emitter is not None:
+        metrics.collectors.append(lambda: openlineage.metric_series(emitter))
     access_log = AccessLog() if settings.access_log else None
 
     app = web.Application(
@@ -206,6 +212,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await lake.close()
+        if emitter is not None:
+            await asyncio.to_thread(emitter.close)
         if access_log is not None:
             access_log.flush()
 
@@ -217,14 +225,35 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
     from gateway.admin.app import create_admin_app
 
+    sessions = SessionStore(kv, ttl=settings.auth.session_ttl_hours * 3600.0)
     app.add_subapp(
         "/api/v1",
         create_admin_app(
-            lake=lake, users=users, authn=users, authz=authz, version=__version__, runs=runs
+            lake=lake,
+            users=users,
+            authn=users,
+            authz=authz,
+            version=__version__,
+            runs=runs,
+            sessions=sessions,
+            cookie_secure=settings.auth.session_cookie_secure,
         ),
     )
 
-    from gateway.s3.app import setup_s3
+    from gateway.s3.app import S3_GATEWAY, setup_s3
+
+    if settings.ui.enabled:
+        from gateway.ui import is_browser_navigation, setup_ui
+
+        setup_ui(app)
+
+        async def root(request: web.Request) -> web.StreamResponse:
+            """A browser's page load of ``/`` goes to the UI; anything else is S3's."""
+            if is_browser_navigation(request):
+                raise web.HTTPFound("/ui/")
+            return await request.app[S3_GATEWAY].handle(request)
+
+        app.router.add_route("GET", "/", root)  # before S3's catch-all; HEAD / stays S3's
 
     setup_s3(app, lake=lake, authn=users, authz=authz, region=settings.region, scope=runs)
     return app

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.config import Config
 
-from tests.support.postgres import server_meta_env
+from tests.support import weir_backend
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "AKIAWEIRFUNCTIONAL01"
@@ -103,8 +103,15 @@ def _healthy(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterator[WeirServer]:
-    """Start ``python -m gateway serve [args]`` and stop it (by PID) when the block exits."""
+def run_weir(
+    data_dir: Path,
+    log_path: Path,
+    args: Sequence[str] = (),
+    *,
+    env_extra: Mapping[str, str] | None = None,
+) -> Iterator[WeirServer]:
+    """Start ``python -m gateway serve [args]`` and stop it (by PID) when the block exits.
+    ``env_extra`` (settings as ``WEIR_*`` variables) is applied last."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -112,7 +119,8 @@ def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterat
         WEIR_SECRET_ACCESS_KEY=SECRET_KEY,
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
     )
-    env.update(server_meta_env())  # WEIR_TEST_META_BACKEND=postgres: a fresh schema
+    env.update(weir_backend.server_env(data_dir, "functional"))  # WEIR_TEST_BLOB_BACKEND=s3
+    env.update(env_extra or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
