@@ -18,7 +18,7 @@ the database restarted — ``generation`` returns a new value at every call, so 
 and reads through, until a reconnected listener has re-read the whole table (after LISTEN, so
 that nothing falls between the two) and a heartbeat came back. A write that returned is
 therefore reflected by every gateway's ``generation`` at most ``STALE_AFTER_S`` later, and at
-once in the gateway that made it (``note`` is called after its commit). Decision 0016.
+once in the gateway that made it (``note`` is called after its commit). Decision 0017.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ Same semantics as the embedded LMDB store (``gateway.meta.lmdb_store``), on a da
   connections; nothing needs a restart when the database comes back.
 
 Schema: ``gateway.meta.pg_schema`` (versioned migrations). The view over one transaction:
-``gateway.meta.pg_txn``. Decision records: docs/decisions/0015-postgresql-metadata.md and
-0016-postgresql-cache-invalidation.md.
+``gateway.meta.pg_txn``. Decision records: docs/decisions/0016-postgresql-metadata.md and
+0017-postgresql-cache-invalidation.md.
 """
 
 from __future__ import annotations

@@ -28,7 +28,11 @@ KEY, SECRET = "AKIAWEIRDBCOPY000001", "db-copy-test-secret-key-0123456789abcdef"
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_")}
     env.update(
-        PYTHONPATH=str(REPO_ROOT), WEIR_ACCESS_KEY_ID=KEY, WEIR_SECRET_ACCESS_KEY=SECRET, **extra
+        PYTHONPATH=str(REPO_ROOT),
+        WEIR_ACCESS_KEY_ID=KEY,
+        WEIR_SECRET_ACCESS_KEY=SECRET,
+        WEIR_SERVER_WORKERS="1",
+        **extra,
     )
     return env
 

@@ -1,6 +1,6 @@
 -- Weir metadata, schema version 1: the ordered key-value store behind core.ports.KVStore.
 -- Applied by `weir db migrate` (or on first start against an empty database) with search_path
--- set to the configured schema. See docs/decisions/0015-postgresql-metadata.md.
+-- set to the configured schema. See docs/decisions/0016-postgresql-metadata.md.
 
 -- Every key of at most 2,000 bytes, as it is. bytea compares as unsigned bytes, shorter first on
 -- a common prefix: exactly the byte order the port promises, so the primary key's B-tree serves
