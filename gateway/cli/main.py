@@ -22,6 +22,7 @@ from gateway.cli import (
     cmd_auth,
     cmd_blame,
     cmd_db,
+    cmd_gc,
     cmd_history,
     cmd_lineage,
     cmd_objects,
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_objects.register(sub)
     cmd_blame.register(sub)
     cmd_lineage.register(sub)
+    cmd_gc.register(sub)
     cmd_runs.register(sub)
     cmd_db.register(sub)
     return parser
