@@ -22,6 +22,7 @@ from gateway.cli import (
     cmd_audit,
     cmd_auth,
     cmd_blame,
+    cmd_db,
     cmd_gc,
     cmd_history,
     cmd_lineage,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_audit.register(sub)
     cmd_gc.register(sub)
     cmd_runs.register(sub)
+    cmd_db.register(sub)
     return parser
 
 
