@@ -114,6 +114,7 @@ class AuditedKV:
     def _audited(fn: Callable[[KVWriter], T], scope: audit.Scope) -> Callable[[KVWriter], T]:
         # The scope's fields are read when the transaction runs: the caller is named by then.
         def run(w: KVWriter) -> T:
+            log.lock_head(w)
             value = fn(w)
             fields = fields_of(scope, result="ok", detail=describe(value))
             # Names that came in a request body (a new repository, branch or tag) are known

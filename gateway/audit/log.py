@@ -75,6 +75,14 @@ def head(r: KVReader) -> tuple[int, bytes, float]:
     return int(seq), bytes(digest), float(when)
 
 
+def lock_head(w: KVWriter) -> None:
+    """Write the head back unchanged, first thing in a transaction: on a database with row
+    locks, every audited transaction then queues on the head *before* it locks anything else,
+    so two writers can wait on each other only there (no deadlock through the chain)."""
+    raw = w.get(keys.AUDIT_HEAD)
+    w.put(keys.AUDIT_HEAD, raw if raw is not None else _pack([0, GENESIS, 0.0]))
+
+
 def append(w: KVWriter, fields: Mapping[str, Any], *, now: float | None = None) -> Record:
     """Append one record in this transaction (after the caller's changes, same commit)."""
     seq, prev, last_time = head(w)
