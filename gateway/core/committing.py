@@ -212,6 +212,21 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         raise DirtyBranch(f"branch {p.branch.name!r} has uncommitted changes")
     for repo, cid in p.sources:
         view.require_commit(repo, cid)
+    token = cur.staging_token
+    retire = p.staging_seq is not None and view.staging_seq(p.repo, token) == p.staging_seq
+    taken: list[bytes] = []
+    if not retire:
+        # Writes raced the commit (or it took a subset): remove exactly the records it took. A
+        # record rewritten since the snapshot has other bytes and stays staged. A record that
+        # is gone was dropped by a delete or reset of a path with nothing committed: folding
+        # it in would bring back what the caller was told is gone, so start again from a
+        # fresh snapshot instead.
+        for key, raw in p.staged_raw:
+            now = w.get(key)
+            if now is None:
+                raise BranchMoved(f"a staged change on {p.branch.name!r} was dropped; retry")
+            if now == raw:
+                taken.append(key)
     for i in p.commit.inputs:
         if i.manifest and w.get(keys.node(bytes.fromhex(i.manifest))) is None:
             raise InvalidArgument(f"input manifest {i.manifest!r} is not a stored tree")
@@ -223,16 +238,12 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         w.put(keys.history(p.repo, path, gen, p.commit.id), DELETED if deleted else b"")
     for i in p.commit.inputs:
         w.put(keys.downstream(i.repository, i.commit, p.repo, p.commit.id), b"")
-    token = cur.staging_token
-    if p.staging_seq is not None and view.staging_seq(p.repo, token) == p.staging_seq:
+    if retire:
         # Nothing was staged since the snapshot: the commit took the whole staging area, so
         # retire its token in O(1); the caller purges the old records outside this transaction.
         p.purge_token, token = token, new_token()
-    else:
-        # Writes raced the commit (or it took a subset): remove exactly the records it took.
-        for key, raw in p.staged_raw:
-            if w.get(key) == raw:
-                w.delete(key)
+    for key in taken:
+        w.delete(key)
     heads.put_branch(w, p.repo, fresh_branch(cur, head=p.commit.id, token=token), cur.head)
     return p.commit
 
