@@ -40,7 +40,7 @@ from gateway.core.model import (
     RefKind,
     ResolvedRef,
 )
-from gateway.core.ports import KVReader, KVWriter
+from gateway.core.ports import KVReader, KVWriter, SpliceSource
 from gateway.core.view import View
 
 
@@ -55,12 +55,15 @@ class ObjectOps(LakeBase):
         hashers: Mapping[str, Hasher] | None = None,
         check: Callable[[BlobInfo, Mapping[str, bytes]], None] | None = None,
         defer_inline: bool = False,
+        size: int | None = None,
     ) -> BlobInfo:
         """Stream a body into a new blob, computing blake3 + MD5 (+ ``hashers``) in one pass off
         the event loop. ``check(info, digests)`` runs before the blob is published and may raise
         (BadDigest, IncompleteBody, ...) to abort it: nothing is stored then. If the iterator
         raises (client went away), the blob is aborted and the error propagates.
         Publishing is atomic and deduplicated. Returns the blob's info with ``checksums`` empty.
+        ``size``: the length the client announced, if any (lets the backend stream the bytes to
+        the object store as they arrive; a longer body raises IncompleteBody).
         """
         return await _ingest(
             self.blobs,
@@ -70,6 +73,7 @@ class ObjectOps(LakeBase):
             inline_limit=INLINE_LIMIT,
             inline_sink=self._store_inline,
             defer_inline=defer_inline,
+            size=size,
         )
 
     async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
@@ -118,6 +122,13 @@ class ObjectOps(LakeBase):
             pos = p_end
             if length <= 0:
                 break
+
+    async def open_splice(self, entry: Entry, offset: int, length: int) -> SpliceSource | None:
+        """The entry's byte range opened for an in-kernel copy into a socket, when its bytes are
+        one blob of a backend that can do that (``BlobStore.open_splice``); else None."""
+        if entry.address.startswith(MANIFEST_PREFIX) or entry.size <= INLINE_LIMIT:
+            return None
+        return await self.blobs.open_splice(BlobId(entry.address), offset, length)
 
     def local_path(self, entry: Entry) -> FsPath | None:
         """A local file holding exactly the entry's bytes (sendfile), when the backend has one."""

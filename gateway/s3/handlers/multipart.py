@@ -85,7 +85,11 @@ async def upload_part(ctx: S3Context) -> web.StreamResponse:
     upload = await _upload_for_key(ctx)
     payload = await ctx.payload(require_length=True)
     info = await ctx.lake.ingest(
-        payload.chunks, hashers=payload.hashers, check=payload.check, defer_inline=True
+        payload.chunks,
+        hashers=payload.hashers,
+        check=payload.check,
+        defer_inline=True,
+        size=payload.declared_size,  # the object store can take the bytes as they arrive
     )
     ctx.request[BYTES_IN] = info.size
     part = await ctx.lake.put_part(ctx.bucket, upload.upload_id, number, info)
