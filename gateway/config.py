@@ -40,6 +40,13 @@ class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
+    session_ttl_hours: int = 12  # browser sessions (web UI): lifetime from sign-in
+    session_cookie_secure: bool = False  # Secure cookies even on plain HTTP (TLS proxy in front)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    enabled: bool = True  # serve the web UI at /ui (and redirect a browser's GET / there)
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,15 @@ class ServerSettings:
             return max(1, len(os.sched_getaffinity(0)))
         except (AttributeError, OSError):
             return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class GcSettings:
+    interval_minutes: int = 0  # collect garbage every N minutes in the background; 0 = on demand
+    retention_days: int = 7  # keep commits no branch or tag reaches for N days (per-repo rules)
+    grace_seconds: int = 3600  # never collect content written or claimed more recently
+    multipart_abandon_days: int = 7  # abort multipart uploads started longer ago than this
+    work_dir: str = ""  # temporary mark sets; default <data_dir>/gc
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,9 @@ class Settings:
     lmdb_map_size_gib: int = 1024
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    gc: GcSettings = field(default_factory=GcSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
 
@@ -104,6 +122,10 @@ class Settings:
         return Path(self.data_dir)
 
     @property
+    def gc_path(self) -> Path:
+        return Path(self.gc.work_dir) if self.gc.work_dir else self.data_path / "gc"
+
+    @property
     def blob_path(self) -> Path:
         return (
             Path(self.storage.local_path) if self.storage.local_path else self.data_path / "blobs"
@@ -114,6 +136,8 @@ _SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
     "auth": AuthSettings,
     "server": ServerSettings,
+    "gc": GcSettings,
+    "ui": UISettings,
     "openlineage": OpenLineageSettings,
     "runs": RunsSettings,
 }
@@ -234,6 +258,11 @@ def load_settings(
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:
         raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
+    for name in ("interval_minutes", "retention_days", "grace_seconds", "multipart_abandon_days"):
+        if getattr(settings.gc, name) < 0:
+            raise InvalidArgument(f"gc.{name} must not be negative")
+    if settings.auth.session_ttl_hours < 1:
+        raise InvalidArgument("auth.session_ttl_hours must be at least 1")
     r = settings.runs
     if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
         raise InvalidArgument(

@@ -20,12 +20,14 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
+from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
 from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.gc.collector import Collector, GcConfig
 from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
@@ -86,6 +88,19 @@ def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
         connect_timeout=s.s3_connect_timeout_s,
         read_timeout=s.s3_read_timeout_s,
     )
+
+
+def open_collector(settings: Settings, lake: Lake) -> Collector:
+    """The garbage collector of this process (one collection at a time across processes)."""
+    g = settings.gc
+    config = GcConfig(
+        retention_days=g.retention_days,
+        grace_seconds=g.grace_seconds,
+        multipart_abandon_days=g.multipart_abandon_days,
+        interval_minutes=g.interval_minutes,
+        work_dir=settings.gc_path,
+    )
+    return Collector(lake.kv, lake.blobs, config)
 
 
 def load_encryption_key(settings: Settings) -> bytes:
@@ -151,6 +166,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     emitter = openlineage.from_settings(settings.openlineage, version=__version__)
     lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
+    collector = open_collector(settings, lake)
     r = settings.runs
     runs = RunService(
         lake,
@@ -187,6 +203,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
                 app[BOOTSTRAP].append(created)
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
+        await collector.recover()
+        collector.start_schedule()
         runs.watch()  # expire runs whose credential lapsed, release their snapshots
         from gateway.storage.housekeeping import sweep_periodically
 
@@ -194,6 +212,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
             sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
         )
         yield
+        await collector.close()
         await runs.close()
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -212,14 +231,36 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
     from gateway.admin.app import create_admin_app
 
+    sessions = SessionStore(kv, ttl=settings.auth.session_ttl_hours * 3600.0)
     app.add_subapp(
         "/api/v1",
         create_admin_app(
-            lake=lake, users=users, authn=users, authz=authz, version=__version__, runs=runs
+            lake=lake,
+            users=users,
+            authn=users,
+            authz=authz,
+            version=__version__,
+            runs=runs,
+            gc=collector,
+            sessions=sessions,
+            cookie_secure=settings.auth.session_cookie_secure,
         ),
     )
 
-    from gateway.s3.app import setup_s3
+    from gateway.s3.app import S3_GATEWAY, setup_s3
+
+    if settings.ui.enabled:
+        from gateway.ui import is_browser_navigation, setup_ui
+
+        setup_ui(app)
+
+        async def root(request: web.Request) -> web.StreamResponse:
+            """A browser's page load of ``/`` goes to the UI; anything else is S3's."""
+            if is_browser_navigation(request):
+                raise web.HTTPFound("/ui/")
+            return await request.app[S3_GATEWAY].handle(request)
+
+        app.router.add_route("GET", "/", root)  # before S3's catch-all; HEAD / stays S3's
 
     setup_s3(app, lake=lake, authn=users, authz=authz, region=settings.region, scope=runs)
     return app
