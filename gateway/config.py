@@ -105,6 +105,13 @@ class RunsSettings:
 
 
 @dataclass(frozen=True)
+class ImportsSettings:
+    # Zero-copy imports read with the storage.s3_* endpoint and credentials.
+    enabled: bool = True
+    lease_s: int = 30  # a job whose process stopped renewing it this long is resumed elsewhere
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -120,6 +127,7 @@ class Settings:
     gc: GcSettings = field(default_factory=GcSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
+    imports: ImportsSettings = field(default_factory=ImportsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -152,6 +160,7 @@ _SECTIONS: dict[str, type] = {
     "ui": UISettings,
     "openlineage": OpenLineageSettings,
     "runs": RunsSettings,
+    "imports": ImportsSettings,
 }
 
 

@@ -259,6 +259,8 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             "At least one of the pre-conditions you specified did not hold",
         ),
         core.NotModified: S3ErrorSpec("NotModified", 304, "Not Modified"),
+        # An imported object whose source changed: the message names the import (decision 0022).
+        core.SourceChanged: S3ErrorSpec("PreconditionFailed", 412, None),
         # conflicts
         core.Conflict: S3ErrorSpec("OperationAborted", 409, None),
         core.NotEmpty: S3ErrorSpec(
