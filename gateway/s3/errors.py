@@ -282,7 +282,7 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             "A header or query you provided implies functionality that is not implemented.",
         ),
         # The object store behind Weir is down, slow or throttling and the backend's bounded
-        # retries ran out: SDKs retry SlowDown with backoff (decision 0017). A refusal no retry
+        # retries ran out: SDKs retry SlowDown with backoff (decision 0021). A refusal no retry
         # fixes (credentials, a missing bucket) is a server fault.
         core.StorageError: S3ErrorSpec("SlowDown", 503, "Please reduce your request rate."),
         core.StorageFault: _INTERNAL,

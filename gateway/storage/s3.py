@@ -1,6 +1,6 @@
 """Blob backend on any S3-compatible object store (AWS S3, SeaweedFS, MinIO, Ceph), via aiobotocore.
 
-Layout (docs/decisions/0016-s3-streaming-layout.md), under ``prefix`` in one bucket::
+Layout (docs/decisions/0020-s3-streaming-layout.md), under ``prefix`` in one bucket::
 
     data/<token>          one object per stored upload; token = 32 random hex digits
     blobs/ab/cd/<blake3>  blobs written by Weir before the blob index (read-only fallback)

@@ -6,9 +6,9 @@ consumed while the caller is still receiving the bytes from its own client, with
 ``Content-Length`` and ``UNSIGNED-PAYLOAD`` (Weir hashes every byte itself) -- and a GET reads the
 store's response through a large buffer, so the store keeps sending while Weir writes to its
 client. aiobotocore would need the whole body in memory before sending and reads responses
-64 KiB at a time (measured in docs/decisions/0016-s3-streaming-layout.md).
+64 KiB at a time (measured in docs/decisions/0020-s3-streaming-layout.md).
 
-Retries (the same policy as ``s3_client``, docs/decisions/0017-object-store-faults.md): a request
+Retries (the same policy as ``s3_client``, docs/decisions/0021-object-store-faults.md): a request
 whose body is replayable (``bytes``, or a factory the caller can call again) is retried on
 throttling, 5xx and transport failures, up to ``max_attempts`` with full-jitter exponential
 backoff; a response body that breaks mid-way is the reader's business (``S3BlobStore.read``
