@@ -1,5 +1,5 @@
 """``bench/s3.py --backend s3``: Weir keeping its blobs on SeaweedFS, against that same SeaweedFS
-used directly, same client, one run (issue 10, docs/decisions/0016-s3-streaming-layout.md).
+used directly, same client, one run (issue 10, docs/decisions/0020-s3-streaming-layout.md).
 
 One SeaweedFS (``weed mini``) serves both targets: the ``seaweedfs`` target writes to it
 directly, the ``weir`` target is ``python -m gateway serve`` with ``storage.backend = "s3"`` on a

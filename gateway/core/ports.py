@@ -137,6 +137,18 @@ class SpliceSource(Protocol):
     def close(self) -> None: ...
 
 
+class ExternalReader(Protocol):
+    """Reads objects outside Weir that imports brought in (``model.EXTERNAL_PREFIX``)."""
+
+    def read(
+        self, url: str, *, etag: str, size: int, offset: int, length: int
+    ) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes from ``offset`` of the object at ``url``, which must still
+        have ``etag`` and ``size``: raises SourceChanged (before any byte) when it changed or
+        is gone, StorageError when its store fails."""
+        ...
+
+
 class BlobWriter(Protocol):
     """An in-progress blob write. The bytes are invisible until ``commit``.
 

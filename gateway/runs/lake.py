@@ -285,6 +285,12 @@ class RunLake(Lake):
     async def create_repository(self, name: str, *a: Any, **k: Any) -> Repository:
         raise _refused("create repositories")
 
+    async def commit_area(self, repo: str, *a: Any, **k: Any) -> Commit:
+        raise _refused("import objects")
+
+    async def discard_area(self, repo: str, token: str) -> None:
+        raise _refused("import objects")
+
     async def delete_repository(self, name: str, *a: Any, **k: Any) -> None:
         raise _refused("delete repositories")
 

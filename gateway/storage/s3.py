@@ -1,6 +1,6 @@
 """Blob backend on any S3-compatible object store (AWS S3, SeaweedFS, MinIO, Ceph), via aiobotocore.
 
-Layout (docs/decisions/0016-s3-streaming-layout.md), under ``prefix`` in one bucket::
+Layout (docs/decisions/0020-s3-streaming-layout.md), under ``prefix`` in one bucket::
 
     data/<token>          one object per stored upload; token = 32 random hex digits
     blobs/ab/cd/<blake3>  blobs written by Weir before the blob index (read-only fallback)
@@ -172,8 +172,16 @@ class S3BlobStore:
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    async def lookup(self, blob_id: BlobId) -> blobindex.BlobLocation | None:
+        """The blob's index record: a point read, on the event loop only for an embedded
+        metadata store (``KVStore.inline_reads``)."""
+        if self.kv.inline_reads:
+            return self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        return await self.kv.read(lambda r: blobindex.lookup(r, blob_id))
+
     def key_of(self, blob_id: BlobId) -> str:
-        """The object key holding ``blob_id`` (from the index; the legacy key when unknown)."""
+        """The object key holding ``blob_id`` (from the index; the legacy key when unknown).
+        Blocking: for tests and tools."""
         loc = self.kv.read_sync(lambda r: blobindex.lookup(r, check_blob_id(blob_id)))
         return self._key(blob_id, loc)
 
@@ -201,7 +209,7 @@ class S3BlobStore:
 
     async def touch(self, blob_id: BlobId) -> bool:
         """If the index knows the blob, mark it used now and return True (dedup)."""
-        if self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id)) is None:
+        if await self.lookup(blob_id) is None:
             return False
         now = time.time()
         return await self.kv.write(lambda w: blobindex.touch(w, blob_id, now)) is not None
@@ -331,7 +339,7 @@ class S3BlobStore:
         """
         blob_id = check_blob_id(blob_id)
         check_range(offset, length)
-        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        loc = await self.lookup(blob_id)
         key = self._key(blob_id, loc)
         if loc is not None:
             # The size is known: no request for what lies past the end, and none with a Range
@@ -382,7 +390,7 @@ class S3BlobStore:
         endpoint = self.settings.endpoint_url or ""
         if not endpoint.startswith("http://") or length <= 0:
             return None
-        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        loc = await self.lookup(blob_id)
         if loc is None or offset + length > loc.size:
             return None
         key = self.physical_key(loc.token)
@@ -406,8 +414,8 @@ class S3BlobStore:
             what=what,
         )
 
-    def _size_of(self, blob_id: BlobId) -> int:
-        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+    async def _size_of(self, blob_id: BlobId) -> int:
+        loc = await self.lookup(blob_id)
         return -1 if loc is None else loc.size
 
     async def _open_raw(
@@ -417,7 +425,7 @@ class S3BlobStore:
         answer is not exactly the range (a store that ignores Range, no Content-Length)."""
         url = self.data.url(key)
         # A whole object is asked for without Range: some stores serve ranges more slowly.
-        whole = start == 0 and length == self._size_of(blob_id)
+        whole = start == 0 and length == await self._size_of(blob_id)
         headers = {} if whole else {"Range": f"bytes={start}-{start + length - 1}"}
         attempts = self.settings.max_attempts
         for attempt in range(attempts):
@@ -474,7 +482,7 @@ class S3BlobStore:
 
     async def stat(self, blob_id: BlobId) -> BlobStat | None:
         blob_id = check_blob_id(blob_id)
-        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        loc = await self.lookup(blob_id)
         if loc is not None:
             return BlobStat(size=loc.size, mtime=loc.touched)
         head = await self._head(self._key(blob_id, None))

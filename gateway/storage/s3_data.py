@@ -6,9 +6,9 @@ consumed while the caller is still receiving the bytes from its own client, with
 ``Content-Length`` and ``UNSIGNED-PAYLOAD`` (Weir hashes every byte itself) -- and a GET reads the
 store's response through a large buffer, so the store keeps sending while Weir writes to its
 client. aiobotocore would need the whole body in memory before sending and reads responses
-64 KiB at a time (measured in docs/decisions/0016-s3-streaming-layout.md).
+64 KiB at a time (measured in docs/decisions/0020-s3-streaming-layout.md).
 
-Retries (the same policy as ``s3_client``, docs/decisions/0017-object-store-faults.md): a request
+Retries (the same policy as ``s3_client``, docs/decisions/0021-object-store-faults.md): a request
 whose body is replayable (``bytes``, or a factory the caller can call again) is retried on
 throttling, 5xx and transport failures, up to ``max_attempts`` with full-jitter exponential
 backoff; a response body that breaks mid-way is the reader's business (``S3BlobStore.read``
@@ -103,12 +103,17 @@ class DataClient:
         frozen: ReadOnlyCredentials = await self._chain.get_frozen_credentials()
         return frozen
 
-    def url(self, key: str, query: Mapping[str, str] | None = None) -> str:
+    def url(
+        self, key: str, query: Mapping[str, str] | None = None, *, bucket: str | None = None
+    ) -> str:
+        """The address of ``key`` in ``bucket`` (default: the store's), path-style when an
+        endpoint is configured, virtual-hosted on AWS."""
+        b = bucket or self.bucket
         path = quote(key, safe="/~")
         if self.settings.endpoint_url:
-            base = f"{self.settings.endpoint_url.rstrip('/')}/{quote(self.bucket, safe='')}/{path}"
+            base = f"{self.settings.endpoint_url.rstrip('/')}/{quote(b, safe='')}/{path}"
         else:
-            base = f"https://{self.bucket}.s3.{self.settings.region}.amazonaws.com/{path}"
+            base = f"https://{b}.s3.{self.settings.region}.amazonaws.com/{path}"
         if query:
             base += "?" + "&".join(f"{k}={quote(v, safe='-_.~')}" for k, v in sorted(query.items()))
         return base
@@ -155,12 +160,21 @@ class DataClient:
             await asyncio.sleep(backoff(attempt))  # a retry schedule, not a synchronisation
         raise AssertionError("unreachable")
 
-    async def get(self, key: str, start: int, end: int | None) -> aiohttp.ClientResponse | None:
+    async def get(
+        self,
+        key: str,
+        start: int,
+        end: int | None,
+        *,
+        bucket: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientResponse | None:
         """Open a GET of bytes ``start``..``end`` (inclusive; None: to the end). None when the
-        range starts past the end (416); raises StoreError(404) for a missing object. The
-        caller reads and releases the response."""
-        url = self.url(key)
-        extra = {}
+        range starts past the end (416); raises StoreError for any other non-2xx answer left
+        after the retries (404 for a missing object, 412 for a failed If-Match). The caller
+        reads and releases the response."""
+        url = self.url(key, bucket=bucket)
+        extra = dict(headers or {})
         if start > 0 or end is not None:
             extra["Range"] = f"bytes={start}-{'' if end is None else end}"
         attempts = self.settings.max_attempts
@@ -179,6 +193,36 @@ class DataClient:
                 if attempt == attempts - 1:
                     raise StorageError(
                         f"object store GET {key} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+            await asyncio.sleep(backoff(attempt))  # a retry schedule, not a synchronisation
+        raise AssertionError("unreachable")
+
+    async def fetch(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        query: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A small request (a listing page, a HEAD) read whole: (status, lower-case headers,
+        body). Retried on throttling, 5xx and transport failures; the last answer returned."""
+        url = self.url(key, query, bucket=bucket)
+        attempts = self.settings.max_attempts
+        for attempt in range(attempts):
+            try:
+                signed = await self.signed(method, url, {})
+                async with self._http().request(
+                    method, URL(url, encoded=True), headers=signed
+                ) as r:
+                    body = await r.read()
+                    status, headers = r.status, {k.lower(): v for k, v in r.headers.items()}
+                code = store_error(status, body).code if status >= 300 else ""
+                if status < 300 or not retryable(status, code) or attempt == attempts - 1:
+                    return status, headers, body
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                if attempt == attempts - 1:
+                    raise StorageError(
+                        f"object store {method} {url} failed: {type(exc).__name__}: {exc}"
                     ) from exc
             await asyncio.sleep(backoff(attempt))  # a retry schedule, not a synchronisation
         raise AssertionError("unreachable")

@@ -3,7 +3,7 @@
 For a store reached over plain HTTP (SeaweedFS, MinIO or Ceph inside a cluster), a large GET
 through Weir costs two copies per byte in Python (store socket -> Weir -> client socket), which
 on a 2-core machine competes with the store itself: measured at 0.5-0.65x of the store's direct
-throughput (docs/decisions/0016-s3-streaming-layout.md). Here the request and the response head
+throughput (docs/decisions/0020-s3-streaming-layout.md). Here the request and the response head
 are handled in Python, then ``splice(2)`` moves the body store-socket -> pipe -> client-socket
 without the bytes entering user space (~0.2 CPU-s/GB instead of ~0.7). Over HTTPS the bytes must
 be decrypted and re-encrypted anyway: the ordinary streaming path is used.

@@ -1,7 +1,7 @@
 """One blob being written to the S3 backend: the bytes stream to the store once, while they are
 hashed by the caller, and the blob index records them under their hash at ``commit``.
 
-States (see docs/decisions/0016-s3-streaming-layout.md):
+States (see docs/decisions/0020-s3-streaming-layout.md):
 
 * **buffered** -- up to ``part_size`` bytes in memory (taken from the store's memory budget).
   ``commit`` then stores them with one PutObject, unless the index already knows the blob.

@@ -105,7 +105,7 @@ async def upload_part_copy(ctx: S3Context) -> web.StreamResponse:
     source = await resolve_copy_source(ctx)
     entry = source.entry
     range_header = ctx.headers.get("x-amz-copy-source-range")
-    if range_header is None and not entry.is_multipart:
+    if range_header is None and not entry.is_multipart and not entry.is_external:
         info = BlobInfo(blob_id=BlobId(entry.address), size=entry.size, md5_hex=entry.etag)
     else:
         offset, length = 0, entry.size

@@ -111,7 +111,7 @@ async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
             return await _splice(ctx.request, status, headers, source, sock)
     chunks = ctx.lake.read_entry(entry, offset, length)
     # The first chunk before the status line: a blob store that is down or throttling answers
-    # 503 SlowDown here, not a 200 with a broken body (decision 0017).
+    # 503 SlowDown here, not a 200 with a broken body (decision 0021).
     first = await anext(chunks, b"")
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
@@ -144,7 +144,7 @@ async def _splice(
     sock: socket.socket,
 ) -> web.StreamResponse:
     """Send the status line and headers, then let the kernel move the body from the object
-    store's socket into the client's (docs/decisions/0016; ``gateway.storage.s3_splice``)."""
+    store's socket into the client's (docs/decisions/0020; ``gateway.storage.s3_splice``)."""
     try:
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = source.length
