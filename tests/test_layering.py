@@ -62,6 +62,25 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.s3",
         "gateway.server",
     ),
+    # Isolated runs sit on the engine and the user store; the protocols meet them only through
+    # the ``LakeScope`` port, and they know no concrete backend.
+    "gateway.runs.service": (
+        "aiohttp",
+        "lmdb",
+        "aiobotocore",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.client.runs": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core",
+        "gateway.runs",
+        "gateway.server",
+    ),
     # The web UI's server part only serves its files: it knows no engine, store or protocol.
     "gateway.ui": (
         "lmdb",
