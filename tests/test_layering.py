@@ -47,6 +47,18 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.server",
     ),
     "gateway.storage.s3": ("lmdb", "gateway.meta", "gateway.s3", "gateway.admin", "gateway.server"),
+    # Garbage collection sits on the engine's ports; its on-disk mark set (lmdb) loads only
+    # when a collection runs, so the admin API can hold a collector without loading lmdb.
+    "gateway.gc.collector": (
+        "aiohttp",
+        "lmdb",
+        "aiobotocore",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
     # Protocol layers sit on the facade, not on concrete backends or on each other.
     "gateway.s3.app": (
         "lmdb",
