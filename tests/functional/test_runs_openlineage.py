@@ -4,6 +4,7 @@ endpoint started by the test; every event validated against the OpenLineage sche
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from gateway.client.api import AdminClient
@@ -29,7 +30,9 @@ def _run_events(sink: Collector, job: str, n: int) -> list[dict[str, Any]]:
     with sink.changed:
         ok = sink.changed.wait_for(lambda: len(mine()) >= n, timeout=30)
         assert ok, f"{len(mine())} event(s) for {job}, expected {n}"
-        return mine()
+        # Worker processes deliver independently: the order of arrival is not the order of
+        # the events, their time is.
+        return sorted(mine(), key=lambda e: datetime.fromisoformat(str(e["eventTime"])))
 
 
 def test_runs_emit_start_complete_and_fail(
