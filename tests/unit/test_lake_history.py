@@ -7,11 +7,12 @@ import dataclasses
 
 import pytest
 
-from gateway.core import codec, errors, keys
+from gateway.core import codec, committing, errors, keys
 from gateway.core.ids import CommitId, TagName
 from gateway.core.lake import Lake, Resolution
 from gateway.core.model import ChangeKind, ConflictKind, MergeStrategy, Side, Tag
 from gateway.core.ports import KVWriter
+from gateway.core.view import View
 from tests.unit.lake_helpers import memory_lake, put, read, state
 
 
@@ -274,3 +275,37 @@ async def test_altered_history_is_detected(lake: Lake) -> None:
     lake.kv.write_sync(tamper)
     with pytest.raises(errors.CorruptCommit):
         await lake.get_commit("repo", "forged")
+
+
+@pytest.mark.parametrize("drop", ["delete", "reset"])
+async def test_a_staged_change_dropped_while_a_commit_runs_stays_dropped(
+    lake: Lake, drop: str
+) -> None:
+    """A delete (or reset) of a path with nothing committed drops its staged record. A commit
+    whose snapshot took that record must not publish it: the caller was told it is gone."""
+    await put(lake, "repo", "main", "kept", b"k")
+    await put(lake, "repo", "main", "gone", b"g")
+    prepared = lake.kv.read_sync(
+        lambda r: committing.prepare_commit(
+            View(r),
+            lake.kv,
+            "repo",
+            "main",
+            message="racing",
+            committer="t",
+            metadata=None,
+            paths=None,
+            allow_empty=False,
+            creation_date=None,
+        )
+    )
+    if drop == "delete":
+        await lake.delete_object("repo", "main", "gone")
+    else:
+        await lake.reset_path("repo", "main", "gone")
+    with pytest.raises(errors.BranchMoved):
+        lake.kv.write_sync(lambda w: committing.publish(w, prepared))
+    # Through the facade the commit starts again from a fresh snapshot.
+    await commit(lake, "main", "again")
+    assert await state(lake, "repo", "main@") == {"kept": b"k"}
+    assert await state(lake, "repo", "main") == {"kept": b"k"}
