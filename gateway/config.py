@@ -34,6 +34,13 @@ class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
+    sigv2: bool = True  # accept AWS Signature Version 2 (boto3's default presigned URLs)
+    extra_regions: str = ""  # more SigV4 scope regions to accept, comma-separated; "*" = any
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    domain: str = ""  # virtual-hosted-style base domain: <repo>.<domain> addresses a bucket
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Settings:
     lmdb_map_size_gib: int = 1024
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -65,7 +73,7 @@ class Settings:
         )
 
 
-_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings}
+_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings, "s3": S3Settings}
 
 
 def _coerce(current: Any, value: Any, name: str) -> Any:

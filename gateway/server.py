@@ -135,7 +135,16 @@ def build_app(settings: Settings) -> web.Application:
 
     from gateway.s3.app import setup_s3
 
-    setup_s3(app, lake=lake, authn=users, authz=users, region=settings.region)
+    setup_s3(
+        app,
+        lake=lake,
+        authn=users,
+        authz=users,
+        region=settings.region,
+        regions=frozenset(r.strip() for r in settings.auth.extra_regions.split(",") if r.strip()),
+        sigv2=settings.auth.sigv2,
+        domain=settings.s3.domain,
+    )
     return app
 
 
@@ -144,6 +153,9 @@ async def _serve(settings: Settings) -> None:
     host, port = settings.host_port
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    from gateway.s3.protocol import serve_s3_errors
+
+    serve_s3_errors(runner)  # requests aiohttp cannot parse answer S3 XML too
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     data = settings.data_path.resolve()

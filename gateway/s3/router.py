@@ -161,6 +161,30 @@ def parse_target(raw_path: str) -> Target:
     return Target(bucket, key)
 
 
+def virtual_bucket(host: str, domain: str) -> str | None:
+    """The bucket a virtual-hosted-style ``Host`` names under ``domain``, else None.
+
+    ``repo.s3.example.com[:port]`` with domain ``s3.example.com`` is bucket ``repo``; the
+    domain itself (or any other host) is path style.
+    """
+    name = host.lower() if host.startswith("[") else host.partition(":")[0].lower()
+    name = name.rstrip(".")
+    suffix = "." + domain
+    if len(name) > len(suffix) and name.endswith(suffix):
+        return name[: -len(suffix)]
+    return None
+
+
+def parse_virtual_target(bucket: str, raw_path: str) -> Target:
+    """A virtual-hosted request: the bucket came from ``Host``, the whole path is the key."""
+    key_raw = raw_path.lstrip("/") if raw_path.startswith("/") else raw_path
+    if not key_raw:
+        return Target(bucket, None)
+    key = decode_path_segment(key_raw)
+    validate_key(key)
+    return Target(bucket, key)
+
+
 def _not_implemented_handler(name: str) -> Handler:
     async def handler(ctx: S3Context) -> web.StreamResponse:
         raise NotImplementedFeature(f"the {name!r} sub-resource is not implemented by Weir")
