@@ -204,7 +204,7 @@ def parse_query(query: Sequence[tuple[str, str]]) -> V2Claims:
 def canonical_resource(raw_path: str, raw_query: str, *, bucket_prefix: str = "") -> str:
     """``/bucket/key`` as sent (raw path; ``bucket_prefix`` is ``/bucket`` for virtual-hosted
     requests; a bucket alone is ``/bucket/``) plus the signed sub-resources, decoded and sorted
-    by name."""
+    by name (``uploads``, not ``uploads=``, for one without a value)."""
     resource = bucket_prefix + (raw_path.partition("?")[0] or "/")
     if resource.count("/") == 1 and len(resource) > 1:
         resource += "/"  # a bucket is signed as "/bucket/", whether or not the URL has the "/"
@@ -212,9 +212,9 @@ def canonical_resource(raw_path: str, raw_query: str, *, bucket_prefix: str = ""
         return resource
     pairs: list[tuple[str, str | None]] = []
     for item in raw_query.split("&"):
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")
         if name in SUBRESOURCES:
-            pairs.append((name, unquote(value) if sep else None))
+            pairs.append((name, unquote(value) if value else None))
     if not pairs:
         return resource
     pairs.sort(key=lambda pair: pair[0])
