@@ -168,4 +168,4 @@ def setup_s3(
     app[S3_GATEWAY] = gateway
     app.on_response_prepare.append(_on_prepare)
     app.middlewares.append(unrouted)
-    app.router.add_route("*", "/{s3_path:.*}", gateway.handle, expect_handler=expect_handler)
+    app.router.add_route("*", "/{s3_path:[\\s\\S]*}", gateway.handle, expect_handler=expect_handler)
