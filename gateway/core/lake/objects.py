@@ -119,6 +119,22 @@ class ObjectOps(LakeBase):
             if length <= 0:
                 break
 
+    async def part_sizes(self, entry: Entry) -> list[int]:
+        """The sizes of the parts a multipart entry was completed from, in order.
+
+        A single-blob entry is one part (its whole size), whatever its ETag says. Reads the
+        manifest only: no bytes are touched. Raises BlobNotFound when the manifest is missing.
+        """
+        if not entry.address.startswith(MANIFEST_PREFIX):
+            return [entry.size]
+        mid = entry.address[len(MANIFEST_PREFIX) :]
+        raw = await self.kv.read(lambda r: r.get(keys.manifest(mid)))
+        if raw is None:
+            from gateway.core.errors import BlobNotFound
+
+            raise BlobNotFound(f"multipart manifest {mid} is missing")
+        return [part.size for part in codec.decode_manifest(raw)]
+
     def local_path(self, entry: Entry) -> FsPath | None:
         """A local file holding exactly the entry's bytes (sendfile), when the backend has one."""
         if (
