@@ -26,6 +26,11 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: O/<repo>\0<upload id> -> a completed multipart upload (created at, branch, path, parts,
+#: entry), so that a repeated CompleteMultipartUpload answers as the first one did. Expires
+#: after ``multipart.COMPLETED_TTL_SECONDS`` (``multipart.completed_expired`` tells); GC
+#: deletes expired records, readers ignore them.
+COMPLETED = b"O/"
 
 
 def _s(value: str) -> bytes:
@@ -100,6 +105,10 @@ def uploads(repo_name: str) -> bytes:
     return UPLOAD + _s(repo_name) + SEP
 
 
+def completed(repo_name: str, upload_id: str) -> bytes:
+    return COMPLETED + _s(repo_name) + SEP + upload_id.encode("ascii")
+
+
 def part(repo_name: str, upload_id: str, number: int) -> bytes:
     return parts(repo_name, upload_id) + number.to_bytes(4, "big")
 
@@ -136,4 +145,4 @@ def protect(repo_name: str) -> bytes:
 
 
 #: Every table whose keys start with "<table><repo>\0": purged when a repository is deleted.
-REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG)
+REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG, COMPLETED)
