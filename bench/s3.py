@@ -44,7 +44,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.rawclient import Connection, Response, Signer, blocking_transfer, encode_key_path
+from bench.rawclient import (
+    Connection,
+    FastConnection,
+    Response,
+    Signer,
+    blocking_transfer,
+    build_request,
+    encode_key_path,
+)
 from bench.s3_servers import (
     WHAT_IFS,
     code_version,
@@ -233,37 +241,66 @@ def _small_body(nonce: int, i: int, base: bytes) -> bytes:
     return tag + base[len(tag) :]
 
 
+async def run_fast(
+    t: Target, requests: list[bytes], concurrency: int, *, head: bool, want: int, length: int
+) -> tuple[float, float, float, list[float]]:
+    """Send pre-built ``requests`` over ``concurrency`` ``FastConnection``s; each must answer
+    ``want`` with a body of ``length`` bytes (HEAD: no body).
+
+    Returns (wall seconds, server CPU-seconds, client CPU-seconds, latencies in seconds)."""
+    host, port = t.address
+    conns = [await FastConnection.open(host, port) for _ in range(concurrency)]
+    latencies: list[float] = []
+    todo = iter(requests)
+
+    async def worker(conn: FastConnection) -> None:
+        for request in todo:  # shared iterator: each request is sent once; bounded
+            start = time.perf_counter()
+            status, got = await conn.send(request, head=head)
+            latencies.append(time.perf_counter() - start)
+            if status != want or (not head and got != length):
+                raise RuntimeError(f"{t.name}: HTTP {status}, {got} bytes (want {want}, {length})")
+
+    cpu0, own0, t0 = cpu_snapshot(t.pid), time.process_time(), time.perf_counter()
+    main0 = main_thread_cpu_seconds(t.pid)
+    try:
+        await asyncio.gather(*(worker(c) for c in conns))
+    finally:
+        for conn in conns:
+            conn.close()
+    wall, cpu = time.perf_counter() - t0, cpu_since(t.pid, cpu0)
+    own = time.process_time() - own0
+    t.last_main_cpu = main_thread_cpu_seconds(t.pid) - main0
+    return wall, cpu, own, latencies
+
+
 async def phase_small(
     t: Target, op: str, ops: int, concurrency: int, base: bytes, nonce: int
 ) -> None:
-    """``op`` is put4k, get4k or head4k; keys main/small/obj-<i> (PUT writes them first)."""
+    """``op`` is put4k, get4k or head4k; keys main/small/obj-<i> (PUT writes them first).
 
-    def key(i: int) -> str:
-        return encode_key_path(BUCKET, f"main/small/obj-{i}")
+    Requests are signed and built before the clock starts and sent over ``FastConnection``s, so
+    the client spends tens of microseconds per request (it shares the machine's cores)."""
+    host, port = t.address
+    authority = f"{host}:{port}"
+    method = {"put4k": "PUT", "get4k": "GET", "head4k": "HEAD"}[op]
 
-    async def one(conn: Connection, i: int) -> None:
-        if op == "put4k":
-            body = _small_body(nonce, i, base)
-            _expect(await conn.request("PUT", key(i), body=body), 200, "PUT 4 KiB")
-        elif op == "get4k":
-            resp = await conn.request("GET", key(i % ops))
-            _expect(resp, 200, "GET 4 KiB")
-            if len(resp.body) != SMALL:
-                raise RuntimeError(f"GET 4 KiB returned {len(resp.body)} bytes")
-        else:
-            _expect(await conn.request("HEAD", key(i % ops)), 200, "HEAD 4 KiB")
+    def build(prefix: str, i: int, tag: int) -> bytes:
+        path = encode_key_path(BUCKET, f"main/{prefix}/obj-{i}")
+        body = _small_body(nonce, tag, base) if op == "put4k" else b""
+        return build_request(t.signer, authority, method, path, body)
 
-    async def warm(conn: Connection, i: int) -> None:
-        if op == "put4k":
-            body = _small_body(nonce, -i - 1, base)
-            path = encode_key_path(BUCKET, f"main/warm/obj-{i}")
-            _expect(await conn.request("PUT", path, body=body), 200, "PUT warm-up")
-        else:
-            await one(conn, i)
-
-    await run_pool(t, WARMUP_OPS, concurrency, warm)
+    length = 0 if op == "put4k" else SMALL
+    if op == "put4k":
+        warm = [build("warm", i, -i - 1) for i in range(WARMUP_OPS)]
+    else:
+        warm = [build("small", i % ops, i) for i in range(WARMUP_OPS)]
+    await run_fast(t, warm, concurrency, head=op == "head4k", want=200, length=length)
+    timed = [build("small", i, i) for i in range(ops)]
     await t.mark()
-    wall, cpu, own, lat = await run_pool(t, ops, concurrency, one)
+    wall, cpu, own, lat = await run_fast(
+        t, timed, concurrency, head=op == "head4k", want=200, length=length
+    )
     await t.mark(op)
     t.results[f"{op}_ops"] = ops / wall
     t.results[f"{op}_p50_ms"] = _pct(lat, 0.50) * 1e3
@@ -349,41 +386,79 @@ async def phase_list(t: Target, reps: int, delimiter: bool) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def ratios(targets: list[Target]) -> dict[str, dict[str, Any]]:
-    weir = next(t for t in targets if t.name == "weir")
+def ratios(targets: list[Target]) -> dict[str, dict[str, dict[str, Any]]]:
+    """For every Weir target: each metric's ratio to SeaweedFS in this run, and the verdict."""
     ref = next((t for t in targets if t.name == "seaweedfs"), None)
-    out: dict[str, dict[str, Any]] = {}
-    for metric, _, goal, sense in METRICS:
-        w = weir.results.get(metric)
-        s = ref.results.get(metric) if ref else None
-        ratio = w / s if w is not None and s else None
-        ok = None
-        if goal is not None and ratio is not None:
-            ok = ratio >= goal if sense == ">=" else ratio <= goal
-        out[metric] = {"ratio": ratio, "target": goal, "sense": sense, "met": ok}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for weir in (t for t in targets if t.name.startswith("weir")):
+        rows: dict[str, dict[str, Any]] = {}
+        for metric, _, goal, sense in METRICS:
+            w = weir.results.get(metric)
+            s = ref.results.get(metric) if ref else None
+            ratio = w / s if w is not None and s else None
+            ok = None
+            if goal is not None and ratio is not None:
+                ok = ratio >= goal if sense == ">=" else ratio <= goal
+            rows[metric] = {"ratio": ratio, "target": goal, "sense": sense, "met": ok}
+        out[weir.name] = rows
     return out
 
 
-def render(targets: list[Target], rows: dict[str, dict[str, Any]]) -> str:
+#: Worker scaling (issue 11): throughput with N workers over 1 worker, same run.
+SCALING = {"put4k_ops": 1.6, "get4k_ops": 1.6, "head4k_ops": 1.6}
+
+
+def scaling(targets: list[Target]) -> dict[str, dict[str, Any]]:
+    """``weir-wN`` over ``weir-w1`` for every N > 1 measured (``--workers 1,N``)."""
+    one = next((t for t in targets if t.name == "weir-w1"), None)
+    out: dict[str, dict[str, Any]] = {}
+    if one is None:
+        return out
+    for t in targets:
+        if not t.name.startswith("weir-w") or t is one:
+            continue
+        for metric, goal in SCALING.items():
+            a, b = t.results.get(metric), one.results.get(metric)
+            if a is None or not b:
+                continue
+            ratio = a / b
+            out[f"{t.name}/weir-w1 {metric}"] = {
+                "ratio": ratio,
+                "target": goal,
+                "met": ratio >= goal,
+            }
+    return out
+
+
+def render(
+    targets: list[Target],
+    rows: dict[str, dict[str, dict[str, Any]]],
+    scaled: dict[str, dict[str, Any]],
+) -> str:
     widths = [max(12, len(t.name) + 2) for t in targets]
     columns = list(zip(targets, widths, strict=True))
     head = f"{'metric':34}" + "".join(f"{t.name:>{w}}" for t, w in columns)
-    head += f"{'weir/sfs':>10}  target"
+    rwidths = [max(10, len(n) + 6) for n in rows]
+    head += "".join(f"{n + '/sfs':>{w}}" for n, w in zip(rows, rwidths, strict=True))
+    head += "  target"
     lines = [head, "-" * len(head)]
-    for metric, label, _, _ in METRICS:
+    for metric, label, goal, sense in METRICS:
         if not any(metric in t.results for t in targets):
             continue  # a skipped phase
         cells = "".join(
             f"{t.results[metric]:{w}.3g}" if metric in t.results else f"{'-':>{w}}"
             for t, w in columns
         )
-        row = rows[metric]
-        ratio = f"{row['ratio']:10.2f}" if row["ratio"] is not None else f"{'-':>10}"
-        goal = ""
-        if row["target"] is not None:
-            verdict = {True: "MET", False: "MISSED", None: "?"}[row["met"]]
-            goal = f"  {row['sense']} {row['target']:g}x  {verdict}"
-        lines.append(f"{label:34}{cells}{ratio}{goal}")
+        verdicts = []
+        for per, w in zip(rows.values(), rwidths, strict=True):
+            row = per[metric]
+            cells += f"{row['ratio']:{w}.2f}" if row["ratio"] is not None else f"{'-':>{w}}"
+            verdicts.append({True: "MET", False: "MISSED", None: "?"}[row["met"]])
+        goal_text = f"  {sense} {goal:g}x  {'/'.join(verdicts)}" if goal is not None else ""
+        lines.append(f"{label:34}{cells}{goal_text}")
+    for name, row in scaled.items():
+        verdict = "MET" if row["met"] else "MISSED"
+        lines.append(f"{name:48}{row['ratio']:8.2f}  >= {row['target']:g}x  {verdict}")
     return "\n".join(lines)
 
 
@@ -437,6 +512,12 @@ def main() -> int:
         help="also measure a bare aiohttp server (no auth, memory) in the 4 KiB phases",
     )
     parser.add_argument("--only-weir", action="store_true", help="skip SeaweedFS (profiling)")
+    parser.add_argument(
+        "--workers",
+        default="",
+        help="measure Weir with each of these worker counts (comma-separated, e.g. 1,2), "
+        "named weir-wN; the N/1 throughput ratios are reported too (default: one worker)",
+    )
     parser.add_argument("--skip-large", action="store_true", help="skip the 64 MiB phase")
     parser.add_argument("--skip-list", action="store_true", help="skip the listing phases")
     parser.add_argument("--json", type=Path, help="write results and ratios to this file")
@@ -456,6 +537,12 @@ def main() -> int:
         + "; ".join(f"{k}: {v}" for k, v in WHAT_IFS.items()),
     )
     args = parser.parse_args()
+    try:
+        worker_counts = [int(n) for n in args.workers.split(",")] if args.workers else []
+    except ValueError:
+        parser.error("--workers takes comma-separated counts, e.g. 1,2")
+    if any(not 1 <= n <= 64 for n in worker_counts) or (worker_counts and args.profile):
+        parser.error("--workers counts are 1-64, and cannot be combined with --profile")
     what_ifs = [[w for w in group.split(",") if w] for group in args.what_if]
     if any(w not in WHAT_IFS for group in what_ifs for w in group):
         parser.error(f"--what-if takes {', '.join(WHAT_IFS)}")
@@ -467,7 +554,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="weir-bench-s3-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            starters: list[Callable[[], S3Server]] = [lambda: start_weir(tmp, args.profile, [])]
+            starters: list[Callable[[], S3Server]] = []
+            if worker_counts:
+                for n in worker_counts:
+                    starters.append(functools.partial(start_weir, tmp / f"w{n}", None, [], n))
+            else:
+                starters.append(lambda: start_weir(tmp, args.profile, []))
             for i, group in enumerate(what_ifs):  # patched Weirs in the same run as the baseline
                 starters.append(functools.partial(start_weir, tmp / f"what-if-{i}", None, group))
             if not args.only_weir:
@@ -488,8 +580,9 @@ def main() -> int:
             for t in targets:
                 t.server.stop()
     rows = ratios(targets)
+    scaled = scaling(targets)
     print()
-    print(render(targets, rows))
+    print(render(targets, rows, scaled))
     if args.json is not None:
         doc = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -500,6 +593,7 @@ def main() -> int:
             "results": {t.name: t.results for t in targets},
             "samples": {t.name: t.samples for t in targets},
             "ratios": rows,
+            "scaling": scaled,
         }
         args.json.write_text(json.dumps(doc, indent=2))
     return 0

@@ -87,9 +87,16 @@ def cpu_since(pid: int, before: CpuSnapshot) -> float:
 
 
 def main_thread_cpu_seconds(pid: int) -> float:
-    """On-CPU seconds of the process's main thread only (Weir: the event loop)."""
-    with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
-        return int(f.read().split()[0]) / 1e9
+    """On-CPU seconds of the main threads of the process and its children (Weir: the event
+    loop of every worker; the supervisor's own main thread sleeps)."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/task/{p}/schedstat") as f:
+                total += int(f.read().split()[0]) / 1e9
+        except OSError:
+            continue  # exited between the listing and the read
+    return total
 
 
 #: Experiments the bench can run on Weir without editing it: each is a setting or an in-process
@@ -159,9 +166,12 @@ def serve_inproc(out_dir: Path | None, argv: list[str]) -> int:
         current[0].disable()
 
 
-def start_weir(tmp: Path, profile: Path | None, what_ifs: list[str]) -> S3Server:
-    """``python -m gateway serve`` on a free port; through ``serve_inproc`` when profiling or
-    patching."""
+def start_weir(
+    tmp: Path, profile: Path | None, what_ifs: list[str], workers: int | None = None
+) -> S3Server:
+    """``python -m gateway serve --workers N`` on a free port (named ``weir-wN`` when ``workers``
+    is given, else ``weir`` with one worker); through ``serve_inproc`` in a single process when
+    profiling or patching (an in-process patch or profiler reaches no worker process)."""
     port = free_port_block(1)
     tmp.mkdir(parents=True, exist_ok=True)
     data, log_path = tmp / "weir-data", tmp / "weir.log"
@@ -179,9 +189,13 @@ def start_weir(tmp: Path, profile: Path | None, what_ifs: list[str]) -> S3Server
         launcher = [sys.executable, str(S3_SCRIPT), "--serve-inproc", out]
     argv = [*launcher, "serve", "--listen", f"127.0.0.1:{port}"]
     argv += ["--data-dir", str(data)]
+    if launcher[1] == str(S3_SCRIPT):
+        argv.append("--single-process")
+    else:
+        argv += ["--workers", str(workers or 1)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    name = "+".join(["weir", *what_ifs])
+    name = "+".join(["weir" if workers is None else f"weir-w{workers}", *what_ifs])
     server = S3Server(name, f"http://127.0.0.1:{port}", WEIR_KEY, WEIR_SECRET, proc, log_path)
     for _ in range(600):  # bounded readiness poll, 0.05 s apart: at most 30 s
         if proc.poll() is not None:

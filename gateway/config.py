@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,12 @@ class StorageSettings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
+    s3_part_size_mib: int = 8  # multipart part size; also the largest blob sent in one PUT
+    s3_memory_budget_mib: int = 256  # buffers and parts in flight of all writers together
+    s3_max_attempts: int = 4  # per request, with exponential backoff (botocore standard mode)
+    s3_connect_timeout_s: int = 5
+    s3_read_timeout_s: int = 30  # without a byte from the store; then the attempt fails
+    orphan_grace_s: int = 86400  # interrupted uploads older than this are swept
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,22 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    workers: int = 0  # worker processes on the one port; 0 = one per CPU core
+    shutdown_timeout: int = 30  # seconds SIGTERM waits for in-flight requests in every worker
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, with 0 resolved to the number of CPU cores this process may use."""
+        if self.workers:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -54,6 +76,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     s3: S3Settings = field(default_factory=S3Settings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -73,7 +96,12 @@ class Settings:
         )
 
 
-_SECTIONS = {"storage": StorageSettings, "auth": AuthSettings, "s3": S3Settings}
+_SECTIONS: dict[str, type] = {
+    "storage": StorageSettings,
+    "auth": AuthSettings,
+    "server": ServerSettings,
+    "s3": S3Settings,
+}
 
 
 def _coerce(current: Any, value: Any, name: str) -> Any:
@@ -141,6 +169,17 @@ def env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    """Every setting as plain data (``settings_from_dict`` reads it back): how the supervisor of
+    ``weir serve --workers N`` hands the resolved settings to its workers."""
+    return asdict(settings)
+
+
+def settings_from_dict(values: Mapping[str, Any]) -> Settings:
+    """The inverse of ``settings_to_dict``. Raises InvalidArgument on unknown settings."""
+    return _apply(Settings(), values, "settings")
+
+
 def load_settings(
     *,
     config_file: str | None = None,
@@ -171,5 +210,9 @@ def load_settings(
         )
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
+    if not 0 <= settings.server.workers <= 1024:
+        raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
+    if not 0 <= settings.server.shutdown_timeout <= 86400:
+        raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings

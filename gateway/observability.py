@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import TextIO
+from typing import Any, Protocol, TextIO
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
+from gateway.core.errors import WeirError
 
 # What protocol handlers record about a request, for metrics and the access log.
 REQUEST_ID = web.RequestKey("weir.request_id", str)
@@ -46,6 +49,9 @@ class Metrics:
         self.bytes_in: dict[str, int] = defaultdict(int)
         self.bytes_out: dict[str, int] = defaultdict(int)
         self.in_flight = 0
+        #: Set when the server drains before stopping: every answer then closes its connection,
+        #: so keep-alive clients reconnect (to another worker) instead of feeding this one.
+        self.draining = False
 
     def observe(
         self, api: str, op: str, status: int, seconds: float, bytes_in: int, bytes_out: int
@@ -61,42 +67,76 @@ class Metrics:
         self.bytes_in[api] += bytes_in
         self.bytes_out[api] += bytes_out
 
+    def snapshot(self) -> Snapshot:
+        """The figures as plain data (JSON-able): what a worker hands to the one scraped."""
+        return {
+            "requests": [[a, o, s, n] for (a, o, s), n in self.requests.items()],
+            "latency": [
+                [a, o, hist, self.latency_sum[(a, o)]] for (a, o), hist in self.latency.items()
+            ],
+            "bytes_in": dict(self.bytes_in),
+            "bytes_out": dict(self.bytes_out),
+            "in_flight": self.in_flight,
+        }
+
     def render(self) -> str:
-        out = [
-            "# HELP weir_requests_total Requests by API, operation and HTTP status.",
-            "# TYPE weir_requests_total counter",
-        ]
-        for (api, op, status), n in sorted(self.requests.items()):
-            out.append(f'weir_requests_total{{api="{api}",operation="{op}",status="{status}"}} {n}')
-        out += [
-            "# HELP weir_request_duration_seconds Request latency by API and operation.",
-            "# TYPE weir_request_duration_seconds histogram",
-        ]
-        for (api, op), hist in sorted(self.latency.items()):
+        """This process's figures in the Prometheus text format."""
+        return render_snapshots([("", self.snapshot())])
+
+
+Snapshot = dict[str, Any]
+
+
+def _join(*labels: str) -> str:
+    inner = ",".join(x for x in labels if x)
+    return f"{{{inner}}}" if inner else ""
+
+
+def render_snapshots(parts: list[tuple[str, Snapshot]], extra: tuple[str, ...] = ()) -> str:
+    """Render several processes' snapshots, each series carrying that process's label text
+    (``worker="0"``, or "" for a lone process), plus ``extra`` ready-made lines."""
+    out = [
+        "# HELP weir_requests_total Requests by API, operation and HTTP status.",
+        "# TYPE weir_requests_total counter",
+    ]
+    for label, snap in parts:
+        for api, op, status, n in sorted(snap["requests"]):
+            labels = _join(f'api="{api}",operation="{op}",status="{status}"', label)
+            out.append(f"weir_requests_total{labels} {n}")
+    out += [
+        "# HELP weir_request_duration_seconds Request latency by API and operation.",
+        "# TYPE weir_request_duration_seconds histogram",
+    ]
+    for label, snap in parts:
+        for api, op, hist, total in sorted(snap["latency"]):
             labels = f'api="{api}",operation="{op}"'
             acc = 0
             for bound, n in zip(BUCKETS, hist, strict=False):
                 acc += n
-                out.append(f'weir_request_duration_seconds_bucket{{{labels},le="{bound}"}} {acc}')
+                le = _join(labels, label, f'le="{bound}"')
+                out.append(f"weir_request_duration_seconds_bucket{le} {acc}")
             acc += hist[-1]
-            out.append(f'weir_request_duration_seconds_bucket{{{labels},le="+Inf"}} {acc}')
-            out.append(
-                f"weir_request_duration_seconds_sum{{{labels}}} {self.latency_sum[(api, op)]:.6f}"
-            )
-            out.append(f"weir_request_duration_seconds_count{{{labels}}} {acc}")
-        for name, data, help_ in (
-            ("weir_received_bytes_total", self.bytes_in, "Request body bytes received."),
-            ("weir_sent_bytes_total", self.bytes_out, "Response body bytes sent."),
-        ):
-            out += [f"# HELP {name} {help_}", f"# TYPE {name} counter"]
-            for api, n in sorted(data.items()):
-                out.append(f'{name}{{api="{api}"}} {n}')
-        out += [
-            "# HELP weir_requests_in_flight Requests being served.",
-            "# TYPE weir_requests_in_flight gauge",
-            f"weir_requests_in_flight {self.in_flight}",
-        ]
-        return "\n".join(out) + "\n"
+            le = _join(labels, label, 'le="+Inf"')
+            out.append(f"weir_request_duration_seconds_bucket{le} {acc}")
+            out.append(f"weir_request_duration_seconds_sum{_join(labels, label)} {total:.6f}")
+            out.append(f"weir_request_duration_seconds_count{_join(labels, label)} {acc}")
+    for name, field_, help_ in (
+        ("weir_received_bytes_total", "bytes_in", "Request body bytes received."),
+        ("weir_sent_bytes_total", "bytes_out", "Response body bytes sent."),
+    ):
+        out += [f"# HELP {name} {help_}", f"# TYPE {name} counter"]
+        for label, snap in parts:
+            for api, n in sorted(snap[field_].items()):
+                api_label = f'api="{api}"'
+                out.append(f"{name}{_join(api_label, label)} {n}")
+    out += [
+        "# HELP weir_requests_in_flight Requests being served.",
+        "# TYPE weir_requests_in_flight gauge",
+    ]
+    for label, snap in parts:
+        out.append(f"weir_requests_in_flight{_join(label)} {snap['in_flight']}")
+    out.extend(extra)
+    return "\n".join(out) + "\n"
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("weir.metrics", Metrics)
@@ -108,7 +148,9 @@ class AccessLog:
     Writing and flushing a line per request costs a syscall and the logging machinery on the
     event loop (measured at 40-140 us per small GET, docs/decisions/0008). Lines are buffered and
     written every ``interval`` seconds or ``max_lines`` lines, and on shutdown; a crash loses at
-    most ``interval`` seconds of access log, never data.
+    most ``interval`` seconds of access log, never data. On stderr (the default) they are written
+    in whole-line writes of at most ``ATOMIC_WRITE`` bytes, so that worker processes sharing
+    stderr never tear each other's lines.
     """
 
     def __init__(
@@ -131,11 +173,47 @@ class AccessLog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._lines:
-            stream = self._stream or sys.stderr
-            stream.write("\n".join(self._lines) + "\n")
-            stream.flush()
-            self._lines.clear()
+        if not self._lines:
+            return
+        if self._stream is not None:
+            self._stream.write("\n".join(self._lines) + "\n")
+            self._stream.flush()
+        else:
+            sys.stderr.flush()  # keep order with anything printed before
+            write_lines(2, self._lines)
+        self._lines.clear()
+
+
+#: Writes of at most this many bytes to a pipe are atomic (POSIX PIPE_BUF, 4096 on Linux).
+ATOMIC_WRITE = 4096
+
+
+def write_lines(fd: int, lines: list[str]) -> None:
+    """Write whole lines to ``fd`` in ``write`` calls of at most ``ATOMIC_WRITE`` bytes, each
+    holding whole lines only, so the lines of several worker processes sharing one stderr (a
+    pipe or a file) never interleave inside a line. A single longer line gets a write of its own.
+    """
+    chunk: list[bytes] = []
+    size = 0
+    for line in lines:
+        raw = line.encode() + b"\n"
+        if chunk and size + len(raw) > ATOMIC_WRITE:
+            _write_all(fd, b"".join(chunk))
+            chunk, size = [], 0
+        chunk.append(raw)
+        size += len(raw)
+    if chunk:
+        _write_all(fd, b"".join(chunk))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:  # a non-blocking stderr that is full: drop, never stall serving
+            return
+        view = view[n:]
 
 
 def _api_of(path: str) -> str:
@@ -159,6 +237,8 @@ def observability_middleware(metrics: Metrics, *, access_log: AccessLog | None) 
         try:
             response = await handler(request)
             status = response.status
+            if metrics.draining:
+                response.force_close()
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -205,4 +285,33 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 async def health_handler(request: web.Request) -> web.Response:
+    """Liveness: the process serves requests."""
     return web.json_response({"status": "ok"})
+
+
+class Probe(Protocol):
+    async def check(self) -> None: ...
+
+
+def readiness_handler(blobs: Probe) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Readiness: 200 when the blob store answers, else 503 with the cause, so that a load
+    balancer routes around a node whose object store it cannot reach (the process itself is up:
+    ``/_health/live`` still answers 200)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            await blobs.check()
+        except WeirError as exc:
+            return web.json_response(
+                {
+                    "status": "unavailable",
+                    "blob_store": {"status": "unreachable", "cause": exc.message},
+                },
+                status=503,
+                headers={"Cache-Control": "no-store"},
+            )
+        return web.json_response(
+            {"status": "ok", "blob_store": {"status": "ok"}}, headers={"Cache-Control": "no-store"}
+        )
+
+    return handler

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,12 +28,18 @@ from gateway.core.ports import BlobStore, KVStore
 from gateway.observability import (
     METRICS,
     AccessLog,
+    Handler,
     Metrics,
     health_handler,
     metrics_handler,
     observability_middleware,
+    readiness_handler,
 )
+from gateway.workers import peers
+from gateway.workers.peers import WORKER, WorkerIdentity
 
+DRAIN_POLL = 0.05  # seconds between checks for the last in-flight request while draining
+CANCEL_GRACE = 1.0  # seconds cancelled handlers get to unwind after the drain
 LAKE: web.AppKey[Lake] = web.AppKey("weir.lake", Lake)
 USERS: web.AppKey[UserStore] = web.AppKey("weir.users", UserStore)
 BOOTSTRAP: web.AppKey[list[str]] = web.AppKey("weir.bootstrap", list)
@@ -44,7 +53,7 @@ def open_metadata(settings: Settings) -> KVStore:
     return LmdbKVStore(path, map_size=settings.lmdb_map_size_gib << 30)
 
 
-def open_blobs(settings: Settings) -> BlobStore:
+def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
     s = settings.storage
     if s.backend == "local":
         from gateway.storage.local import LocalBlobStore
@@ -59,6 +68,7 @@ def open_blobs(settings: Settings) -> BlobStore:
     spool = settings.data_path / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     return S3BlobStore(
+        kv=kv,
         bucket=s.s3_bucket,
         prefix=s.s3_prefix,
         endpoint_url=s.s3_endpoint_url or None,
@@ -66,6 +76,11 @@ def open_blobs(settings: Settings) -> BlobStore:
         access_key_id=s.s3_access_key_id or None,
         secret_access_key=s.s3_secret_access_key or None,
         spool_dir=spool,
+        part_size=s.s3_part_size_mib << 20,
+        memory_budget=s.s3_memory_budget_mib << 20,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
     )
 
 
@@ -81,11 +96,52 @@ def load_encryption_key(settings: Settings) -> bytes:
         raise InvalidArgument(f"cannot read encryption key file {configured}: {exc}") from None
 
 
-def build_app(settings: Settings) -> web.Application:
-    """Assemble the application. Resources open here and close on app cleanup."""
+async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str | None:
+    """Once per server start, before serving: finish interrupted purges and create the bootstrap
+    admin (its generated secret printed once). Returns the created admin key id, if any."""
+    swept = await lake.sweep()  # finish purges a crash interrupted, before serving
+    if swept:
+        print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+    a = settings.auth
+    created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
+    if created is None:
+        return None
+    if not a.access_key_id:
+        # Printed once, on first start only: the secret is stored encrypted.
+        print(
+            "Weir admin credentials (shown once):\n"
+            f"  access key id:     {created.access_key_id}\n"
+            f"  secret access key: {created.secret_access_key}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return created.access_key_id
+
+
+async def startup(settings: Settings) -> None:
+    """The one-time start-up work on its own (the supervisor of ``--workers N`` runs it once,
+    before any worker serves); opens the stores and closes them again."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
-    blobs = open_blobs(settings)
+    lake = Lake(kv, open_blobs(settings, kv))
+    try:
+        users = UserStore(lake.kv, load_encryption_key(settings))
+        await _startup_work(lake, users, settings)
+    finally:
+        await lake.close()
+
+
+def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> web.Application:
+    """Assemble the application. Resources open here and close on app cleanup.
+
+    Alone (``worker`` None) the app runs the start-up work itself before serving. As one worker
+    of several, the supervisor has done it; a *restarted* worker sweeps again in the background
+    (the purges its predecessor may have left half done; ``Lake.sweep`` is safe at any time), and
+    ``/_metrics`` reports every worker.
+    """
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    kv = open_metadata(settings)
+    blobs = open_blobs(settings, kv)
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
     metrics = Metrics()
@@ -99,32 +155,34 @@ def build_app(settings: Settings) -> web.Application:
     app[LAKE] = lake
     app[USERS] = users
     app[BOOTSTRAP] = []
+    if worker is not None:
+        app[WORKER] = worker
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        swept = await lake.sweep()  # finish purges a crash interrupted, before serving
-        if swept:
-            print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
-        a = settings.auth
-        created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
-        if created is not None:
-            app[BOOTSTRAP].append(created.access_key_id)
-            if not a.access_key_id:
-                # Printed once, on first start only: the secret is stored encrypted.
-                print(
-                    "Weir admin credentials (shown once):\n"
-                    f"  access key id:     {created.access_key_id}\n"
-                    f"  secret access key: {created.secret_access_key}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        if worker is None:
+            created = await _startup_work(lake, users, settings)
+            if created is not None:
+                app[BOOTSTRAP].append(created)
+        elif worker.starts > 1:
+            lake._background(_resume_purges(lake))
+        from gateway.storage.housekeeping import sweep_periodically
+
+        sweeper = asyncio.ensure_future(
+            sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
+        )
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await lake.close()
         if access_log is not None:
             access_log.flush()
 
     app.cleanup_ctx.append(resources)
-    app.router.add_get("/_health", health_handler)
-    app.router.add_get("/_metrics", metrics_handler)
+    ready = readiness_handler(blobs)
+    app.router.add_get("/_health", ready if worker is None else _tagged(ready))
+    app.router.add_get("/_health/live", health_handler)
+    app.router.add_get("/_metrics", metrics_handler if worker is None else peers.metrics_handler)
 
     from gateway.admin.app import create_admin_app
 
@@ -148,10 +206,83 @@ def build_app(settings: Settings) -> web.Application:
     return app
 
 
+def _tagged(handler: Handler) -> Handler:
+    """``handler`` with an ``X-Weir-Worker: <slot>`` header: which worker a connection reached
+    (operators and tests pin a keep-alive connection to a worker this way)."""
+
+    async def tagged(request: web.Request) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers["X-Weir-Worker"] = str(request.app[WORKER].slot)
+        return response
+
+    return tagged
+
+
+async def _resume_purges(lake: Lake) -> None:
+    swept = await lake.sweep()
+    if swept:
+        print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+
+
+async def serve_worker(
+    settings: Settings, sock: socket.socket, worker: WorkerIdentity, status_fd: int
+) -> None:
+    """Serve as one worker of ``weir serve --workers N`` on the supervisor's socket ``sock``;
+    write ``ready`` to ``status_fd`` once serving; drain and return on SIGTERM/SIGINT."""
+    app = build_app(settings, worker=worker)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=CANCEL_GRACE,  # after drain(): what is still running is cancelled
+    )
+    await runner.setup()
+    from gateway.s3.protocol import serve_s3_errors
+
+    serve_s3_errors(runner)  # requests aiohttp cannot parse answer S3 XML too
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    snapshots: asyncio.AbstractServer | None = None
+    try:
+        await web.SockSite(runner, sock).start()
+        snapshots = await peers.serve_snapshots(worker, app[METRICS])
+        os.write(status_fd, b"ready\n")
+        await stop.wait()
+        await drain(runner, app[METRICS], settings.server.shutdown_timeout)
+    finally:
+        if snapshots is not None:
+            snapshots.close()
+        await runner.cleanup()  # close idle connections, cancel what is left, close the stores
+
+
+async def drain(runner: web.AppRunner, metrics: Metrics, seconds: float) -> None:
+    """Stop accepting and let in-flight requests finish, for at most ``seconds``.
+
+    aiohttp's own graceful shutdown stops reading from connections at once, so a request whose
+    body is still arriving could never finish; here the listeners close first, requests keep
+    being served (each answer closing its connection) until none is in flight or the time is
+    up, and only then does ``runner.cleanup`` close connections and cancel the rest.
+    """
+    metrics.draining = True
+    for site in list(runner.sites):
+        await site.stop()
+    deadline = asyncio.get_running_loop().time() + seconds
+    # Polls the middleware's counter: an event set on every decrement would cost each request.
+    while metrics.in_flight and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(DRAIN_POLL)
+
+
 async def _serve(settings: Settings) -> None:
     app = build_app(settings)
     host, port = settings.host_port
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=CANCEL_GRACE,  # after drain(): what is still running is cancelled
+    )
     await runner.setup()
     from gateway.s3.protocol import serve_s3_errors
 
@@ -170,27 +301,42 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        await drain(runner, app[METRICS], settings.server.shutdown_timeout)
     finally:
         await runner.cleanup()
 
 
-def serve_from_args(args: argparse.Namespace) -> int:
-    """``weir serve``: load settings (file < env < flags) and run until SIGINT/SIGTERM."""
-    try:
-        settings = load_settings(
-            config_file=args.config,
-            overrides={"listen": args.listen, "data_dir": args.data_dir},
-        )
-    except WeirError as exc:
-        print(f"weir: error: {exc.message}", file=sys.stderr)
-        return 2
+def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(message)s",
         stream=sys.stderr,
     )
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    """``weir serve``: load settings (file < env < flags) and run until SIGINT/SIGTERM.
+
+    ``server.workers`` processes (default: one per core) under a supervisor; ``--single-process``
+    serves in this process instead (for profilers and debuggers).
+    """
+    overrides: dict[str, object] = {"listen": args.listen, "data_dir": args.data_dir}
+    if getattr(args, "workers", None) is not None:
+        overrides["server"] = {"workers": args.workers}
     try:
-        asyncio.run(_serve(settings))
+        settings = load_settings(config_file=args.config, overrides=overrides)
+    except WeirError as exc:
+        print(f"weir: error: {exc.message}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    try:
+        if getattr(args, "single_process", False):
+            asyncio.run(_serve(settings))
+            return 0
+        asyncio.run(startup(settings))
+        from gateway.workers.supervisor import Supervisor
+
+        return Supervisor(settings).run()
     except WeirError as exc:
         print(f"weir: error: {exc.message}", file=sys.stderr)
         return 1

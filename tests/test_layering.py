@@ -74,6 +74,19 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.admin",
         "gateway.server",
     ),
+    # The supervisor of `weir serve --workers N` only binds sockets and manages processes; the
+    # application lives in the workers (fresh interpreters), never in it.
+    "gateway.workers.supervisor": (
+        "aiohttp",
+        "lmdb",
+        "aiobotocore",
+        "gateway.core.lake",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
     # The CLI speaks HTTP to a server through the client; it never loads the engine or a backend.
     "gateway.cli.main": (
         "lmdb",
@@ -82,6 +95,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.storage",
         "gateway.s3",
         "gateway.admin",
+    ),
+    # Lineage drawings are pure functions of the API's JSON: the CLI renders with them.
+    "gateway.lineage.render": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.admin",
+        "gateway.server",
     ),
 }
 

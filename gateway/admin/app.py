@@ -16,7 +16,9 @@ from gateway.admin import (
     routes_auth,
     routes_branches,
     routes_config,
+    routes_lineage,
     routes_objects,
+    routes_paths,
     routes_refs,
     routes_repos,
     routes_staging,
@@ -38,6 +40,8 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_branches.ROUTES,
     *routes_objects.ROUTES,
     *routes_refs.ROUTES,
+    *routes_paths.ROUTES,
+    *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
 )
@@ -63,7 +67,7 @@ def create_admin_app(
     app[AUTHN] = authn
     app[AUTHZ] = authz
     app[VERSION] = version
-    app[routes_staging.STAGING] = routes_staging.StagingArea()
+    app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)

@@ -45,6 +45,7 @@ STATUS: dict[type[BaseException], int] = {
     e.Conflict: 409,
     e.NotImplementedFeature: 501,
     e.StorageError: 503,
+    e.StorageFault: 500,
     e.Corruption: 500,
     e.WeirError: 500,
 }

@@ -119,7 +119,27 @@ SCHEMAS: dict[str, JSON] = {
         metadata=_MAP,
         generation=_I,
         version=_I,
+        inputs={
+            "type": "array",
+            "items": _ref("CommitInput"),
+            "description": "Weir: what the commit was built from (lineage); absent when none",
+        },
     ),
+    "CommitInput": _obj(
+        ["repository", "commit_id", "ref", "path"],
+        repository=_S,
+        commit_id={"type": "string", "description": "the input ref, resolved at commit time"},
+        ref={"type": "string", "description": "the ref expression as given"},
+        path={"type": "string", "description": "a path or prefix/ in the input; '' = all"},
+        manifest={"type": "string", "description": "root of a tree of the exact paths read"},
+    ),
+    "InputRef": {
+        "description": "REPO@REF[:PATH], or an object",
+        "oneOf": [
+            {"type": "string", "example": "datasets@main:train/"},
+            _obj(["repository", "ref"], repository=_S, ref=_S, path=_S, manifest=_S),
+        ],
+    },
     "CommitList": _list_of("Commit"),
     "CommitCreation": _obj(
         ["message"],
@@ -132,6 +152,12 @@ SCHEMAS: dict[str, JSON] = {
             "type": "array",
             "items": _S,
             "description": "Weir: commit only these paths (a trailing / means a prefix)",
+        },
+        inputs={
+            "type": "array",
+            "items": _ref("InputRef"),
+            "description": "Weir: lineage, resolved to commit ids and hashed into the commit "
+            "(READ on each input is required)",
         },
     ),
     "RevertCreation": _obj(
@@ -160,6 +186,11 @@ SCHEMAS: dict[str, JSON] = {
             "type": "array",
             "items": _ref("Resolution"),
             "description": "Weir: settle conflicts per path or glob, first match wins",
+        },
+        inputs={
+            "type": "array",
+            "items": _ref("InputRef"),
+            "description": "Weir: lineage of the merge commit (READ on each input)",
         },
     ),
     "MergeResult": _obj(["reference"], reference=_S, fast_forward=_B, changes=_I),
@@ -267,6 +298,35 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "GrantList": _list_of("Grant"),
 }
+
+
+def register_schemas(schemas: dict[str, JSON]) -> None:
+    """Add a feature's shapes to the document (each route module documents its own, so this
+    module does not grow with every feature). Raises ValueError on a clashing redefinition."""
+    for name, schema in schemas.items():
+        if SCHEMAS.get(name, schema) != schema:
+            raise ValueError(f"OpenAPI schema {name!r} is defined twice, differently")
+        SCHEMAS[name] = schema
+
+
+# Building blocks for route modules that register their own schemas.
+STRING, INTEGER, BOOLEAN, STRING_MAP = _S, _I, _B, _MAP
+
+
+def ref(name: str) -> JSON:
+    """A ``$ref`` to a schema of this document."""
+    return _ref(name)
+
+
+def obj(required: Iterable[str], **props: JSON) -> JSON:
+    """An object schema with these properties."""
+    return _obj(required, **props)
+
+
+def list_of(item: str) -> JSON:
+    """A paginated ``{pagination, results}`` list of ``item``."""
+    return _list_of(item)
+
 
 _STANDARD_ERRORS = {
     401: "unauthenticated",

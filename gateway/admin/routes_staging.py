@@ -9,16 +9,19 @@
 3. ``PUT .../staging/backing?path=P`` with ``StagingMetadata`` links the blob at the path: only
    now is the object staged (``If-None-Match: *`` honoured), answering 200 ObjectStats.
 
-Pending uploads live in this process's memory (bounded): a restart forgets them and the client
-must start again; their blobs are left to garbage collection, like any unreferenced blob.
+Pending uploads live in the metadata store (``keys.PRESIGNED``, bounded by ``MAX_PENDING``), so
+every worker process of ``weir serve --workers N`` (and every gateway on a shared database) can
+serve any step, and a restart keeps them until they expire. A pending upload's blob is
+unreferenced until it is linked; an unlinked one is left to garbage collection.
 ``/config`` still reports ``pre_sign_support: false``, so clients use this flow only on request.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import hdrs, web
 
@@ -26,10 +29,13 @@ from gateway.admin import schemas
 from gateway.admin.params import j_map, j_opt_str, q_required, read_json
 from gateway.admin.routes_objects import CHUNK, PATH, PRESIGN
 from gateway.admin.routing import RouteSpec, lake_of, on_branch, principal_of
+from gateway.core import codec, keys
 from gateway.core.access import Action
 from gateway.core.errors import InvalidArgument, NotFound, PreconditionFailed
+from gateway.core.ids import BlobId
 from gateway.core.lake import Conditions
 from gateway.core.model import BlobInfo, Entry
+from gateway.core.ports import KVReader, KVStore, KVWriter
 
 STAGING_TTL = 3600
 MAX_PENDING = 10_000
@@ -40,53 +46,114 @@ class StagingNotFound(NotFound):
     """An upload token is unknown, expired, used, or for another path."""
 
 
-@dataclass
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+@dataclass(frozen=True)
 class Pending:
     repo: str
     branch: str
     path: str
     user: str
-    expires: float
+    expires: int
     blob: BlobInfo | None = None
 
 
-class StagingArea:
-    """One-time upload tokens. Used from the event loop only (no locking needed)."""
+def _encode(p: Pending) -> bytes:
+    blob = None if p.blob is None else [p.blob.blob_id, p.blob.size, p.blob.md5_hex]
+    return codec.pack([p.repo, p.branch, p.path, p.user, p.expires, blob])
 
-    def __init__(self, ttl: float = STAGING_TTL, max_pending: int = MAX_PENDING) -> None:
+
+def _decode(raw: bytes) -> Pending:
+    repo, branch, path, user, expires, blob = codec.unpack(raw)
+    info = None if blob is None else BlobInfo(BlobId(blob[0]), int(blob[1]), str(blob[2]))
+    return Pending(repo, branch, path, user, int(expires), info)
+
+
+def _count(r: KVReader) -> int:
+    raw = r.get(keys.PRESIGNED_COUNT)
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def _set_count(w: KVWriter, n: int) -> None:
+    w.put(keys.PRESIGNED_COUNT, n.to_bytes(8, "big"))
+
+
+class StagingArea:
+    """One-time upload tokens, kept in the metadata store. Each method is one transaction."""
+
+    def __init__(
+        self, kv: KVStore, ttl: float = STAGING_TTL, max_pending: int = MAX_PENDING
+    ) -> None:
+        self._kv = kv
         self._ttl = ttl
         self._max = max_pending
-        self._pending: dict[str, Pending] = {}
 
-    def _expire(self, now: float) -> None:
-        for token in [t for t, p in self._pending.items() if p.expires <= now]:
-            del self._pending[token]
-
-    def issue(self, repo: str, branch: str, path: str, user: str) -> tuple[str, float]:
-        now = time.time()
-        self._expire(now)
-        if len(self._pending) >= self._max:
-            raise InvalidArgument("too many pending staged uploads; retry later")
+    async def issue(self, repo: str, branch: str, path: str, user: str) -> tuple[str, int]:
         token = secrets.token_urlsafe(24)
-        expires = now + self._ttl
-        self._pending[token] = Pending(repo, branch, path, user, expires)
+        now = int(time.time())
+        expires = now + max(1, int(self._ttl))
+        record = _encode(Pending(repo, branch, path, user, expires))
+
+        def write(w: KVWriter) -> None:
+            n = _count(w)
+            horizon = keys.PRESIGNED_BY_EXPIRY + (now + 1).to_bytes(8, "big")
+            expired = [k for k, _ in w.scan(keys.PRESIGNED_BY_EXPIRY, horizon)]
+            for k in expired:  # expiry order: only the expired ones are visited
+                w.delete(k)
+                w.delete(keys.PRESIGNED_BY_TOKEN + k[len(keys.PRESIGNED_BY_EXPIRY) + 8 :])
+            n -= len(expired)
+            if n >= self._max:
+                raise InvalidArgument("too many pending staged uploads; retry later")
+            w.put(keys.presigned(token), record)
+            w.put(keys.presigned_expiry(expires, token), b"")
+            _set_count(w, n + 1)
+
+        await self._kv.write(write)
         return token, expires
 
     def get(self, token: str) -> Pending:
-        pending = self._pending.get(token)
+        """The pending upload ``token`` names (a point read). Raises StagingNotFound."""
+        if not _TOKEN_RE.match(token):
+            raise StagingNotFound("unknown or expired staging token")
+        raw = self._kv.read_sync(lambda r: r.get(keys.presigned(token)))
+        pending = None if raw is None else _decode(raw)
         if pending is None or pending.expires <= time.time():
             raise StagingNotFound("unknown or expired staging token")
         return pending
 
-    def take(self, token: str, repo: str, branch: str, path: str) -> Pending:
-        """Remove and return an uploaded token's record if it matches the path."""
-        pending = self.get(token)
-        if (pending.repo, pending.branch, pending.path) != (repo, branch, path):
-            raise StagingNotFound("the staging token was issued for another path")
-        if pending.blob is None:
-            raise InvalidArgument("nothing was uploaded to this staging location")
-        del self._pending[token]
-        return pending
+    async def uploaded(self, token: str, blob: BlobInfo) -> None:
+        """Record the blob uploaded for ``token``. Raises StagingNotFound."""
+
+        def write(w: KVWriter) -> None:
+            raw = w.get(keys.presigned(token))
+            pending = None if raw is None else _decode(raw)
+            if pending is None or pending.expires <= time.time():
+                raise StagingNotFound("unknown or expired staging token")
+            w.put(keys.presigned(token), _encode(replace(pending, blob=blob)))
+
+        await self._kv.write(write)
+
+    async def take(self, token: str, repo: str, branch: str, path: str) -> Pending:
+        """Remove and return an uploaded token's record if it matches the path (once only)."""
+        if not _TOKEN_RE.match(token):
+            raise StagingNotFound("unknown or expired staging token")
+
+        def write(w: KVWriter) -> Pending:
+            raw = w.get(keys.presigned(token))
+            pending = None if raw is None else _decode(raw)
+            if pending is None or pending.expires <= time.time():
+                raise StagingNotFound("unknown or expired staging token")
+            if (pending.repo, pending.branch, pending.path) != (repo, branch, path):
+                raise StagingNotFound("the staging token was issued for another path")
+            if pending.blob is None:
+                raise InvalidArgument("nothing was uploaded to this staging location")
+            w.delete(keys.presigned(token))
+            w.delete(keys.presigned_expiry(pending.expires, token))
+            _set_count(w, max(0, _count(w) - 1))
+            return pending
+
+        return await self._kv.write(write)
 
 
 STAGING = web.AppKey("staging", StagingArea)
@@ -96,7 +163,7 @@ async def get_physical_address(request: web.Request) -> web.Response:
     repo, branch = request.match_info["repo"], request.match_info["branch"]
     path = q_required(request, "path")
     await lake_of(request).get_branch(repo, branch)  # 404 now rather than at link time
-    token, expires = request.config_dict[STAGING].issue(
+    token, expires = await request.config_dict[STAGING].issue(
         repo, branch, path, principal_of(request).user
     )
     url = request.url.with_path(f"/api/v1/staging/uploads/{token}").with_query(None)
@@ -115,7 +182,7 @@ async def upload_staged(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     area.get(token)  # refuse before reading the body
     blob = await lake_of(request).ingest(request.content.iter_chunked(CHUNK))
-    area.get(token).blob = blob
+    await area.uploaded(token, blob)
     return web.Response(status=200, headers={hdrs.ETAG: f'"{blob.md5_hex}"'})
 
 
@@ -127,7 +194,8 @@ async def link_physical_address(request: web.Request) -> web.Response:
     address = staging.get("physical_address") if isinstance(staging, dict) else None
     if not isinstance(address, str) or not address.startswith(ADDRESS_PREFIX):
         raise InvalidArgument("staging.physical_address is not a Weir staging address")
-    pending = request.config_dict[STAGING].take(address[len(ADDRESS_PREFIX) :], repo, branch, path)
+    token = address[len(ADDRESS_PREFIX) :]
+    pending = await request.config_dict[STAGING].take(token, repo, branch, path)
     assert pending.blob is not None
     checksum = (j_opt_str(body, "checksum") or "").strip('"')
     if checksum and checksum != pending.blob.md5_hex:

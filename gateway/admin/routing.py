@@ -19,6 +19,8 @@ from gateway.auth.users import UserStore
 from gateway.core.access import Action, Authenticator, Authorizer, Principal
 from gateway.core.errors import AccessDenied
 from gateway.core.lake import Lake
+from gateway.core.model import InputRef
+from gateway.lineage.inputs import inputs_from_json
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -94,6 +96,15 @@ async def authorize(
     """Check a body-derived scope (raises AccessDenied). Route-level checks run automatically."""
     branch = None if branch is None else ref_base_name(branch)
     await request.config_dict[AUTHZ].check(principal_of(request), action, repo, branch)
+
+
+async def authorized_inputs(request: web.Request, body: Mapping[str, Any]) -> list[InputRef]:
+    """The ``inputs`` of a commit or merge body (lineage), each checked for READ on its
+    repository and ref: nobody records as an input what they may not read."""
+    inputs = inputs_from_json(body.get("inputs"))
+    for i in inputs:
+        await authorize(request, Action.READ, i.repository, i.ref)
+    return inputs
 
 
 async def may(

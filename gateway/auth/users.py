@@ -14,11 +14,13 @@ User names and access key ids never contain ``/``, so a ``<user>/`` prefix scan 
 
 Concurrency: every mutation is one KV write transaction, so it is atomic and durable when it
 returns. Lookups and checks are served from an in-process cache (each S3 request authenticates,
-and a KV round trip per request would cost more than the request); this process is the only
-writer of these keys, and every mutation clears the cache after its transaction commits, so a
-revoked key or grant stops working as soon as the revoking call returns. A lookup that raced
-with a mutation does not populate the cache (generation check). Running several Weir processes
-over one metadata store would need a shared invalidation signal (see DESIGN.md section 8).
+and a KV round trip per request would cost more than the request). Every mutation touches the
+``auth`` topic in its transaction (``KVWriter.touch``), and every lookup first compares
+``KVStore.generation("auth")`` -- a point read of a counter, ~1.5 us on LMDB -- with the
+generation the cache was filled under, dropping the cache when they differ. So a revoked key or
+grant stops working, in every process sharing the store (``weir serve --workers``, several
+gateways on one database), as soon as the revoking call returns. A lookup whose read raced with
+a newer generation does not populate the cache. See docs/decisions/0012-cache-invalidation.md.
 
 Secrets are sealed with ``SecretBox`` (AES-GCM) before they reach the store and are never put in
 a ``repr``, a log line or an error message.
@@ -56,6 +58,8 @@ _KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")
 _KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
 _MAX_SECRET = 256
 DEFAULT_ADMIN = "admin"
+#: The cache-invalidation topic of users, access keys and grants (``KVWriter.touch``).
+AUTH_TOPIC = "auth"
 
 _USER = b"u/n/"
 _KEY = b"u/k/"
@@ -166,31 +170,37 @@ class UserStore:
     def __init__(self, kv: KVStore, secret_key: bytes) -> None:
         self._kv = kv
         self._box = SecretBox(secret_key)
-        self._gen = 0
+        self._gen = -1  # the store's AUTH_TOPIC generation the caches were filled under
         self._principals: dict[str, tuple[Principal, str]] = {}
         self._grants: dict[str, tuple[Grant, ...]] = {}
 
-    def _invalidate(self) -> None:
-        self._gen += 1
-        self._principals.clear()
-        self._grants.clear()
+    def _fresh(self) -> int:
+        """Drop the caches if any process changed users, keys or grants since they were filled;
+        return the current generation (read *before* any state it guards)."""
+        gen = self._kv.generation(AUTH_TOPIC)
+        if gen != self._gen:
+            self._principals.clear()
+            self._grants.clear()
+            self._gen = gen
+        return gen
 
     async def _write(self, fn: Callable[[KVWriter], T]) -> T:
-        self._invalidate()
-        try:
-            return await self._kv.write(fn)
-        finally:
-            self._invalidate()
+        def touching(w: KVWriter) -> T:
+            value = fn(w)
+            w.touch(AUTH_TOPIC)
+            return value
+
+        return await self._kv.write(touching)
 
     # -- Authenticator ------------------------------------------------------------------------
     async def lookup(self, access_key_id: str) -> tuple[Principal, str] | None:
         """The principal and plaintext secret for an access key, or None if unknown/revoked."""
+        gen = self._fresh()
         cached = self._principals.get(access_key_id)
         if cached is not None:
             return cached
         if not _KEY_ID_RE.match(access_key_id):
             return None
-        gen = self._gen
 
         def read(r: KVReader) -> tuple[str, bytes, bool] | None:
             raw = r.get(_access_key(access_key_id))
@@ -233,10 +243,10 @@ class UserStore:
             raise AccessDenied(f"user {principal.user!r} may not {action.name.lower()} {where}")
 
     async def _user_grants(self, user: str) -> tuple[Grant, ...]:
+        gen = self._fresh()
         cached = self._grants.get(user)
         if cached is not None:
             return cached
-        gen = self._gen
         prefix = _grants_prefix(user)
 
         def read(r: KVReader) -> tuple[Grant, ...]:

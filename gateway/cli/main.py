@@ -18,7 +18,15 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from gateway import __version__
-from gateway.cli import cmd_auth, cmd_history, cmd_objects, cmd_refs, cmd_repo
+from gateway.cli import (
+    cmd_auth,
+    cmd_blame,
+    cmd_history,
+    cmd_lineage,
+    cmd_objects,
+    cmd_refs,
+    cmd_repo,
+)
 from gateway.cli.context import CliError, Context, Parser, UsageError, global_options, wrap
 from gateway.client.api import ApiError, ConnectionFailed
 
@@ -58,11 +66,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:8000)")
     serve.add_argument("--data-dir", help="directory for metadata and blobs (default ./data)")
     serve.add_argument("--config", help="TOML config file (default: none)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes on the one port (default: server.workers, 0 = one per core)",
+    )
+    serve.add_argument(
+        "--single-process",
+        action="store_true",
+        help="serve in this process, without the supervisor (profilers, debuggers)",
+    )
     cmd_auth.register(sub)
     cmd_repo.register(sub)
     cmd_refs.register(sub)
     cmd_history.register(sub)
     cmd_objects.register(sub)
+    cmd_blame.register(sub)
+    cmd_lineage.register(sub)
     return parser
 
 

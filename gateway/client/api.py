@@ -390,11 +390,15 @@ class AdminClient:
         metadata: Mapping[str, str] | None = None,
         paths: Sequence[str] = (),
         allow_empty: bool = False,
+        inputs: Sequence[str | Mapping[str, str]] = (),
     ) -> Json:
-        """Commit staged changes; with ``paths`` (Weir) only those paths and prefixes/."""
+        """Commit staged changes; with ``paths`` (Weir) only those paths and prefixes/; with
+        ``inputs`` (Weir, lineage) ``"REPO@REF[:PATH]"`` strings or objects."""
         body: dict[str, Any] = {"message": message, "metadata": dict(metadata or {})}
         if paths:
             body["paths"] = list(paths)
+        if inputs:
+            body["inputs"] = list(inputs)
         if allow_empty:
             body["allow_empty"] = True
         path = _path("/repositories/{}/branches/{}/commits", repo, branch)
@@ -420,6 +424,51 @@ class AdminClient:
         path = _path("/repositories/{}/refs/{}/commits", repo, ref)
         return self.paginate(path, query, limit=limit)
 
+    def path_history(
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        *,
+        first_parent: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Json]:
+        """The commits that changed ``path`` (Weir), newest first: ``{commit, deleted, object}``."""
+        query = {"path": path, "first_parent": "true" if first_parent else None}
+        return self.paginate(
+            _path("/repositories/{}/refs/{}/history", repo, ref), query, limit=limit
+        )
+
+    def blame(
+        self, repo: str, ref: str, path: str, *, prefix: bool = False, limit: int | None = None
+    ) -> Iterator[Json]:
+        """Per object, the commit that wrote it (Weir): ``{path, commit, object}``. With
+        ``prefix`` every object under ``path``."""
+        query = {"path": path, "recursive": "true" if prefix else None}
+        url = _path("/repositories/{}/refs/{}/blame", repo, ref)
+        return self.paginate(url, query, limit=limit)
+
+    def lineage(
+        self,
+        repo: str,
+        ref: str,
+        path: str = "",
+        *,
+        downstream: bool = False,
+        depth: int | None = None,
+        fmt: str = "json",
+    ) -> Json:
+        """The lineage graph (Weir): JSON, or with ``fmt`` tree/dot/mermaid its drawing."""
+        query = {
+            "path": path,
+            "direction": "downstream" if downstream else None,
+            "depth": depth,
+            "format": None if fmt == "json" else fmt,
+        }
+        return self.request(
+            "GET", _path("/repositories/{}/refs/{}/lineage", repo, ref), query=query
+        )
+
     def diff_refs(
         self, repo: str, left: str, right: str, *, two_dot: bool = False, prefix: str = ""
     ) -> Iterator[Json]:
@@ -440,6 +489,7 @@ class AdminClient:
         metadata: Mapping[str, str] | None = None,
         strategy: str = "",
         resolutions: Sequence[tuple[str, str]] = (),
+        inputs: Sequence[str | Mapping[str, str]] = (),
     ) -> Json:
         """Merge ``source`` into branch ``dest``; a conflict raises ApiError(409) whose ``body``
         carries ``conflicts``. ``resolutions`` are (glob, "source"|"dest") pairs."""
@@ -448,6 +498,8 @@ class AdminClient:
             body["strategy"] = strategy
         if resolutions:
             body["resolutions"] = [{"pattern": p, "side": s} for p, s in resolutions]
+        if inputs:
+            body["inputs"] = list(inputs)
         path = _path("/repositories/{}/refs/{}/merge/{}", repo, source, dest)
         return self.request("POST", path, json_body=body)
 

@@ -48,6 +48,8 @@ from gateway.core.tree.node import DEFAULT_CACHE
 from gateway.core.view import View, new_token
 
 T = TypeVar("T")
+#: Value of a path-history key whose commit deleted the path (b"" when it set it).
+DELETED = b"d"
 
 
 @dataclass
@@ -58,7 +60,8 @@ class Prepared:
     branch: Branch  # as seen in the snapshot (head and token are CAS-checked at publish)
     commit: Commit
     nodes: BufferedNodeStore
-    changed_paths: list[str]
+    #: (path, deleted): the paths whose content differs from the first parent's (path index).
+    changed_paths: list[tuple[str, bool]]
     staged_raw: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value) to remove
     require_clean: bool = False  # merge/revert/cherry-pick: the branch must have nothing staged
     #: Set for a commit of the whole staging area: the write count seen in the snapshot.
@@ -131,8 +134,8 @@ def resolve_inputs(view: View, inputs: Sequence[InputRef]) -> tuple[CommitInput,
     return tuple(out)
 
 
-def _changed(old_root: bytes, new_root: bytes, nodes: BufferedNodeStore) -> list[str]:
-    return [c.path for c in tree_diff(old_root, new_root, nodes)]
+def _changed(old_root: bytes, new_root: bytes, nodes: BufferedNodeStore) -> list[tuple[str, bool]]:
+    return [(c.path, c.right is None) for c in tree_diff(old_root, new_root, nodes)]
 
 
 def prepare_commit(
@@ -169,7 +172,7 @@ def prepare_commit(
     root = apply_raw(head.tree, changes, nodes, DEFAULT_CACHE) if changes else head.tree
     if head.tree == tree.EMPTY_TREE:
         # Everything is new: the changed paths are the staged ones (no diff needed).
-        changed = [p for p, v in changes if v is not None]
+        changed = [(p, False) for p, v in changes if v is not None]
     else:
         changed = _changed(head.tree, root, nodes)
     commit = _new_commit(
@@ -204,8 +207,9 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         raise DirtyBranch(f"branch {p.branch.name!r} has uncommitted changes")
     write_nodes(w, p.nodes.pending())
     view.put_commit(p.repo, p.commit)
-    for path in p.changed_paths:
-        w.put(keys.pathlog(p.repo, path, p.commit.id), b"")
+    gen = p.commit.generation
+    for path, deleted in p.changed_paths:
+        w.put(keys.history(p.repo, path, gen, p.commit.id), DELETED if deleted else b"")
     for i in p.commit.inputs:
         w.put(keys.downstream(i.repository, i.commit, p.repo, p.commit.id), b"")
     token = cur.staging_token

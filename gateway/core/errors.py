@@ -194,4 +194,10 @@ class NotImplementedFeature(WeirError):
 
 
 class StorageError(WeirError):
-    """The blob backend failed (I/O, network). Retryable from the client's point of view."""
+    """The blob backend failed (I/O, network, the object store down, slow or throttling) and
+    the backend's own retries ran out. Retryable from the client's point of view."""
+
+
+class StorageFault(StorageError):
+    """The object store refused a request in a way retrying will not fix (credentials,
+    permissions, a missing bucket, an unexpected answer): an operator must look."""

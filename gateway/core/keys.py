@@ -19,7 +19,18 @@ MANIFEST = b"M/"  # M/<manifest hex> -> multipart manifest (global, content-addr
 INLINE = b"I/"  # I/<blob hex> -> the bytes of a small blob (global, content-addressed)
 UPLOAD = b"U/"  # U/<repo>\0<upload id> -> Upload
 PART = b"P/"  # P/<repo>\0<upload id>\0<part number, 4 bytes BE> -> Part
-PATHLOG = b"L/"  # L/<repo>\0<path>\0<commit hex> -> b"" (commits that changed the path)
+#: Legacy path index (before path history was generation-ordered); read only by the one-time
+#: migration in ``gateway.core.pathindex`` that turns it into ``HISTORY`` keys.
+PATHLOG = b"L/"  # L/<repo>\0<path>\0<commit hex> -> b""
+#: V/<repo>\0<path>\0<generation, 8 bytes BE><commit hex> -> b"" (set) or b"d" (deleted):
+#: the commits that changed the path relative to their first parent, in generation order, so
+#: "newest change of P below generation g" is one seek. See docs/decisions/0012.
+HISTORY = b"V/"
+#: J/<repo>\0<commit hex> -> first-parent chain link (depth, generation, parent, skew-binary
+#: jump pointer): "is C on the first-parent chain of H" in O(log n) point reads.
+CHAIN = b"J/"
+#: W/<name> -> engine-wide format markers (e.g. which index migrations have run).
+ENGINE = b"W/"
 PROTECT = b"X/"  # X/<repo> -> list of protected-branch globs
 DELETING = b"D/"  # D/<repo> -> b"": the repository was deleted and its records are being purged
 STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging area (8 bytes)
@@ -31,6 +42,17 @@ DOWNSTREAM = b"K/"
 #: after ``multipart.COMPLETED_TTL_SECONDS`` (``multipart.completed_expired`` tells); GC
 #: deletes expired records, readers ignore them.
 COMPLETED = b"O/"
+#: b/<blob hex> -> where an object-store backend keeps the blob (gateway.core.blobindex)
+BLOBLOC = b"b/"
+#: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
+PENDING = b"p/"
+#: Pending presigned staging uploads of the admin API (shared by every worker process):
+#: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
+#: V/n -> how many are pending (8 bytes BE).
+PRESIGNED = b"V/"
+PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
+PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
+PRESIGNED_COUNT = PRESIGNED + b"n"
 
 
 def _s(value: str) -> bytes:
@@ -93,6 +115,15 @@ def inline_blob(blob_hex: str) -> bytes:
     return INLINE + blob_hex.encode("ascii")
 
 
+def blob_location(blob_hex: str) -> bytes:
+    """The blob index record of ``blob_hex`` (or, for a prefix of it, the start of a scan)."""
+    return BLOBLOC + blob_hex.encode("ascii")
+
+
+def pending_upload(token: str) -> bytes:
+    return PENDING + token.encode("ascii")
+
+
 def manifest(manifest_hex: str) -> bytes:
     return MANIFEST + manifest_hex.encode("ascii")
 
@@ -125,6 +156,28 @@ def pathlog_prefix(repo_name: str, path_prefix: str) -> bytes:
     return PATHLOG + _s(repo_name) + SEP + _s(path_prefix)
 
 
+def history(repo_name: str, path: str, generation: int, commit_hex: str) -> bytes:
+    return history_of(repo_name, path) + generation.to_bytes(8, "big") + commit_hex.encode("ascii")
+
+
+def history_of(repo_name: str, path: str) -> bytes:
+    """Prefix of one path's history keys (exact path: the NUL ends the path)."""
+    return HISTORY + _s(repo_name) + SEP + _s(path) + SEP
+
+
+def history_prefix(repo_name: str, path_prefix: str) -> bytes:
+    """Prefix of the history keys of every path starting with ``path_prefix``."""
+    return HISTORY + _s(repo_name) + SEP + _s(path_prefix)
+
+
+def chain(repo_name: str, commit_hex: str) -> bytes:
+    return CHAIN + _s(repo_name) + SEP + commit_hex.encode("ascii")
+
+
+def engine_marker(name: str) -> bytes:
+    return ENGINE + _s(name)
+
+
 def downstream(input_repo: str, input_commit: str, repo_name: str, commit_hex: str) -> bytes:
     return (
         downstream_of(input_repo, input_commit) + _s(repo_name) + SEP + commit_hex.encode("ascii")
@@ -136,6 +189,14 @@ def downstream_of(input_repo: str, input_commit: str) -> bytes:
     return DOWNSTREAM + _s(input_repo) + SEP + input_commit.encode("ascii") + SEP
 
 
+def presigned(token: str) -> bytes:
+    return PRESIGNED_BY_TOKEN + token.encode("ascii")
+
+
+def presigned_expiry(expires: int, token: str) -> bytes:
+    return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
+
+
 def deleting(repo_name: str) -> bytes:
     return DELETING + _s(repo_name)
 
@@ -145,4 +206,16 @@ def protect(repo_name: str) -> bytes:
 
 
 #: Every table whose keys start with "<table><repo>\0": purged when a repository is deleted.
-REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG, COMPLETED)
+REPO_TABLES = (
+    BRANCH,
+    TAG,
+    COMMIT,
+    STAGING,
+    STAGESEQ,
+    UPLOAD,
+    PART,
+    PATHLOG,
+    HISTORY,
+    CHAIN,
+    COMPLETED,
+)

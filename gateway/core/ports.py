@@ -45,6 +45,15 @@ class KVWriter(KVReader, Protocol):
         """Delete ``key``; return whether it existed."""
         ...
 
+    def touch(self, topic: str) -> None:
+        """Mark ``topic`` changed by this transaction (cross-process cache invalidation).
+
+        Part of the transaction: if it commits, ``KVStore.generation(topic)`` changes in every
+        process sharing the store; if it is rolled back, nothing changes. Touching a topic
+        several times in one transaction is allowed. See ``KVStore.generation``.
+        """
+        ...
+
 
 class KVStore(Protocol):
     """An ordered, transactional key-value store.
@@ -59,6 +68,12 @@ class KVStore(Protocol):
         * ``read(fn)`` runs ``fn`` on a consistent snapshot.
         * The async forms run ``fn`` in a worker thread, never on the event loop; ``fn`` must not
           touch the event loop. The ``*_sync`` forms run in the calling thread.
+        * Cache invalidation across processes: a write transaction that changes state some
+          process may cache calls ``w.touch(topic)``; ``generation(topic)`` is a cheap read of a
+          number that changes whenever a committed transaction touched ``topic``. Once a write
+          that touched ``topic`` has returned -- in this or any other process sharing the
+          store -- ``generation(topic)`` differs from what it returned before that write
+          began (no staleness window). See docs/decisions/0012-cache-invalidation.md.
     """
 
     async def read(self, fn: Callable[[KVReader], T]) -> T: ...
@@ -69,12 +84,25 @@ class KVStore(Protocol):
 
     def write_sync(self, fn: Callable[[KVWriter], T]) -> T: ...
 
+    def generation(self, topic: str) -> int:
+        """The committed generation of ``topic``: changes whenever a committed transaction
+        touched it (0 before any). Cheap enough to call on every request; never blocks on a
+        write. A cache of state derived from ``topic`` reads it *before* reading the state and
+        drops its contents when it differs from the value the contents were read under.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class BlobStat:
+    """A stored blob's size, and when it was last stored or deduplicated against (unix seconds;
+    0.0 when the backend cannot tell). Garbage collection compares ``mtime`` with the start of
+    its mark phase: a blob used since then may be referenced by a write it has not seen."""
+
     size: int
+    mtime: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +151,14 @@ class BlobStore(Protocol):
 
     async def exists(self, blob_id: BlobId) -> bool: ...
 
-    async def delete(self, blob_id: BlobId) -> None:
-        """Remove a blob; a missing blob is not an error."""
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """Remove a blob; a missing blob is not an error. Returns whether it was removed.
+
+        With ``unused_since`` (garbage collection), the blob is kept when it was stored or
+        deduplicated against at or after that time (``BlobStat.mtime``), atomically with
+        respect to concurrent writers of the same id: a commit that deduplicates against the
+        blob either keeps it alive or finds it gone and stores its own bytes.
+        """
         ...
 
     def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
@@ -133,6 +167,16 @@ class BlobStore(Protocol):
 
     def local_path(self, blob_id: BlobId) -> FsPath | None:
         """The blob's file on local disk when ``capabilities.local_files``, else None."""
+        ...
+
+    async def sweep(self, *, grace: float) -> int:
+        """Remove what interrupted writes left behind (temp files, orphaned physical objects,
+        incomplete multipart uploads) that is older than ``grace`` seconds, or that no live
+        writer holds. Safe while writers run. Returns how many leftovers were removed."""
+        ...
+
+    async def check(self) -> None:
+        """Readiness: return when the store answers; raise StorageError naming the cause."""
         ...
 
     async def close(self) -> None: ...

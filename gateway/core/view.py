@@ -7,13 +7,10 @@ Immutable records (commits, tree nodes) are cached across transactions: their ke
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Generic, TypeVar
 
-from gateway.core import codec, keys, staging
+from gateway.core import chain, codec, keys, staging
 from gateway.core.errors import (
     AmbiguousRef,
     BranchNotFound,
@@ -24,36 +21,10 @@ from gateway.core.errors import (
     TagNotFound,
 )
 from gateway.core.ids import BranchName, CommitId
+from gateway.core.lru import LruCache
 from gateway.core.model import Branch, Commit, Entry, RefKind, Repository, ResolvedRef, Tag
 from gateway.core.ports import KVReader, KVWriter
 from gateway.core.refexpr import parse_ref
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class LruCache(Generic[K, V]):
-    """A small thread-safe LRU for immutable records."""
-
-    def __init__(self, capacity: int) -> None:
-        self._cap = capacity
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            v = self._data.get(key)
-            if v is not None:
-                self._data.move_to_end(key)
-            return v
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            if len(self._data) > self._cap:
-                self._data.popitem(last=False)
-
 
 _COMMITS: LruCache[tuple[str, str], Commit] = LruCache(65536)
 MIN_PREFIX = 4  # shortest commit-id prefix accepted as a ref
@@ -166,8 +137,11 @@ class View:
         return self.commit(repo, found[0]) if found else None
 
     def put_commit(self, repo: str, c: Commit) -> None:
+        """Store a commit with its first-parent chain link (``gateway.core.chain``); its first
+        parent must be stored already."""
         w: KVWriter = self.kv  # type: ignore[assignment]
         w.put(keys.commit(repo, c.id), codec.encode_commit(c))
+        chain.put_link(w, repo, chain.make_link(w, repo, c))
 
     # -- refs -------------------------------------------------------------------------------------
     def resolve(self, repo: str, expr: str) -> ResolvedRef:

@@ -42,3 +42,22 @@ def check_bound(bound: bytes) -> None:
     """
     if type(bound) is not bytes:
         raise InvalidArgument(f"scan bounds are bytes, not {type(bound).__name__}")
+
+
+#: The longest cache-invalidation topic name (UTF-8 bytes) any store accepts.
+MAX_TOPIC_BYTES = 200
+
+
+def check_topic(topic: str) -> bytes:
+    """Validate a cache-invalidation topic (``KVWriter.touch``, ``KVStore.generation``) and
+    return its UTF-8 bytes.
+
+    Raises:
+        InvalidArgument: the topic is not a non-empty ``str`` of at most ``MAX_TOPIC_BYTES``.
+    """
+    if type(topic) is not str:
+        raise InvalidArgument(f"topics are str, not {type(topic).__name__}")
+    raw = topic.encode()
+    if not raw or len(raw) > MAX_TOPIC_BYTES:
+        raise InvalidArgument(f"a topic is 1-{MAX_TOPIC_BYTES} bytes of UTF-8")
+    return raw

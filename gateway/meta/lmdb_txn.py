@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import lmdb
 
 from gateway.core.errors import StorageError
-from gateway.meta.limits import check_bound, check_key, check_value
+from gateway.meta.limits import check_bound, check_key, check_topic, check_value
 
 if TYPE_CHECKING:
     from lmdb import _Database
@@ -49,6 +49,16 @@ _MARK = b"\x00"
 _SKIP = 0  # the group lies entirely on the far side of the scan's starting bound
 _STOP = 1  # the group lies entirely beyond the scan's finishing bound
 _Range = tuple[bytes, bytes | None]
+_GEN = b"gen/"  # generation counters live in the ``meta`` database: invisible to scans
+
+
+def generation_key(topic: str) -> bytes:
+    """The ``meta``-database key of ``topic``'s generation counter (a big-endian u64)."""
+    return _GEN + check_topic(topic)
+
+
+def decode_generation(raw: bytes | None) -> int:
+    return 0 if raw is None else int.from_bytes(raw, "big")
 
 
 def _child_ns(ns: bytes, head: bytes) -> bytes:
@@ -96,12 +106,19 @@ class LmdbTxnView:
     that received it returns (every method then raises RuntimeError).
     """
 
-    __slots__ = ("_db", "_long", "_txn")
+    __slots__ = ("_db", "_long", "_meta", "_txn")
 
-    def __init__(self, txn: lmdb.Transaction[bytes], db: _Database, long_db: _Database) -> None:
+    def __init__(
+        self,
+        txn: lmdb.Transaction[bytes],
+        db: _Database,
+        long_db: _Database,
+        meta_db: _Database,
+    ) -> None:
         self._txn: lmdb.Transaction[bytes] | None = txn
         self._db = db
         self._long = long_db
+        self._meta = meta_db
 
     def invalidate(self) -> None:
         """Forbid further use; called when the callback returns."""
@@ -168,6 +185,16 @@ class LmdbTxnView:
                     break
                 txn.delete(marker, db=parent_db)
             return True
+        except lmdb.Error as exc:
+            raise StorageError(f"metadata write failed: {exc}") from exc
+
+    def touch(self, topic: str) -> None:
+        """Bump ``topic``'s generation counter inside this transaction."""
+        key = generation_key(topic)
+        txn = self._live()
+        try:
+            current = decode_generation(txn.get(key, db=self._meta))
+            txn.put(key, ((current + 1) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big"), db=self._meta)
         except lmdb.Error as exc:
             raise StorageError(f"metadata write failed: {exc}") from exc
 

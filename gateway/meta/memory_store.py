@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from gateway.core.errors import StorageError
 from gateway.core.ports import KVReader, KVWriter
-from gateway.meta.limits import check_bound, check_key, check_value
+from gateway.meta.limits import check_bound, check_key, check_topic, check_value
 
 T = TypeVar("T")
 
@@ -85,12 +85,13 @@ class _MemoryWriter(_MemoryReader):
     time, so changes made while iterating are seen from the cursor onwards (as in LMDB).
     """
 
-    __slots__ = ("_changed", "_overlay")
+    __slots__ = ("_changed", "_overlay", "touched")
 
     def __init__(self, snap: _Snapshot) -> None:
         super().__init__(snap)
         self._overlay: dict[bytes, bytes | None] = {}
         self._changed: list[bytes] = []  # the overlay's keys, sorted
+        self.touched: list[str] = []  # topics to bump once this transaction is published
 
     def get(self, key: bytes) -> bytes | None:
         """Value stored under ``key`` (seeing this transaction's writes), or None."""
@@ -113,6 +114,12 @@ class _MemoryWriter(_MemoryReader):
         if existed:
             self._record(key, None)
         return existed
+
+    def touch(self, topic: str) -> None:
+        """Mark ``topic`` changed; its generation is bumped when this transaction commits."""
+        check_topic(topic)
+        self._check()
+        self.touched.append(topic)
 
     def _record(self, key: bytes, value: bytes | None) -> None:
         if key not in self._overlay:
@@ -208,6 +215,7 @@ class MemoryKVStore:
         self._loop_locks = weakref.WeakKeyDictionary()
         self._loop_locks_guard = threading.Lock()
         self._closed = False
+        self._generations: dict[str, int] = {}
         self.commit_count = 0
 
     def _check_open(self) -> None:
@@ -248,7 +256,16 @@ class MemoryKVStore:
             if published is not None:
                 self._snap = published
                 self.commit_count += 1
+            # After the snapshot is published: whoever sees the new generation sees the data.
+            for topic in writer.touched:
+                self._generations[topic] = self._generations.get(topic, 0) + 1
             return value
+
+    def generation(self, topic: str) -> int:
+        """``topic``'s committed generation (bumped after the touching write is published)."""
+        check_topic(topic)
+        self._check_open()
+        return self._generations.get(topic, 0)
 
     async def read(self, fn: Callable[[KVReader], T]) -> T:
         """Run ``fn`` on the current snapshot in a worker thread (never on the event loop)."""

@@ -114,7 +114,16 @@ class S3Gateway:
             exc = IncompleteBody(str(exc) or "the request body ended early")
         spec, message, extra = describe(exc)
         if spec.status >= 500:
-            log.error("S3 %s %s failed", request.method, resource, exc_info=exc)
+            # The cause (e.g. the object store's answer after the retries) goes to the log with
+            # the request id the client got, never into the response.
+            log.error(
+                "S3 %s %s failed (request id %s): %s",
+                request.method,
+                resource,
+                request_id,
+                exc,
+                exc_info=exc,
+            )
         headers: dict[str, str] = {}
         if isinstance(exc, InvalidRange):
             headers["Content-Range"] = unsatisfiable_content_range(exc.size)

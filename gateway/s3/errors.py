@@ -303,9 +303,11 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             501,
             "A header or query you provided implies functionality that is not implemented.",
         ),
-        core.StorageError: S3ErrorSpec(
-            "ServiceUnavailable", 503, "Please reduce your request rate."
-        ),
+        # The object store behind Weir is down, slow or throttling and the backend's bounded
+        # retries ran out: SDKs retry SlowDown with backoff (decision 0013). A refusal no retry
+        # fixes (credentials, a missing bucket) is a server fault.
+        core.StorageError: S3ErrorSpec("SlowDown", 503, "Please reduce your request rate."),
+        core.StorageFault: _INTERNAL,
         core.WeirError: _INTERNAL,
         # S3-only
         InvalidRequest: S3ErrorSpec("InvalidRequest", 400, None),

@@ -632,3 +632,154 @@ def test_lmdb_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
             a, b = _crash_keys(tag, i)
             assert a in rows and b in rows
         assert len(rows) == 2 * len(written)
+
+
+# -- cross-process cache invalidation: touch / generation --------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_generation_changes_exactly_when_a_touching_write_commits(
+    kv_store: KVStoreImpl, mode: str
+) -> None:
+    async def write(fn: Callable[[KVWriter], object]) -> object:
+        return kv_store.write_sync(fn) if mode == "sync" else await kv_store.write(fn)
+
+    assert kv_store.generation("auth") == 0  # never touched
+    g0 = kv_store.generation("auth")
+
+    def change(w: KVWriter) -> None:
+        w.put(b"u/alice", b"1")
+        w.touch("auth")
+
+    await write(change)
+    g1 = kv_store.generation("auth")
+    assert g1 != g0
+    assert kv_store.generation("auth") == g1  # stable while nothing touches it
+    assert kv_store.generation("other") == 0  # topics are independent
+    await write(lambda w: w.put(b"x", b"1"))  # a write that does not touch the topic
+    assert kv_store.generation("auth") == g1
+
+    def touch_only(w: KVWriter) -> None:
+        w.touch("auth")
+        w.touch("auth")  # twice in one transaction is fine
+
+    await write(touch_only)
+    g2 = kv_store.generation("auth")
+    assert g2 not in (g0, g1)
+
+    def failing(w: KVWriter) -> None:
+        w.put(b"u/bob", b"1")
+        w.touch("auth")
+        raise Boom("rolled back")
+
+    with pytest.raises(Boom):
+        await write(failing)
+    assert kv_store.generation("auth") == g2  # a rolled-back touch changes nothing
+    # The counters are the store's own: no scan, of any range, ever sees them.
+    assert kv_store.read_sync(_all) == [(b"u/alice", b"1"), (b"x", b"1")]
+
+
+async def test_generation_in_a_group_commit_batch(kv_store: KVStoreImpl) -> None:
+    def ok(topic: str, w: KVWriter) -> None:
+        w.put(topic.encode(), b"1")
+        w.touch(topic)
+
+    def bad(topic: str, w: KVWriter) -> None:
+        w.touch(topic)
+        raise Boom(topic)
+
+    fns: list[Callable[[KVWriter], object]] = [
+        partial(ok, "a"),
+        partial(bad, "b"),
+        partial(ok, "c"),
+        partial(bad, "a"),
+    ]
+    results = await _behind_gate(kv_store, fns)
+    assert [type(r) for r in results] == [type(None), Boom, type(None), Boom]
+    assert kv_store.generation("a") != 0
+    assert kv_store.generation("b") == 0  # only failed callbacks touched it
+    assert kv_store.generation("c") != 0
+
+
+def test_generation_topic_limits(kv_store: KVStoreImpl) -> None:
+    longest = "t" * 200
+    kv_store.write_sync(lambda w: w.touch(longest))
+    assert kv_store.generation(longest) != 0
+    for bad in ["", "t" * 201, b"bytes"]:
+        with pytest.raises(InvalidArgument):
+            kv_store.generation(bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgument):
+            kv_store.write_sync(lambda w, t=bad: w.touch(t))  # type: ignore[misc]
+    kv_store.close()
+    with pytest.raises(StorageError):
+        kv_store.generation("auth")
+
+
+async def test_generation_is_read_without_waiting_for_the_writer(kv_store: KVStoreImpl) -> None:
+    """A request checks its caches while a long batch holds the writer: it must not wait."""
+    kv_store.write_sync(lambda w: w.touch("auth"))
+    g = kv_store.generation("auth")
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(w: KVWriter) -> None:
+        w.touch("auth")
+        entered.set()
+        assert release.wait(timeout=60)
+
+    held = asyncio.create_task(kv_store.write(hold))
+    assert await asyncio.to_thread(entered.wait, 60)
+    assert kv_store.generation("auth") == g  # uncommitted: not visible, and no blocking
+    release.set()
+    await held
+    assert kv_store.generation("auth") != g
+
+
+_TOUCH_CHILD = """
+import sys
+from pathlib import Path
+from gateway.meta.lmdb_store import LmdbKVStore
+
+store = LmdbKVStore(Path(sys.argv[1]), map_size=1 << 30)
+for line in sys.stdin:  # one touching transaction per line; answer once it is durable
+    topic = line.strip()
+    store.write_sync(lambda w: (w.put(b"by-child/" + topic.encode(), b"1"), w.touch(topic)))
+    print(store.generation(topic), flush=True)
+store.close()
+"""
+
+
+def test_lmdb_generation_is_seen_by_another_process(kv_lmdb_factory: KVLmdbFactory) -> None:
+    """Two processes on one environment (as ``weir serve --workers``): a touch committed by
+    one is seen by the other's very next ``generation`` call, with no delay."""
+    store = kv_lmdb_factory()
+    path = store._env.path()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _TOUCH_CHILD, path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        seen = [store.generation("auth")]
+        for _ in range(5):
+            child.stdin.write("auth\n")
+            child.stdin.flush()
+            theirs = int(child.stdout.readline())
+            ours = store.generation("auth")  # immediately after the child acknowledged
+            assert ours == theirs
+            assert ours not in seen
+            seen.append(ours)
+        store.write_sync(lambda w: w.touch("auth"))  # and the other way round
+        child.stdin.write("other\n")
+        child.stdin.flush()
+        assert int(child.stdout.readline()) == 1
+        assert store.generation("other") == 1
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=60)

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,8 +99,8 @@ def _healthy(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def run_weir(data_dir: Path, log_path: Path) -> Iterator[WeirServer]:
-    """Start ``python -m gateway serve`` and stop it (by PID) when the block exits."""
+def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterator[WeirServer]:
+    """Start ``python -m gateway serve [args]`` and stop it (by PID) when the block exits."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -119,6 +119,7 @@ def run_weir(data_dir: Path, log_path: Path) -> Iterator[WeirServer]:
                 f"127.0.0.1:{port}",
                 "--data-dir",
                 str(data_dir),
+                *args,
             ],
             cwd=str(REPO_ROOT),
             env=env,

@@ -104,13 +104,21 @@ def test_health_metrics_and_access_log(tmp_path: Path) -> None:
         s3.put_object(Bucket="metrics", Key="main/a.txt", Body=b"hello")
         assert s3.get_object(Bucket="metrics", Key="main/a.txt")["Body"].read() == b"hello"
         with urllib.request.urlopen(f"{server.endpoint}/_health") as r:
+            assert json.load(r) == {"status": "ok", "blob_store": {"status": "ok"}}
+        with urllib.request.urlopen(f"{server.endpoint}/_health/live") as r:
             assert json.load(r) == {"status": "ok"}
         with urllib.request.urlopen(f"{server.endpoint}/_metrics") as r:
             text = r.read().decode()
-        assert 'weir_requests_total{api="s3",operation="GetObject",status="200"} 1' in text
-        assert 'weir_requests_total{api="s3",operation="PutObject",status="200"} 1' in text
-        assert 'weir_request_duration_seconds_count{api="s3",operation="GetObject"} 1' in text
-        assert re.search(r'weir_sent_bytes_total\{api="s3"\} \d+', text)
+
+        # One series per worker (label worker="<slot>"); the requests went to any of them.
+        def total(series: str) -> int:
+            pattern = re.escape(series) + r'(?:,worker="\d+")?\} (\d+)'
+            return sum(int(n) for n in re.findall(pattern, text))
+
+        assert total('weir_requests_total{api="s3",operation="GetObject",status="200"') == 1
+        assert total('weir_requests_total{api="s3",operation="PutObject",status="200"') == 1
+        assert total('weir_request_duration_seconds_count{api="s3",operation="GetObject"') == 1
+        assert re.search(r'weir_sent_bytes_total\{api="s3"(,worker="\d+")?\} \d+', text)
         assert "weir_requests_in_flight" in text
     # The access log is written in batches and flushed at shutdown: read it once stopped.
     log_lines = (tmp_path / "server.log").read_text().splitlines()

@@ -30,11 +30,16 @@ class DictKV:
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
+        self.generations: dict[str, int] = {}
         self._lock = threading.Lock()
 
     class _Txn:
         def __init__(self, data: dict[bytes, bytes]) -> None:
             self.data = data
+            self.touched: list[str] = []
+
+        def touch(self, topic: str) -> None:
+            self.touched.append(topic)
 
         def get(self, key: bytes) -> bytes | None:
             return self.data.get(key)
@@ -63,7 +68,12 @@ class DictKV:
             txn = self._Txn(dict(self.data))
             result = fn(txn)
             self.data = txn.data
+            for topic in txn.touched:
+                self.generations[topic] = self.generations.get(topic, 0) + 1
             return result
+
+    def generation(self, topic: str) -> int:
+        return self.generations.get(topic, 0)
 
     async def read(self, fn: Callable[..., T]) -> T:
         return self.read_sync(fn)
@@ -246,3 +256,25 @@ def test_ref_base_name_and_actions() -> None:
         parse_action("owner")
     assert Grant("a", "b", Action.READ).id == Grant("a", "b", Action.READ).id
     assert Grant("a", "b", Action.READ).id != Grant("a", "b", Action.WRITE).id
+
+
+async def test_caches_follow_changes_made_by_another_user_store() -> None:
+    """Two UserStores on one metadata store stand for two worker processes: a revocation or a
+    grant change through one is seen by the other's very next lookup or check."""
+    from gateway.meta.memory_store import MemoryKVStore
+
+    shared = MemoryKVStore()
+    one, other = UserStore(shared, secret_key=KEY), UserStore(shared, secret_key=KEY)
+    await one.ensure_admin("AKIAADMIN0000001", "admin-secret")
+    await one.create_user("alice")
+    key = await one.create_credentials("alice")
+    grant = await one.add_grant("alice", Grant("lake", "*", Action.WRITE))
+    alice = Principal("alice", key.access_key_id)
+    assert await other.lookup(key.access_key_id) is not None  # cached in `other`
+    await other.check(alice, Action.WRITE, "lake", "main")  # grants cached in `other`
+    await one.delete_grant("alice", grant.id)
+    with pytest.raises(AccessDenied):
+        await other.check(alice, Action.WRITE, "lake", "main")
+    await one.delete_credentials("alice", key.access_key_id)
+    assert await other.lookup(key.access_key_id) is None
+    assert await other.lookup("AKIAADMIN0000001") is not None

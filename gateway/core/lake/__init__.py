@@ -14,8 +14,11 @@ from __future__ import annotations
 from gateway.core.lake.base import INLINE_LIMIT, PURGE_BATCH
 from gateway.core.lake.history import HistoryOps
 from gateway.core.lake.objects import ObjectOps
+from gateway.core.lake.paths import PathOps
 from gateway.core.lake.refs import RefOps
 from gateway.core.lake.types import (
+    BlameLine,
+    BlamePage,
     Conditions,
     DiffPage,
     Hasher,
@@ -23,6 +26,8 @@ from gateway.core.lake.types import (
     LogPage,
     MergeOutcome,
     Part,
+    PathHistoryPage,
+    PathVersion,
     Resolution,
     Upload,
 )
@@ -30,6 +35,8 @@ from gateway.core.lake.types import (
 __all__ = [
     "INLINE_LIMIT",
     "PURGE_BATCH",
+    "BlameLine",
+    "BlamePage",
     "Conditions",
     "DiffPage",
     "Hasher",
@@ -38,12 +45,14 @@ __all__ = [
     "LogPage",
     "MergeOutcome",
     "Part",
+    "PathHistoryPage",
+    "PathVersion",
     "Resolution",
     "Upload",
 ]
 
 
-class Lake(RefOps, ObjectOps, HistoryOps):
+class Lake(RefOps, ObjectOps, HistoryOps, PathOps):
     """Facade over the engine: repositories, refs, objects, commits, diff, merge, multipart.
 
     Its parts live in ``lake_refs``, ``lake_objects`` and ``lake_history`` over the shared

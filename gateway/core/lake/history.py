@@ -9,7 +9,7 @@ from collections.abc import (
     Sequence,
 )
 
-from gateway.core import codec, committing, keys, listing, tree
+from gateway.core import codec, committing, keys, listing, pathhistory, tree
 from gateway.core.history import merge_base, walk
 from gateway.core.ids import Path
 from gateway.core.lake.base import (
@@ -111,8 +111,10 @@ class HistoryOps(LakeBase):
         stop_at: str | None = None,
     ) -> LogPage:
         """Commits reachable from ``ref``, newest first (generation, then date order). With
-        ``paths``/``prefixes``: only commits that changed one of them relative to their first
-        parent (answered from a path index written at commit time, not by diffing history).
+        ``paths``/``prefixes``: the history of those paths (``gateway.core.pathhistory``: the
+        commits that changed them, merges passed through to the side the content came from;
+        with ``first_parent`` the changes along the first-parent chain), answered from the path
+        index, at a cost that follows the number of changes, not the length of history.
         ``since``: only commits created at or after this time. ``stop_at``: a ref whose commit is
         the last one shown."""
 
@@ -120,36 +122,30 @@ class HistoryOps(LakeBase):
             view = View(r)
             start = view.commit(repo, view.resolve(repo, ref).commit)
             last = view.resolve(repo, stop_at).commit if stop_at else None
-            wanted: set[str] | None = None
+            last_gen = view.commit(repo, last).generation if last is not None else 0
+            commits: Iterator[Commit]
             if paths or prefixes:
-                wanted = set()
-                for p in paths:
-                    base = keys.pathlog_prefix(repo, p) + keys.SEP
-                    for k, _ in r.scan(base, keys.prefix_end(base)):
-                        wanted.add(k[-64:].decode("ascii"))
-                for p in prefixes:
-                    base = keys.pathlog_prefix(repo, p)
-                    for k, _ in r.scan(base, keys.prefix_end(base)):
-                        wanted.add(k[-64:].decode("ascii"))
+                spec = pathhistory.PathSpec.of(paths, prefixes)
+                commits = (
+                    pathhistory.first_parent_history(view, repo, start.id, spec)
+                    if first_parent
+                    else pathhistory.history(view, repo, start.id, spec)
+                )
+            else:
+                commits = walk(start, lambda cid: view.commit(repo, cid), first_parent=first_parent)
             out: list[Commit] = []
             skipping = bool(after)
-            for c in walk(start, lambda cid: view.commit(repo, cid), first_parent=first_parent):
+            for c in commits:
                 if skipping:
                     skipping = c.id != after
                     continue
-                if c.id == last:
-                    stopping = True
-                elif last is not None and c.generation < view.commit(repo, last).generation:
+                if last is not None and c.id != last and c.generation < last_gen:
                     break  # walked past stop_at without meeting it
-                else:
-                    stopping = False
-                if (wanted is None or c.id in wanted) and (
-                    since is None or c.creation_date >= since
-                ):
+                if since is None or c.creation_date >= since:
                     if len(out) == limit:
                         return LogPage(out, True, out[-1].id)
                     out.append(c)
-                if stopping:
+                if c.id == last:
                     break
             return LogPage(out, False, None)
 

@@ -11,7 +11,7 @@ from collections.abc import (
 )
 from typing import TypeVar
 
-from gateway.core import codec, committing, keys, listing, names, tree
+from gateway.core import codec, committing, keys, listing, names, pathindex, tree
 from gateway.core.errors import (
     BranchExists,
     Conflict,
@@ -144,8 +144,10 @@ class RefOps(LakeBase):
 
         Resumes the purge of deleted repositories, and purges staging areas no branch names
         (a token retired by a commit, reset or branch deletion whose purge did not finish).
+        Migrates a path index written before decision 0012 (``gateway.core.pathindex``).
         Runs at server start; safe to run at any time.
         """
+        await pathindex.migrate(self.kv)
         deleting = await self.kv.read(
             lambda r: [
                 k[len(keys.DELETING) :].decode()

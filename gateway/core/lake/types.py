@@ -48,6 +48,37 @@ class LogPage:
 
 
 @dataclass(frozen=True, slots=True)
+class PathVersion:
+    """One change of a path: the commit that made it and the entry it left (None: deleted)."""
+
+    commit: Commit
+    entry: Entry | None
+
+
+@dataclass(frozen=True, slots=True)
+class PathHistoryPage:
+    versions: list[PathVersion]
+    truncated: bool
+    next_after: CommitId | None  # the last version's commit id when truncated
+
+
+@dataclass(frozen=True, slots=True)
+class BlameLine:
+    """A path present at the blamed ref, its entry there, and the commit that wrote it."""
+
+    path: Path
+    entry: Entry
+    commit: Commit | None  # None only for content no indexed commit wrote (never on new stores)
+
+
+@dataclass(frozen=True, slots=True)
+class BlamePage:
+    lines: list[BlameLine]
+    truncated: bool
+    next_after: str | None  # the last path when truncated
+
+
+@dataclass(frozen=True, slots=True)
 class MergeOutcome:
     """A successful merge. ``commit`` is the new merge commit (or the fast-forwarded head)."""
 
