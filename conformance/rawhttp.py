@@ -145,13 +145,15 @@ class RawClient:
         credentials: Credentials | None = None,
         service: str = "s3",
         date_header: bool = False,
+        host: str | None = None,
     ) -> Signed:
         """Sign a request in the ``Authorization`` header.
 
         Every header given is signed, together with ``host``, ``x-amz-date`` and
         ``x-amz-content-sha256`` (set to ``payload_hash``, which may deliberately lie).
         ``service`` goes into the credential scope; with ``date_header`` the request time is
-        sent (and signed) as an HTTP ``Date`` header instead of ``x-amz-date``.
+        sent (and signed) as an HTTP ``Date`` header instead of ``x-amz-date``; ``host``
+        replaces the ``Host`` header (virtual-hosted style).
         """
         creds = credentials or self.credentials
         now = when or dt.datetime.now(dt.UTC)
@@ -159,7 +161,7 @@ class RawClient:
         day = amz_date[:8]
         scope = f"{day}/{creds.region}/{service}/aws4_request"
         all_headers: dict[str, str] = {k.lower(): v for k, v in (headers or {}).items()}
-        all_headers["host"] = self.host_header
+        all_headers["host"] = host or self.host_header
         if date_header:
             all_headers["date"] = format_datetime(now.astimezone(dt.UTC), usegmt=True)
         else:

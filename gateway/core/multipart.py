@@ -26,9 +26,10 @@ def new_upload_id() -> str:
 
 
 def encode_upload(u: Upload) -> bytes:
-    return codec.pack(
-        [u.upload_id, u.repo, u.branch, u.path, u.initiated, u.content_type, dict(u.metadata)]
-    )
+    fields = [u.upload_id, u.repo, u.branch, u.path, u.initiated, u.content_type, dict(u.metadata)]
+    if u.tags:
+        fields.append(dict(u.tags))
+    return codec.pack(fields)
 
 
 def decode_upload(raw: bytes) -> Upload:
@@ -41,6 +42,7 @@ def decode_upload(raw: bytes) -> Upload:
         initiated=v[4],
         content_type=v[5],
         metadata=dict(v[6]),
+        tags=dict(v[7]) if len(v) > 7 else {},
     )
 
 
@@ -176,4 +178,5 @@ def compose(w: KVWriter, upload: Upload, wanted: Sequence[tuple[int, str]]) -> E
         content_type=upload.content_type,
         metadata=dict(upload.metadata),
         mtime=time.time(),
+        tags=dict(upload.tags),
     )

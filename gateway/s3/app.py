@@ -25,7 +25,7 @@ from gateway.core.lake import Lake
 from gateway.observability import BYTES_OUT, OP, REPO, REQUEST_ID, USER
 from gateway.s3 import router
 from gateway.s3.auth import BUCKET_PREFIX, S3Auth
-from gateway.s3.errors import describe, error_xml
+from gateway.s3.errors import S3Detail, describe, error_xml
 from gateway.s3.handlers.common import S3Context
 from gateway.s3.keys import unsatisfiable_content_range
 from gateway.s3.protocol import expect_handler, unrouted
@@ -124,7 +124,7 @@ class S3Gateway:
                 exc,
                 exc_info=exc,
             )
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(exc.headers) if isinstance(exc, S3Detail) else {}
         if isinstance(exc, InvalidRange):
             headers["Content-Range"] = unsatisfiable_content_range(exc.size)
         if request.method == "HEAD" or not spec.has_body:

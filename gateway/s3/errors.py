@@ -64,12 +64,20 @@ class S3Detail(core.WeirError):
     """Mixin base for S3-only errors that carry extra XML elements for the error body.
 
     ``extra`` maps element name to text, e.g. ``{"StringToSign": ...}`` for
-    SignatureDoesNotMatch, exactly as AWS adds them.
+    SignatureDoesNotMatch, exactly as AWS adds them; ``headers`` are response headers AWS sends
+    with the error (``Allow``, ``x-amz-delete-marker``, ...).
     """
 
-    def __init__(self, message: str, *, extra: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        extra: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.extra: dict[str, str] = dict(extra or {})
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class InvalidRequest(S3Detail, core.InvalidArgument):
@@ -204,8 +212,8 @@ class InvalidPartNumber(S3Detail, core.InvalidArgument):
     """GetObject/HeadObject ``partNumber`` beyond the object's parts (416)."""
 
 
-class NoSuchVersion(S3Detail, core.NotFound):
-    """A ``versionId`` that names no version of the key."""
+class InvalidBucketState(S3Detail, core.Conflict):
+    """A bucket setting Weir's model fixes (versioning cannot be suspended: history is kept)."""
 
 
 class InvalidTag(S3Detail, core.InvalidArgument):
@@ -413,12 +421,13 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
         InvalidPartNumber: S3ErrorSpec(
             "InvalidPartNumber", 416, "The requested partnumber is not satisfiable"
         ),
-        NoSuchVersion: S3ErrorSpec(
+        InvalidTag: S3ErrorSpec("InvalidTag", 400, None),
+        InvalidBucketState: S3ErrorSpec("InvalidBucketState", 409, None),
+        core.VersionNotFound: S3ErrorSpec(
             "NoSuchVersion",
             404,
             "The specified version does not exist.",
         ),
-        InvalidTag: S3ErrorSpec("InvalidTag", 400, None),
     }
 )
 

@@ -16,6 +16,7 @@ from gateway.core.lake.history import HistoryOps
 from gateway.core.lake.objects import ObjectOps
 from gateway.core.lake.paths import PathOps
 from gateway.core.lake.refs import RefOps
+from gateway.core.lake.tagging import TaggingOps
 from gateway.core.lake.types import (
     BlameLine,
     BlamePage,
@@ -31,6 +32,7 @@ from gateway.core.lake.types import (
     Resolution,
     Upload,
 )
+from gateway.core.lake.versions import VersionOps
 
 __all__ = [
     "INLINE_LIMIT",
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 
-class Lake(RefOps, ObjectOps, HistoryOps, PathOps):
+class Lake(RefOps, ObjectOps, HistoryOps, PathOps, TaggingOps, VersionOps):
     """Facade over the engine: repositories, refs, objects, commits, diff, merge, multipart.
 
     Its parts live in ``lake_refs``, ``lake_objects`` and ``lake_history`` over the shared

@@ -298,6 +298,7 @@ class ObjectOps(LakeBase):
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> Upload:
         names.check_path(path)
         up = Upload(
@@ -308,6 +309,7 @@ class ObjectOps(LakeBase):
             initiated=time.time(),
             content_type=content_type,
             metadata=dict(metadata or {}),
+            tags=dict(tags or {}),
         )
 
         def fn(w: KVWriter) -> Upload:

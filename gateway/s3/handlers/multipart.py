@@ -19,7 +19,9 @@ from gateway.core.ids import BlobId
 from gateway.core.lake import Upload
 from gateway.core.model import BlobInfo
 from gateway.observability import BYTES_IN
+from gateway.s3 import tagging
 from gateway.s3.errors import InvalidArgument as S3InvalidArgument
+from gateway.s3.handlers.acl import check_acl_headers
 from gateway.s3.handlers.common import (
     S3Context,
     empty,
@@ -52,6 +54,8 @@ _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
 async def create_multipart_upload(ctx: S3Context) -> web.StreamResponse:
     ref, path = ctx.ref_and_path()
     await ctx.allow(Action.WRITE, ctx.bucket, ref)
+    check_acl_headers(ctx.headers)
+    tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     branch = await require_branch(ctx, ref)
     upload = await ctx.lake.create_upload(
         ctx.bucket,
@@ -59,6 +63,7 @@ async def create_multipart_upload(ctx: S3Context) -> web.StreamResponse:
         path,
         content_type=ctx.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE,
         metadata=user_metadata(ctx.headers),
+        tags=tags,
     )
     assert ctx.key is not None
     return xml_response(initiate_multipart(ctx.bucket, ctx.key, upload.upload_id))

@@ -15,18 +15,16 @@ from pathlib import Path as FsPath
 
 from aiohttp import web
 
-from gateway.core.access import Action
 from gateway.core.errors import (
     BlobNotFound,
-    InvalidPath,
     NotModified,
-    ObjectNotFound,
 )
 from gateway.core.model import Entry
 from gateway.observability import BYTES_OUT
 from gateway.s3.errors import InvalidArgument, InvalidPartNumber, InvalidRequest
 from gateway.s3.handlers import conditions
 from gateway.s3.handlers.common import SMALL_OBJECT, S3Context, object_headers
+from gateway.s3.handlers.versions import stat_for_read
 from gateway.s3.keys import content_range, parse_range
 from gateway.s3.xml import MAX_PART_NUMBER
 
@@ -49,16 +47,6 @@ async def get_object(ctx: S3Context) -> web.StreamResponse:
 
 async def head_object(ctx: S3Context) -> web.StreamResponse:
     return await _read(ctx, head=True)
-
-
-async def _stat(ctx: S3Context) -> tuple[str, Entry]:
-    try:
-        ref, path = ctx.ref_and_path()
-    except InvalidPath:
-        raise ObjectNotFound("The specified key does not exist.") from None
-    await ctx.allow(Action.READ, ctx.bucket, ref)
-    entry = await ctx.lake.stat_object(ctx.bucket, ref, path)
-    return ref, entry
 
 
 def _part_number(ctx: S3Context) -> int | None:
@@ -98,8 +86,12 @@ async def _part_range(ctx: S3Context, entry: Entry, number: int) -> tuple[int, i
 
 async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
     part_number = _part_number(ctx)
-    _, entry = await _stat(ctx)
+    entry, version = await stat_for_read(ctx)
     headers = object_headers(entry)
+    if version is not None:
+        headers["x-amz-version-id"] = version
+    if entry.tags and not head:
+        headers["x-amz-tagging-count"] = str(len(entry.tags))
     try:
         conditions.check_read(entry, ctx.headers)
     except NotModified:
