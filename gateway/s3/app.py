@@ -28,7 +28,7 @@ from gateway.s3.auth import BUCKET_PREFIX, S3Auth
 from gateway.s3.errors import S3Detail, describe, error_xml
 from gateway.s3.handlers.common import S3Context
 from gateway.s3.keys import unsatisfiable_content_range
-from gateway.s3.protocol import expect_handler, unrouted
+from gateway.s3.protocol import expect_handler, route_unrouted
 
 log = logging.getLogger("weir.s3")
 
@@ -176,5 +176,5 @@ def setup_s3(
     )
     app[S3_GATEWAY] = gateway
     app.on_response_prepare.append(_on_prepare)
-    app.middlewares.append(unrouted)
     app.router.add_route("*", "/{s3_path:[\\s\\S]*}", gateway.handle, expect_handler=expect_handler)
+    route_unrouted(app.router)  # last: only what nothing else matched reaches it

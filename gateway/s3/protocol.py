@@ -12,7 +12,8 @@ and this class is only consulted once a request has already failed.
 switches an ``AppRunner``'s server to it after ``setup()``, before any site starts listening.
 
 The same module answers two more cases in S3 terms: a request target no route matches
-(``OPTIONS *``, ``CONNECT host:port``), through the ``unrouted`` middleware, and an ``Expect``
+(``OPTIONS *``, ``CONNECT host:port``), through a route of last resort (``AnyTarget``), and an
+``Expect``
 header (``expect_handler``): ``100-continue`` (any letter case) gets its interim answer, any
 other expectation is ignored and the request served, as S3 does (aiohttp would answer 417).
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
@@ -34,6 +34,7 @@ from aiohttp.http_exceptions import (
 )
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
+from aiohttp.web_urldispatcher import PlainResource
 
 from gateway.core.errors import IncompleteBody, WeirError
 from gateway.observability import REQUEST_ID
@@ -131,18 +132,34 @@ def serve_s3_errors(runner: web.BaseRunner) -> None:
     server.__class__ = S3Server
 
 
-@web.middleware
-async def unrouted(request: web.Request, handler: Any) -> web.StreamResponse:
-    """A request target no route matches (``*``, authority form) answers S3 XML, not text."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except web.HTTPNotFound:
-        if request.match_info.http_exception is None:
-            raise  # a route matched and chose to answer 404 itself
-        request_id = request.get(REQUEST_ID) or _new_request_id()
-        error = InvalidURI("Couldn't parse the specified URI.", extra={"URI": request.raw_path})
-        return s3_error_response(error, request_id=request_id)
+class AnyTarget(PlainResource):
+    """A route of last resort: matches every request target no other resource matched
+    (``OPTIONS *``, ``CONNECT host:port``), so that it answers S3 XML instead of aiohttp's plain
+    text 404. Registered last and indexed under ``/``, it is tried only after every other
+    resource failed to match: requests that are routed never reach it (no middleware cost)."""
+
+    def __init__(self) -> None:
+        super().__init__("/", name="weir-s3-unrouted")
+
+    def _match(self, path: str) -> dict[str, str] | None:
+        return {}
+
+    def raw_match(self, path: str) -> bool:
+        return False  # never reused by add_resource for another path
+
+
+async def unrouted(request: web.Request) -> web.StreamResponse:
+    """The answer for a request target that names nothing S3 knows."""
+    request_id = request.get(REQUEST_ID) or _new_request_id()
+    error = InvalidURI("Couldn't parse the specified URI.", extra={"URI": request.raw_path})
+    return s3_error_response(error, request_id=request_id)
+
+
+def route_unrouted(router: web.UrlDispatcher) -> None:
+    """Register ``AnyTarget`` (call after every other route)."""
+    fallback = AnyTarget()
+    router.register_resource(fallback)
+    fallback.add_route("*", unrouted)
 
 
 async def expect_handler(request: web.Request) -> None:

@@ -201,13 +201,16 @@ def parse_query(query: Sequence[tuple[str, str]]) -> V2Claims:
     )
 
 
-def canonical_resource(raw_path: str, raw_query: str, *, bucket_prefix: str = "") -> str:
+def canonical_resource(
+    raw_path: str, raw_query: str, *, bucket_prefix: str = "", bucket_slash: bool = True
+) -> str:
     """``/bucket/key`` as sent (raw path; ``bucket_prefix`` is ``/bucket`` for virtual-hosted
-    requests; a bucket alone is ``/bucket/``) plus the signed sub-resources, decoded and sorted
-    by name (``uploads``, not ``uploads=``, for one without a value)."""
+    requests; a bucket alone is ``/bucket/`` unless ``bucket_slash`` is off) plus the signed
+    sub-resources, decoded and sorted by name (``uploads``, not ``uploads=``, for one without a
+    value)."""
     resource = bucket_prefix + (raw_path.partition("?")[0] or "/")
-    if resource.count("/") == 1 and len(resource) > 1:
-        resource += "/"  # a bucket is signed as "/bucket/", whether or not the URL has the "/"
+    if bucket_slash and resource.count("/") == 1 and len(resource) > 1:
+        resource += "/"  # botocore signs a bucket as "/bucket/", whatever the URL says
     if not raw_query:
         return resource
     pairs: list[tuple[str, str | None]] = []
@@ -246,14 +249,18 @@ def string_to_sign(
     raw_query: str,
     headers: Headers,
     bucket_prefix: str = "",
+    bucket_slash: bool = True,
 ) -> str:
+    resource = canonical_resource(
+        raw_path, raw_query, bucket_prefix=bucket_prefix, bucket_slash=bucket_slash
+    )
     return (
         f"{method.upper()}\n"
         f"{headers.get('content-md5', '').strip()}\n"
         f"{headers.get('content-type', '').strip()}\n"
         f"{claims.date_line}\n"
         f"{_amz_headers(headers, claims.amz_query)}"
-        f"{canonical_resource(raw_path, raw_query, bucket_prefix=bucket_prefix)}"
+        f"{resource}"
     )
 
 
@@ -319,8 +326,19 @@ def verify(
         provided = base64.b64decode(claims.signature, validate=True)
     except (binascii.Error, ValueError):
         provided = b""
-    expected = hmac.digest(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha1)
-    if not hmac.compare_digest(expected, provided):
+    if _matches(secret, text, provided):
+        return
+    # A client that signs the bucket exactly as its URL names it ("/bucket", no slash).
+    plain = string_to_sign(
+        claims,
+        method=method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=headers,
+        bucket_prefix=bucket_prefix,
+        bucket_slash=False,
+    )
+    if plain == text or not _matches(secret, plain, provided):
         raise SignatureDoesNotMatch(
             "The request signature we calculated does not match the signature you provided. "
             "Check your key and signing method.",
@@ -333,24 +351,9 @@ def verify(
         )
 
 
-def presign_url_query(
-    access_key: str,
-    secret: str,
-    *,
-    method: str,
-    raw_path: str,
-    expires: int,
-    headers: Mapping[str, str] | None = None,
-) -> str:
-    """The query string of a SigV2 presigned URL (tests and tools; what botocore produces)."""
-    from urllib.parse import quote
-
-    claims = V2Claims(access_key, "", True, str(expires), float(expires))
-    text = string_to_sign(
-        claims, method=method, raw_path=raw_path, raw_query="", headers=dict(headers or {})
-    )
-    signature = quote(sign(secret, text), safe="")
-    return f"AWSAccessKeyId={quote(access_key, safe='')}&Expires={expires}&Signature={signature}"
+def _matches(secret: str, text: str, provided: bytes) -> bool:
+    expected = hmac.digest(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha1)
+    return hmac.compare_digest(expected, provided)
 
 
 __all__ = [
@@ -363,7 +366,6 @@ __all__ = [
     "is_v2_query",
     "parse_header",
     "parse_query",
-    "presign_url_query",
     "sign",
     "string_to_sign",
     "verify",
