@@ -66,6 +66,14 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class RunsSettings:
+    credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
+    max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
+    read_flush_ms: int = 200  # how often each process writes its batch of recorded reads
+    finish_timeout_seconds: int = 10  # finishing waits this long for other processes' reads
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -77,6 +85,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     s3: S3Settings = field(default_factory=S3Settings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -101,6 +110,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "server": ServerSettings,
     "s3": S3Settings,
+    "runs": RunsSettings,
 }
 
 
@@ -214,5 +224,12 @@ def load_settings(
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:
         raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
+    r = settings.runs
+    if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
+        raise InvalidArgument(
+            "runs.credential_ttl_seconds must be between 1 and runs.max_credential_ttl_seconds"
+        )
+    if r.read_flush_ms < 1 or r.finish_timeout_seconds < 1:
+        raise InvalidArgument("runs.read_flush_ms and runs.finish_timeout_seconds must be >= 1")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings

@@ -35,6 +35,8 @@ from gateway.observability import (
     observability_middleware,
     readiness_handler,
 )
+from gateway.runs.mapping import RunAuthorizer
+from gateway.runs.service import RunService, RunSettings
 from gateway.workers import peers
 from gateway.workers.peers import WORKER, WorkerIdentity
 
@@ -102,6 +104,8 @@ async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str
     swept = await lake.sweep()  # finish purges a crash interrupted, before serving
     if swept:
         print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+    # Runs whose credential lapsed while the server was down: expired, snapshots released.
+    await RunService(lake, users, users).sweep()
     a = settings.auth
     created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
     if created is None:
@@ -144,6 +148,19 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     blobs = open_blobs(settings, kv)
     lake = Lake(kv, blobs)
     users = UserStore(kv, load_encryption_key(settings))
+    r = settings.runs
+    runs = RunService(
+        lake,
+        users,
+        users,
+        settings=RunSettings(
+            credential_ttl=float(r.credential_ttl_seconds),
+            max_credential_ttl=float(r.max_credential_ttl_seconds),
+            flush_interval=r.read_flush_ms / 1000,
+            finish_timeout=float(r.finish_timeout_seconds),
+        ),
+    )
+    authz = RunAuthorizer(users, runs)  # ordinary credentials: exactly the users' grants
     metrics = Metrics()
     access_log = AccessLog() if settings.access_log else None
 
@@ -165,12 +182,14 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
                 app[BOOTSTRAP].append(created)
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
+        runs.watch()  # expire runs whose credential lapsed, release their snapshots
         from gateway.storage.housekeeping import sweep_periodically
 
         sweeper = asyncio.ensure_future(
             sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
         )
         yield
+        await runs.close()
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
@@ -188,7 +207,9 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
     app.add_subapp(
         "/api/v1",
-        create_admin_app(lake=lake, users=users, authn=users, authz=users, version=__version__),
+        create_admin_app(
+            lake=lake, users=users, authn=users, authz=authz, version=__version__, runs=runs
+        ),
     )
 
     from gateway.s3.app import setup_s3
@@ -197,11 +218,12 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
         app,
         lake=lake,
         authn=users,
-        authz=users,
+        authz=authz,
         region=settings.region,
         regions=frozenset(r.strip() for r in settings.auth.extra_regions.split(",") if r.strip()),
         sigv2=settings.auth.sigv2,
         domain=settings.s3.domain,
+        scope=runs,
     )
     return app
 

@@ -21,15 +21,17 @@ from gateway.admin import (
     routes_paths,
     routes_refs,
     routes_repos,
+    routes_runs,
     routes_staging,
 )
 from gateway.admin.auth import SPECS, auth_middleware
 from gateway.admin.errors import error_middleware
 from gateway.admin.openapi import DOCUMENT, build_document
-from gateway.admin.routing import AUTHN, AUTHZ, LAKE, USERS, VERSION, RouteSpec
+from gateway.admin.routing import AUTHN, AUTHZ, LAKE, SCOPE, USERS, VERSION, RouteSpec
 from gateway.auth.users import UserStore
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.lake import Lake
+from gateway.runs.service import RunService
 
 #: JSON request bodies are small; object bodies are streamed and not subject to this limit.
 MAX_JSON_BODY = 4 << 20
@@ -44,6 +46,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
+    *routes_runs.ROUTES,
 )
 
 
@@ -54,6 +57,7 @@ def create_admin_app(
     authn: Authenticator,
     authz: Authorizer,
     version: str,
+    runs: RunService | None = None,
 ) -> web.Application:
     """Build the ``/api/v1`` sub-application. Mount with ``app.add_subapp("/api/v1", ...)``.
 
@@ -68,6 +72,9 @@ def create_admin_app(
     app[AUTHZ] = authz
     app[VERSION] = version
     app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
+    if runs is not None:
+        app[routes_runs.RUNS] = runs
+        app[SCOPE] = runs
     specs: dict[object, RouteSpec] = {}
     for spec in ALL_ROUTES:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)

@@ -14,7 +14,15 @@ import hmac
 from aiohttp import web
 
 from gateway.admin.errors import Handler
-from gateway.admin.routing import AUTHN, PRINCIPAL_KEY, RouteSpec, run_checks
+from gateway.admin.routing import (
+    AUTHN,
+    LAKE,
+    PRINCIPAL_KEY,
+    REQUEST_LAKE,
+    SCOPE,
+    RouteSpec,
+    run_checks,
+)
 from gateway.core.access import Principal
 from gateway.core.errors import Unauthenticated
 from gateway.observability import USER
@@ -63,6 +71,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     principal = await authenticate(request)
     request[PRINCIPAL_KEY] = principal
     request[USER] = principal.user  # for the access log
+    if principal.run:
+        scope = request.config_dict.get(SCOPE)
+        if scope is None:
+            raise Unauthenticated("run credentials are not accepted by this server")
+        request[REQUEST_LAKE] = await scope.lake_for(principal, request.config_dict[LAKE])
     if spec is not None:
         await run_checks(request, spec, principal)
     return await handler(request)

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.admin.routes_runs import RUN_SCHEMAS
 from gateway.admin.routing import RouteSpec
 
 DOCUMENT = web.AppKey("openapi_document", dict)
@@ -297,6 +298,7 @@ SCHEMAS: dict[str, JSON] = {
         action={"type": "string", "enum": ["read", "write", "commit", "admin"]},
     ),
     "GrantList": _list_of("Grant"),
+    **RUN_SCHEMAS,
 }
 
 
@@ -412,7 +414,7 @@ def build_document(routes: Iterable[RouteSpec], version: str, prefix: str = "/ap
             "version": version,
             "description": "lakeFS-compatible subset (/api/v1) plus Weir's extensions: full "
             "merge-conflict reports, per-path merge resolutions, commit of a "
-            "subset of paths, users, access keys, grants, branch protection.",
+            "subset of paths, users, access keys, grants, branch protection, isolated runs.",
         },
         "servers": [{"url": prefix}],
         "security": [{"basic_auth": []}],

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from gateway.auth.grants import ref_base_name
 from gateway.auth.users import UserStore
-from gateway.core.access import Action, Authenticator, Authorizer, Principal
+from gateway.core.access import Action, Authenticator, Authorizer, LakeScope, Principal
 from gateway.core.errors import AccessDenied
 from gateway.core.lake import Lake
 from gateway.core.model import InputRef
@@ -32,6 +32,9 @@ USERS = web.AppKey("users", UserStore)
 VERSION = web.AppKey("version", str)
 # ``web.RequestKey`` exists from aiohttp 3.14; older releases take a plain string key.
 PRINCIPAL_KEY: Any = web.RequestKey("principal", Principal)
+#: The lake scope (run credentials' ref mapping), and the lake it chose for this request.
+SCOPE: web.AppKey[LakeScope] = web.AppKey("lake_scope")
+REQUEST_LAKE: Any = web.RequestKey("lake", Lake)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,10 @@ def principal_of(request: web.Request) -> Principal:
 
 
 def lake_of(request: web.Request) -> Lake:
-    return request.config_dict[LAKE]
+    """The lake this request works on: for a run credential, the run's mapped view of it
+    (chosen by the auth middleware right after authentication); else the lake itself."""
+    scoped: Lake | None = request.get(REQUEST_LAKE)
+    return request.config_dict[LAKE] if scoped is None else scoped
 
 
 async def authorize(
@@ -120,8 +126,8 @@ async def may(
 
 async def run_checks(request: web.Request, spec: RouteSpec, principal: Principal) -> None:
     """Run a route's declared checks for ``principal`` (raises AccessDenied)."""
-    if spec.self_service and request.match_info.get("user") == principal.user:
-        return
+    if spec.self_service and not principal.run and request.match_info.get("user") == principal.user:
+        return  # a run credential never manages its user's keys
     authz = request.config_dict[AUTHZ]
     for check in spec.checks:
         repo = None if check.global_ else request.match_info.get("repo")

@@ -26,6 +26,7 @@ from gateway.cli import (
     cmd_objects,
     cmd_refs,
     cmd_repo,
+    cmd_runs,
 )
 from gateway.cli.context import CliError, Context, Parser, UsageError, global_options, wrap
 from gateway.client.api import ApiError, ConnectionFailed
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_objects.register(sub)
     cmd_blame.register(sub)
     cmd_lineage.register(sub)
+    cmd_runs.register(sub)
     return parser
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.core import codec, keys, staging, tree
+from gateway.core import codec, heads, keys, staging, tree
 from gateway.core.errors import (
     BranchMoved,
     Conflict,
@@ -222,10 +222,7 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         for key, raw in p.staged_raw:
             if w.get(key) == raw:
                 w.delete(key)
-    w.put(
-        keys.branch(p.repo, cur.name),
-        codec.encode_branch(fresh_branch(cur, head=p.commit.id, token=token)),
-    )
+    heads.put_branch(w, p.repo, fresh_branch(cur, head=p.commit.id, token=token), cur.head)
     return p.commit
 
 

@@ -53,6 +53,13 @@ PRESIGNED = b"V/"
 PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
 PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
 PRESIGNED_COUNT = PRESIGNED + b"n"
+#: H/<repo>\0<branch>\0<seq, 8 bytes BE> -> [old head, new head] ("" = absent): a branch head
+#: change, numbered by the global head sequence. Written only while a snapshot is held (see
+#: ``gateway.core.heads``); every write of a ``B/`` record goes through ``heads``.
+HEADLOG = b"H/"
+HEADSEQ = b"G/"  # G/ -> the global head sequence (8 bytes BE): the last number handed out
+#: O/<seq, 8 bytes BE><holder> -> [expires at]: an open snapshot (the heads as of ``seq``).
+SNAPSHOT = b"O/"
 
 
 def _s(value: str) -> bytes:
@@ -197,6 +204,19 @@ def presigned_expiry(expires: int, token: str) -> bytes:
     return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
 
 
+def headlog_of(repo_name: str, branch_name: str) -> bytes:
+    """Prefix of one branch's head-change records (``+ seq`` addresses one)."""
+    return HEADLOG + _s(repo_name) + SEP + _s(branch_name) + SEP
+
+
+def headlog(repo_name: str, branch_name: str, seq: int) -> bytes:
+    return headlog_of(repo_name, branch_name) + seq.to_bytes(8, "big")
+
+
+def snapshot(seq: int, holder: str) -> bytes:
+    return SNAPSHOT + seq.to_bytes(8, "big") + _s(holder)
+
+
 def deleting(repo_name: str) -> bytes:
     return DELETING + _s(repo_name)
 
@@ -218,4 +238,5 @@ REPO_TABLES = (
     HISTORY,
     CHAIN,
     COMPLETED,
+    HEADLOG,
 )

@@ -19,8 +19,8 @@ import secrets
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.core.access import Authenticator, Authorizer
-from gateway.core.errors import IncompleteBody, InvalidRange
+from gateway.core.access import Authenticator, Authorizer, LakeScope
+from gateway.core.errors import AccessDenied, IncompleteBody, InvalidRange
 from gateway.core.lake import Lake
 from gateway.observability import BYTES_OUT, OP, REPO, REQUEST_ID, USER
 from gateway.s3 import router
@@ -53,12 +53,14 @@ class S3Gateway:
         regions: frozenset[str] = frozenset(),
         sigv2: bool = True,
         domain: str = "",
+        scope: LakeScope | None = None,
     ) -> None:
         self.lake = lake
         self.authz = authz
         self.region = region
         self.domain = domain.strip(".").lower()
         self.auth = S3Auth(authn, region=region, regions=regions, sigv2=sigv2)
+        self.scope = scope
 
     def target(self, request: web.Request) -> router.Target:
         """Bucket and key: from ``Host`` under the configured domain, else from the path."""
@@ -82,9 +84,14 @@ class S3Gateway:
                 request[REPO] = target.bucket
             principal, payload_factory = await self.auth.authenticate(request)
             request[USER] = principal.user
+            lake = self.lake
+            if principal.run:  # a run credential: refs mapped before any handler runs
+                if self.scope is None:
+                    raise AccessDenied("run credentials are not accepted by this server")
+                lake = await self.scope.lake_for(principal, lake)
             ctx = S3Context(
                 request=request,
-                lake=self.lake,
+                lake=lake,
                 authz=self.authz,
                 principal=principal,
                 region=self.region,
@@ -158,6 +165,7 @@ def setup_s3(
     regions: frozenset[str] = frozenset(),
     sigv2: bool = True,
     domain: str = "",
+    scope: LakeScope | None = None,
 ) -> None:
     """Serve S3 (path style, and virtual-hosted style under ``domain``) on every path not
     already routed.
@@ -173,6 +181,7 @@ def setup_s3(
         regions=regions,
         sigv2=sigv2,
         domain=domain,
+        scope=scope,
     )
     app[S3_GATEWAY] = gateway
     app.on_response_prepare.append(_on_prepare)

@@ -400,6 +400,8 @@ def test_every_route_declares_its_authorization() -> None:
     any_user = {"getConfig", "getLakeFSVersion", "getStorageConfig", "getCurrentUser"}
     # createBranch: COMMIT on the name from the body; listRepositories: filtered by READ.
     checked_in_handler = {"createBranch", "listRepositories"}
+    # Runs by id: the run service checks (the run's user or an admin; READ to see one).
+    checked_in_handler |= {"listRuns", "getRun", "renewRun", "finishRun", "rerunRun", "compareRun"}
     public = {"healthCheck", "getOpenAPI", "uploadStaged"}  # uploadStaged: the token is the key
     for spec in ALL_ROUTES:
         if spec.public:

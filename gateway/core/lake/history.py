@@ -9,7 +9,7 @@ from collections.abc import (
     Sequence,
 )
 
-from gateway.core import codec, committing, keys, listing, pathhistory, tree
+from gateway.core import committing, heads, keys, listing, pathhistory, tree
 from gateway.core.history import merge_base, walk
 from gateway.core.ids import Path
 from gateway.core.lake.base import (
@@ -346,7 +346,7 @@ class HistoryOps(LakeBase):
             b = view.branch(repo, branch)
             committing.check_writable(view, repo, branch)
             nb = committing.fresh_branch(b, token=new_token())
-            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            heads.put_branch(w, repo, nb, b.head)
             return b.staging_token
 
         old = await self.kv.write(fn)
@@ -379,7 +379,7 @@ class HistoryOps(LakeBase):
             committing.check_writable(view, repo, branch)
             target = view.resolve(repo, ref)
             nb = committing.fresh_branch(b, head=target.commit, token=new_token())
-            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            heads.put_branch(w, repo, nb, b.head)
             return nb, b.staging_token
 
         nb, old = await self.kv.write(fn)

@@ -158,6 +158,28 @@ class ObjectOps(LakeBase):
 
         return self._quick(fn)
 
+    async def stat_read(self, repo: str, ref: str, path: str) -> tuple[ResolvedRef, Entry, bool]:
+        """``stat_object`` plus where the entry came from: (the ref resolved in the same
+        snapshot, the entry, whether it is a staged, uncommitted write). Lineage records a read
+        as (repository, resolved commit, path, ETag) unless it saw a staged write."""
+
+        def fn(r: KVReader) -> tuple[ResolvedRef, Entry, bool]:
+            view = View(r)
+            resolved = view.resolve(repo, ref)
+            if resolved.branch is not None and not resolved.committed_only:
+                assert resolved.staging_token is not None
+                hit, staged = view.staged(repo, resolved.staging_token, path)
+                if hit:
+                    if staged is None:
+                        raise ObjectNotFound(f"object {path!r} not found")
+                    return resolved, staged, True
+            found = tree.get(view.commit(repo, resolved.commit).tree, path, view.nodes)
+            if found is None:
+                raise ObjectNotFound(f"object {path!r} not found")
+            return resolved, found, False
+
+        return self._quick(fn)
+
     async def check_writable(self, repo: str, branch: str) -> None:
         """Raise what a write to ``branch`` would raise (RepositoryNotFound, BranchNotFound,
         ReadOnlyRef, ProtectedBranch) before a body is streamed. Advisory: the write itself
