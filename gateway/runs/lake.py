@@ -241,12 +241,13 @@ class RunLake(Lake):
         return await self._lake.list_parts(repo, upload_id, *a, **k)
 
     async def complete_upload(self, repo: str, upload_id: str, *a: Any, **k: Any) -> Entry:
-        if k.get("branch") is not None:  # the key the request names, in the job's names
-            k["branch"] = self._w(repo, k["branch"])
-        try:
+        branch = k.get("branch")
+        if branch is None:
             await self.get_upload(repo, upload_id)
-        except UploadNotFound:
-            pass  # a completion repeated after success: the engine answers from its record
+        else:
+            # The engine checks the upload belongs to this (run) branch, and answers a
+            # completion repeated after success from its record of it.
+            k["branch"] = self._w(repo, branch)
         return await self._lake.complete_upload(repo, upload_id, *a, **k)
 
     async def abort_upload(self, repo: str, upload_id: str) -> None:
