@@ -66,6 +66,18 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class OpenLineageSettings:
+    url: str = ""  # HTTP endpoint base (e.g. Marquez); events POSTed to url/endpoint
+    endpoint: str = "api/v1/lineage"
+    file: str = ""  # or: append events as JSON lines to this file
+    namespace: str = "weir"  # job and dataset namespace
+    api_key: str = ""  # sent as a Bearer token
+    queue_size: int = 10000  # events waiting for delivery; more are dropped (and counted)
+    retries: int = 3  # delivery attempts after the first, with exponential backoff
+    timeout: int = 5  # seconds per HTTP attempt
+
+
+@dataclass(frozen=True)
 class RunsSettings:
     credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
     max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
@@ -85,6 +97,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     s3: S3Settings = field(default_factory=S3Settings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
@@ -110,6 +123,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "server": ServerSettings,
     "s3": S3Settings,
+    "openlineage": OpenLineageSettings,
     "runs": RunsSettings,
 }
 
@@ -220,6 +234,11 @@ def load_settings(
         )
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
+    ol = settings.openlineage
+    if ol.url and ol.file:
+        raise InvalidArgument("openlineage: set url or file, not both")
+    if ol.queue_size < 1 or not 0 <= ol.retries <= 100 or ol.timeout < 1:
+        raise InvalidArgument("openlineage: queue_size >= 1, retries 0..100, timeout >= 1")
     if not 0 <= settings.server.workers <= 1024:
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:

@@ -52,6 +52,9 @@ class Metrics:
         #: Set when the server drains before stopping: every answer then closes its connection,
         #: so keep-alive clients reconnect (to another worker) instead of feeding this one.
         self.draining = False
+        #: Series of other parts of the server, read at each scrape: each callable returns
+        #: ``Series`` (name, type, help, labels, value), e.g. OpenLineage delivery counters.
+        self.collectors: list[Callable[[], list[Series]]] = []
 
     def observe(
         self, api: str, op: str, status: int, seconds: float, bytes_in: int, bytes_out: int
@@ -77,6 +80,7 @@ class Metrics:
             "bytes_in": dict(self.bytes_in),
             "bytes_out": dict(self.bytes_out),
             "in_flight": self.in_flight,
+            "extra": [list(series) for collect in self.collectors for series in collect()],
         }
 
     def render(self) -> str:
@@ -85,6 +89,8 @@ class Metrics:
 
 
 Snapshot = dict[str, Any]
+#: One extra series: (metric name, "counter" or "gauge", help text, label text, value).
+Series = tuple[str, str, str, str, float]
 
 
 def _join(*labels: str) -> str:
@@ -135,6 +141,20 @@ def render_snapshots(parts: list[tuple[str, Snapshot]], extra: tuple[str, ...] =
     ]
     for label, snap in parts:
         out.append(f"weir_requests_in_flight{_join(label)} {snap['in_flight']}")
+    described: set[str] = set()
+    series = sorted(
+        (
+            (str(x[0]), str(x[1]), str(x[2]), str(x[3]), x[4], label)
+            for label, snap in parts
+            for x in snap.get("extra", [])
+        ),
+        key=lambda x: (x[0], x[5], x[3]),
+    )
+    for name, kind, help_, labels, value, label in series:
+        if name not in described:
+            described.add(name)
+            out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+        out.append(f"{name}{_join(labels, label)} {value}")
     out.extend(extra)
     return "\n".join(out) + "\n"
 

@@ -23,8 +23,10 @@ from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
+from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
     AccessLog,
@@ -146,7 +148,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
     blobs = open_blobs(settings, kv)
-    lake = Lake(kv, blobs)
+    emitter = openlineage.from_settings(settings.openlineage, version=__version__)
+    lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
     r = settings.runs
     runs = RunService(
@@ -162,6 +165,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     )
     authz = RunAuthorizer(users, runs)  # ordinary credentials: exactly the users' grants
     metrics = Metrics()
+    if emitter is not None:
+        metrics.collectors.append(lambda: openlineage.metric_series(emitter))
     access_log = AccessLog() if settings.access_log else None
 
     app = web.Application(
@@ -194,6 +199,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await lake.close()
+        if emitter is not None:
+            await asyncio.to_thread(emitter.close)
         if access_log is not None:
             access_log.flush()
 

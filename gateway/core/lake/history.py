@@ -72,6 +72,7 @@ class HistoryOps(LakeBase):
                 inputs=inputs,
             )
         )
+        self.events.published(repo, branch, prepared.commit, operation="commit")
         return prepared.commit
 
     async def _publish(self, prepare: Callable[[View], committing.Prepared]) -> committing.Prepared:
@@ -258,6 +259,7 @@ class HistoryOps(LakeBase):
             )
 
         prepared = await self._publish(prepare)
+        self.events.published(repo, dest, prepared.commit, operation="merge", source=source)
         return MergeOutcome(commit=prepared.commit, fast_forward=False, changes=prepared.changes)
 
     async def _pick(
@@ -288,6 +290,8 @@ class HistoryOps(LakeBase):
                 allow_empty=allow_empty,
             )
         )
+        operation = "revert" if revert else "cherry-pick"
+        self.events.published(repo, branch, prepared.commit, operation=operation, source=ref)
         return prepared.commit
 
     async def revert(
