@@ -109,7 +109,16 @@ class S3Gateway:
             raise
         except Exception as exc:
             if request.get(_STARTED):
-                raise  # the status line is on the wire: all we can do is drop the connection
+                # The status line is on the wire: all we can do is drop the connection (the
+                # client sees a short body, never wrong bytes) and log the cause.
+                log.error(
+                    "S3 %s %s failed mid-response (request id %s): %s",
+                    request.method,
+                    request.path,
+                    request_id,
+                    exc,
+                )
+                raise
             resource = target.resource if target is not None else request.path
             return self.error_response(request, exc, resource, request_id)
 

@@ -23,7 +23,8 @@ from gateway.meta.memory_store import MemoryKVStore
 from gateway.storage.local import LocalBlobStore
 from gateway.storage.memory import MemoryBlobStore
 from gateway.storage.s3 import MIN_PART_SIZE, S3BlobStore
-from tests.support.s3servers import S3Server, start_moto, start_seaweedfs
+from tests.support import weir_backend
+from tests.support.s3servers import S3Server, start_moto
 
 __all__ = [
     "BLOB_BACKENDS",
@@ -48,8 +49,10 @@ _BUCKETS: dict[str, str] = {}
 def _shared_server(kind: str, factory: TempPathFactory) -> S3Server:
     server = _SERVERS.get(kind)
     if server is None:
-        start = start_seaweedfs if kind == "seaweedfs" else start_moto
-        server = _SERVERS[kind] = start(factory.mktemp(kind))
+        if kind == "seaweedfs":  # one SeaweedFS per test process, shared with the Weir servers
+            server = _SERVERS[kind] = weir_backend.seaweedfs()
+        else:
+            server = _SERVERS[kind] = start_moto(factory.mktemp(kind))
     return server
 
 
