@@ -42,6 +42,13 @@ class AuthSettings:
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
     sigv2: bool = True  # accept AWS Signature Version 2 (boto3's default presigned URLs)
     extra_regions: str = ""  # more SigV4 scope regions to accept, comma-separated; "*" = any
+    session_ttl_hours: int = 12  # browser sessions (web UI): lifetime from sign-in
+    session_cookie_secure: bool = False  # Secure cookies even on plain HTTP (TLS proxy in front)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    enabled: bool = True  # serve the web UI at /ui (and redirect a browser's GET / there)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     s3: S3Settings = field(default_factory=S3Settings)
+    ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
@@ -123,6 +131,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "server": ServerSettings,
     "s3": S3Settings,
+    "ui": UISettings,
     "openlineage": OpenLineageSettings,
     "runs": RunsSettings,
 }
@@ -243,6 +252,8 @@ def load_settings(
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:
         raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
+    if settings.auth.session_ttl_hours < 1:
+        raise InvalidArgument("auth.session_ttl_hours must be at least 1")
     r = settings.runs
     if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
         raise InvalidArgument(

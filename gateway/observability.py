@@ -241,6 +241,8 @@ def _api_of(path: str) -> str:
         return "admin"
     if path.startswith("/_"):
         return "internal"
+    if path == "/ui" or path.startswith("/ui/"):
+        return "ui"  # not a valid bucket: repository names have at least 3 characters
     return "s3"
 
 

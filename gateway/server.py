@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
+from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
@@ -212,14 +213,35 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
     from gateway.admin.app import create_admin_app
 
+    sessions = SessionStore(kv, ttl=settings.auth.session_ttl_hours * 3600.0)
     app.add_subapp(
         "/api/v1",
         create_admin_app(
-            lake=lake, users=users, authn=users, authz=authz, version=__version__, runs=runs
+            lake=lake,
+            users=users,
+            authn=users,
+            authz=authz,
+            version=__version__,
+            runs=runs,
+            sessions=sessions,
+            cookie_secure=settings.auth.session_cookie_secure,
         ),
     )
 
-    from gateway.s3.app import setup_s3
+    from gateway.s3.app import S3_GATEWAY, setup_s3
+
+    if settings.ui.enabled:
+        from gateway.ui import is_browser_navigation, setup_ui
+
+        setup_ui(app)
+
+        async def root(request: web.Request) -> web.StreamResponse:
+            """A browser's page load of ``/`` goes to the UI; anything else is S3's."""
+            if is_browser_navigation(request):
+                raise web.HTTPFound("/ui/")
+            return await request.app[S3_GATEWAY].handle(request)
+
+        app.router.add_route("GET", "/", root)  # before S3's catch-all; HEAD / stays S3's
 
     setup_s3(
         app,

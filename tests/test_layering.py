@@ -62,6 +62,27 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.s3",
         "gateway.server",
     ),
+    # The web UI's server part only serves its files: it knows no engine, store or protocol.
+    "gateway.ui": (
+        "lmdb",
+        "gateway.core.lake",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    # Previews read bytes through a range reader they are given; no web framework, no engine.
+    "gateway.preview": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core.lake",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
     # The public client speaks HTTP to a server with the standard library only: a job imports it
     # without pulling in the server, the engine or a web framework.
     "gateway.client": (

@@ -70,12 +70,18 @@ def body_for(exc: e.WeirError) -> dict[str, Any]:
     return body
 
 
+def _wants_basic_challenge(request: web.Request) -> bool:
+    """A browser shows its own password dialog on a Basic challenge; the web UI (which says
+    ``X-Requested-With``) and session holders sign in through the UI's form instead."""
+    return "X-Requested-With" not in request.headers and "weir_session" not in request.cookies
+
+
 def error_response(exc: e.WeirError, request: web.Request) -> web.Response:
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, e.InvalidRange):
         headers["Content-Range"] = f"bytes */{exc.size}"
-    if isinstance(exc, e.Unauthenticated):
+    if isinstance(exc, e.Unauthenticated) and _wants_basic_challenge(request):
         headers["WWW-Authenticate"] = 'Basic realm="weir"'
     if status == 304 or request.method == "HEAD":
         return web.Response(status=status, headers=headers)

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.auth.grants import ref_base_name
+from gateway.auth.sessions import Session, SessionStore
 from gateway.auth.users import UserStore
 from gateway.core.access import Action, Authenticator, Authorizer, LakeScope, Principal
 from gateway.core.errors import AccessDenied
@@ -30,8 +31,14 @@ AUTHN: web.AppKey[Authenticator] = web.AppKey("authn")
 AUTHZ: web.AppKey[Authorizer] = web.AppKey("authz")
 USERS = web.AppKey("users", UserStore)
 VERSION = web.AppKey("version", str)
+#: Browser sessions (``gateway.auth.sessions``); absent: the API takes HTTP Basic only.
+SESSIONS = web.AppKey("sessions", SessionStore)
+#: Mark session cookies Secure even on plain HTTP (a TLS proxy in front that does not say so).
+COOKIE_SECURE = web.AppKey("cookie_secure", bool)
 # ``web.RequestKey`` exists from aiohttp 3.14; older releases take a plain string key.
 PRINCIPAL_KEY: Any = web.RequestKey("principal", Principal)
+#: The session a cookie-authenticated request rides on (absent for HTTP Basic).
+SESSION_KEY: Any = web.RequestKey("session", Session)
 #: The lake scope (run credentials' ref mapping), and the lake it chose for this request.
 SCOPE: web.AppKey[LakeScope] = web.AppKey("lake_scope")
 REQUEST_LAKE: Any = web.RequestKey("lake", Lake)
