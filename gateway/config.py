@@ -73,6 +73,15 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class GcSettings:
+    interval_minutes: int = 0  # collect garbage every N minutes in the background; 0 = on demand
+    retention_days: int = 7  # keep commits no branch or tag reaches for N days (per-repo rules)
+    grace_seconds: int = 3600  # never collect content written or claimed more recently
+    multipart_abandon_days: int = 7  # abort multipart uploads started longer ago than this
+    work_dir: str = ""  # temporary mark sets; default <data_dir>/gc
+
+
+@dataclass(frozen=True)
 class OpenLineageSettings:
     url: str = ""  # HTTP endpoint base (e.g. Marquez); events POSTed to url/endpoint
     endpoint: str = "api/v1/lineage"
@@ -105,6 +114,7 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    gc: GcSettings = field(default_factory=GcSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
 
@@ -120,6 +130,10 @@ class Settings:
         return Path(self.data_dir)
 
     @property
+    def gc_path(self) -> Path:
+        return Path(self.gc.work_dir) if self.gc.work_dir else self.data_path / "gc"
+
+    @property
     def blob_path(self) -> Path:
         return (
             Path(self.storage.local_path) if self.storage.local_path else self.data_path / "blobs"
@@ -131,6 +145,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "server": ServerSettings,
     "s3": S3Settings,
+    "gc": GcSettings,
     "ui": UISettings,
     "openlineage": OpenLineageSettings,
     "runs": RunsSettings,
@@ -252,6 +267,9 @@ def load_settings(
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:
         raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
+    for name in ("interval_minutes", "retention_days", "grace_seconds", "multipart_abandon_days"):
+        if getattr(settings.gc, name) < 0:
+            raise InvalidArgument(f"gc.{name} must not be negative")
     if settings.auth.session_ttl_hours < 1:
         raise InvalidArgument("auth.session_ttl_hours must be at least 1")
     r = settings.runs

@@ -27,6 +27,7 @@ from gateway.core.errors import InvalidArgument, WeirError
 from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.gc.collector import Collector, GcConfig
 from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
@@ -87,6 +88,19 @@ def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
         connect_timeout=s.s3_connect_timeout_s,
         read_timeout=s.s3_read_timeout_s,
     )
+
+
+def open_collector(settings: Settings, lake: Lake) -> Collector:
+    """The garbage collector of this process (one collection at a time across processes)."""
+    g = settings.gc
+    config = GcConfig(
+        retention_days=g.retention_days,
+        grace_seconds=g.grace_seconds,
+        multipart_abandon_days=g.multipart_abandon_days,
+        interval_minutes=g.interval_minutes,
+        work_dir=settings.gc_path,
+    )
+    return Collector(lake.kv, lake.blobs, config)
 
 
 def load_encryption_key(settings: Settings) -> bytes:
@@ -152,6 +166,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     emitter = openlineage.from_settings(settings.openlineage, version=__version__)
     lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
+    collector = open_collector(settings, lake)
     r = settings.runs
     runs = RunService(
         lake,
@@ -188,6 +203,8 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
                 app[BOOTSTRAP].append(created)
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
+        await collector.recover()
+        collector.start_schedule()
         runs.watch()  # expire runs whose credential lapsed, release their snapshots
         from gateway.storage.housekeeping import sweep_periodically
 
@@ -195,6 +212,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
             sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
         )
         yield
+        await collector.close()
         await runs.close()
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -223,6 +241,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
             authz=authz,
             version=__version__,
             runs=runs,
+            gc=collector,
             sessions=sessions,
             cookie_secure=settings.auth.session_cookie_secure,
         ),

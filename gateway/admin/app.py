@@ -16,6 +16,7 @@ from gateway.admin import (
     routes_auth,
     routes_branches,
     routes_config,
+    routes_gc,
     routes_lineage,
     routes_objects,
     routes_paths,
@@ -44,6 +45,7 @@ from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.lake import Lake
+from gateway.gc.collector import Collector
 from gateway.runs.service import RunService
 
 #: JSON request bodies are small; object bodies are streamed and not subject to this limit.
@@ -60,6 +62,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
+    *routes_gc.ROUTES,
     *routes_runs.ROUTES,
     *routes_session.ROUTES,
 )
@@ -72,6 +75,7 @@ def create_admin_app(
     authn: Authenticator,
     authz: Authorizer,
     version: str,
+    gc: Collector | None = None,
     runs: RunService | None = None,
     sessions: SessionStore | None = None,
     cookie_secure: bool = False,
@@ -90,6 +94,8 @@ def create_admin_app(
     app[AUTHN] = authn
     app[AUTHZ] = authz
     app[VERSION] = version
+    if gc is not None:
+        app[routes_gc.GC] = gc
     app[COOKIE_SECURE] = cookie_secure
     if sessions is not None:
         app[SESSIONS] = sessions

@@ -6,6 +6,7 @@ its parent's status unless it has its own row. Nothing else in ``gateway/admin``
 
 Statuses follow what lakeFS answers and what its clients rely on (reference section 7): commit
 with nothing to commit, merge of an already-merged source and merge into a dirty branch are 400;
+a commit removed by retention (garbage collection) is 410 Gone;
 a merge conflict is 409 with the complete conflict list; deleting the default branch and writing
 to a protected branch are 403; an unsatisfiable range is 416 with ``Content-Range: bytes */N``.
 HEAD responses never carry a body.
@@ -31,6 +32,7 @@ STATUS: dict[type[BaseException], int] = {
     e.ProtectedBranch: 403,
     e.DefaultBranch: 403,
     e.NotFound: 404,
+    e.Collected: 410,  # removed by retention (garbage collection), as lakeFS answers
     e.AlreadyExists: 409,
     e.InvalidRange: 416,
     e.InvalidArgument: 400,

@@ -21,6 +21,7 @@ from gateway import __version__
 from gateway.cli import (
     cmd_auth,
     cmd_blame,
+    cmd_gc,
     cmd_history,
     cmd_lineage,
     cmd_objects,
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_objects.register(sub)
     cmd_blame.register(sub)
     cmd_lineage.register(sub)
+    cmd_gc.register(sub)
     cmd_runs.register(sub)
     return parser
 

@@ -613,3 +613,40 @@ class AdminClient:
             if fields == (repository, branch, action):
                 return grant
         return None
+
+    # -- garbage collection -------------------------------------------------------------------
+
+    def start_gc(
+        self, repository: str = "", dry_run: bool = False, grace_seconds: int | None = None
+    ) -> Json:
+        """Start a collection; returns its run (``id``, ``state``, progress counters)."""
+        body: dict[str, Any] = {"dry_run": dry_run}
+        if repository:
+            body["repository"] = repository
+        if grace_seconds is not None:
+            body["grace_seconds"] = grace_seconds
+        return self.request("POST", "/gc", json_body=body)
+
+    def get_gc_run(self, run_id: str) -> Json:
+        return self.request("GET", _path("/gc/runs/{}", run_id))
+
+    def list_gc_runs(self, amount: int = 20) -> list[Json]:
+        return _results(self.request("GET", "/gc/runs", query={"amount": amount}))
+
+    def cancel_gc_run(self, run_id: str) -> Json:
+        return self.request("DELETE", _path("/gc/runs/{}", run_id))
+
+    def get_gc_rules(self, repo: str) -> Json:
+        """The repository's retention rules, or None when it has none (server default)."""
+        try:
+            return self.request("GET", _path("/repositories/{}/settings/gc_rules", repo))
+        except ApiError as exc:
+            if exc.status == 404 and "no garbage collection rules" in exc.message:
+                return None
+            raise
+
+    def set_gc_rules(self, repo: str, rules: Json) -> None:
+        self.request("PUT", _path("/repositories/{}/settings/gc_rules", repo), json_body=rules)
+
+    def delete_gc_rules(self, repo: str) -> None:
+        self.request("DELETE", _path("/repositories/{}/settings/gc_rules", repo))

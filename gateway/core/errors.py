@@ -45,6 +45,15 @@ class ObjectNotFound(NotFound):
     pass
 
 
+class Collected(NotFound):
+    """What was asked for existed once and was removed by garbage collection under the
+    repository's retention rules (``gateway.gc``): gone on purpose, not lost."""
+
+
+class CommitCollected(Collected, CommitNotFound):
+    """A commit (and the tree only it referenced) was removed by retention."""
+
+
 class Corruption(WeirError):
     """Stored data is missing or unreadable: a bug or a damaged store, never the caller's fault."""
 

@@ -37,11 +37,21 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
-#: O/<repo>\0<upload id> -> a completed multipart upload (created at, branch, path, parts,
-#: entry), so that a repeated CompleteMultipartUpload answers as the first one did. Expires
-#: after ``multipart.COMPLETED_TTL_SECONDS`` (``multipart.completed_expired`` tells); GC
-#: deletes expired records, readers ignore them.
-COMPLETED = b"O/"
+#: F/<repo>\0<upload id> -> a finished (completed) multipart upload (created at, branch, path,
+#: parts, entry), so that a repeated CompleteMultipartUpload answers as the first one did.
+#: Expires after ``multipart.COMPLETED_TTL_SECONDS`` (``multipart.completed_expired`` tells);
+#: GC deletes expired records, readers ignore them.
+COMPLETED = b"F/"
+#: Garbage collection's own records (``gateway.core.gcrefs`` names the sub-tables): the state of
+#: a running collection, the write barrier's fresh references, young content, run reports.
+GC = b"E/"
+#: Z/<repo>\0<commit hex> -> (collected at, run id): a commit removed by retention, remembered
+#: so that reading it answers "collected", not "never existed".
+COLLECTED = b"Z/"
+#: A/<repo>\0<kind b|t><ref name>\0<commit hex> -> time: a branch or tag stopped pointing at a
+#: commit (deleted, hard-reset). Retention keeps such commits for the ref's retention period.
+REFLOG = b"A/"
+GC_RULES = b"Y/"  # Y/<repo> -> the repository's retention rules (gateway.gc.rules)
 #: b/<blob hex> -> where an object-store backend keeps the blob (gateway.core.blobindex)
 BLOBLOC = b"b/"
 #: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
@@ -196,6 +206,35 @@ def downstream_of(input_repo: str, input_commit: str) -> bytes:
     return DOWNSTREAM + _s(input_repo) + SEP + input_commit.encode("ascii") + SEP
 
 
+def collected(repo_name: str, commit_hex: str) -> bytes:
+    return COLLECTED + _s(repo_name) + SEP + commit_hex.encode("ascii")
+
+
+def collected_prefix(repo_name: str, commit_prefix: str = "") -> bytes:
+    return COLLECTED + _s(repo_name) + SEP + commit_prefix.encode("ascii")
+
+
+def reflog(repo_name: str, kind: str, ref_name: str, commit_hex: str) -> bytes:
+    """``kind`` is "b" (branch) or "t" (tag)."""
+    return (
+        REFLOG
+        + _s(repo_name)
+        + SEP
+        + kind.encode("ascii")
+        + _s(ref_name)
+        + SEP
+        + commit_hex.encode("ascii")
+    )
+
+
+def reflogs(repo_name: str) -> bytes:
+    return REFLOG + _s(repo_name) + SEP
+
+
+def gc_rules(repo_name: str) -> bytes:
+    return GC_RULES + _s(repo_name)
+
+
 def presigned(token: str) -> bytes:
     return PRESIGNED_BY_TOKEN + token.encode("ascii")
 
@@ -239,4 +278,6 @@ REPO_TABLES = (
     CHAIN,
     COMPLETED,
     HEADLOG,
+    COLLECTED,
+    REFLOG,
 )

@@ -165,6 +165,11 @@ class BlobStore(Protocol):
         """Every stored blob id starting with ``prefix`` (hex), in no particular order."""
         ...
 
+    def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """``list`` with each blob's ``BlobStat``, without a request per blob (garbage
+        collection's sweep). Blobs stored or deleted meanwhile may or may not appear."""
+        ...
+
     def local_path(self, blob_id: BlobId) -> FsPath | None:
         """The blob's file on local disk when ``capabilities.local_files``, else None."""
         ...

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from gateway.core import codec, keys, tree
 from gateway.core.model import Entry
-from gateway.core.nodebuf import write_nodes
+from gateway.core.nodebuf import write_young_nodes
 from gateway.core.ports import KVReader, KVStore, KVWriter
 from gateway.core.tree import NodeCache
 from gateway.core.view import KVNodeStore
@@ -54,7 +54,7 @@ class _NodeWriter:
     def flush(self) -> None:
         batch, self._buf, self._size = self._buf, {}, 0
         if batch:
-            self._kv.write_sync(lambda w: write_nodes(w, batch))
+            self._kv.write_sync(lambda w: write_young_nodes(w, batch))  # named later: GC
 
 
 Row = tuple[str, str, str, str, int, str]  # repo, commit, path, etag, size, ref

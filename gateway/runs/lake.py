@@ -14,7 +14,7 @@ the facade gains a method this class does not decide about.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -23,10 +23,20 @@ from gateway.core.errors import AccessDenied, BranchNotFound, RefNotFound, Uploa
 from gateway.core.heads import HeadAt
 from gateway.core.ids import BranchName, CommitId
 from gateway.core.lake import DiffPage, Lake, ListingPage, MergeOutcome, Upload
-from gateway.core.model import Branch, Commit, Entry, Repository, ResolvedRef, Tag
-from gateway.runs import store
+from gateway.core.model import Branch, Commit, Entry, RefKind, Repository, ResolvedRef, Tag
 from gateway.runs.mapping import RunMapping
 from gateway.runs.readlog import ReadRecorder
+
+
+class _Done:
+    """An awaitable that is already done (the buffered fast path of recording)."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield
+
+
+_DONE = _Done()
 
 
 def _refused(what: str) -> AccessDenied:
@@ -50,16 +60,36 @@ class RunLake(Lake):
         mapped = await self._map.read_ref(repo, ref)
         resolved, entry, staged = await self._lake.stat_read(repo, mapped, path)
         if not staged:
-            run = self._map.run
-            key = store.read_key(run.id, repo, resolved.commit, path)
-            name = ref if resolved.branch is None else self._shown(repo, resolved.branch)
-            await self._recorder.record(run.id, key, codec.pack([entry.etag, entry.size, name]))
+            await self._record(repo, ref, resolved, path, entry)
         return resolved, entry, staged
 
     async def stat_object(self, repo: str, ref: str | ResolvedRef, path: str) -> Entry:
         if isinstance(ref, ResolvedRef):  # only ever obtained from this object: mapped already
             return await self._lake.stat_object(repo, ref, path)
-        return (await self.stat_read(repo, ref, path))[1]
+        # The hot path of every GET and HEAD: kept flat (the mapping and the recording without
+        # an await in the common case).
+        mapped = self._map.mapped_now(repo, ref) or await self._map.read_ref(repo, ref)
+        resolved, entry, staged = await self._lake.stat_read(repo, mapped, path)
+        if not staged:
+            await self._record(repo, ref, resolved, path, entry)
+        return entry
+
+    def _record(
+        self, repo: str, ref: str, resolved: ResolvedRef, path: str, entry: Entry
+    ) -> Awaitable[None]:
+        """Record a read as (repository, resolved commit, path) -> [ETag, size, name used]."""
+        key = b"%s%s\x00%s\x00%s" % (
+            self._map.read_key_prefix,
+            repo.encode(),
+            resolved.commit.encode(),
+            path.encode(),
+        )
+        name = ref if resolved.branch is None else self._shown(repo, resolved.branch)
+        value = codec.pack([entry.etag, entry.size, name])
+        run_id = self._map.run.id
+        if self._recorder.try_record(run_id, key, value):
+            return _DONE
+        return self._recorder.record(run_id, key, value)
 
     def _shown(self, repo: str, branch: str) -> str:
         return self._map.run.source_branch if self._map.is_run_branch(repo, branch) else branch
@@ -274,9 +304,7 @@ class RunLake(Lake):
         mapped = await self._map.read_ref(repo, ref)
         found, at = await self._lake.get_version(repo, mapped, path, version_id)
         if found is not None and at is not None:
-            run = self._map.run
-            key = store.read_key(run.id, repo, at.id, path)
-            await self._recorder.record(run.id, key, codec.pack([found.etag, found.size, ref]))
+            await self._record(repo, ref, ResolvedRef(RefKind.COMMIT, at.id), path, found)
         return found, at
 
     # -- refused ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from gateway.core.access import Action, Authorizer, Principal
 from gateway.core.errors import AccessDenied, RefNotFound
 from gateway.core.lake import Lake
 from gateway.core.refexpr import parse_ref
+from gateway.runs import store
 from gateway.runs.model import Run
 
 #: Snapshot lookups remembered per run (a job touching more branches just looks them up again).
@@ -43,10 +44,17 @@ class RunMapping:
         self._pins = {(p.repository, p.branch): p.commit for p in run.pins}
         self._repo_pins = {p.repository for p in run.pins if not p.branch}
         self._heads: dict[tuple[str, str], str | None] = {}
+        #: (repo, ref) -> mapped ref, for mappings fixed for the run's life (branch-derived).
+        self._mapped: dict[tuple[str, str], str] = {}
+        self.read_key_prefix = store.reads_of(run.id)
 
     def is_run_branch(self, repo: str, branch: str) -> bool:
         run = self.run
         return repo == run.repository and branch in (run.source_branch, run.run_branch)
+
+    def mapped_now(self, repo: str, ref: str) -> str | None:
+        """``read_ref`` without I/O when the answer is at hand (the common case), else None."""
+        return self._mapped.get((repo, ref))
 
     async def read_ref(self, repo: str, ref: str) -> str:
         """The ref expression a read of ``repo/ref`` resolves instead.
@@ -54,13 +62,16 @@ class RunMapping:
         Raises InvalidName (malformed expression), RefNotFound (a branch created after the
         run started).
         """
+        found = self._mapped.get((repo, ref))
+        if found is not None:
+            return found
         base = parse_ref(ref).base
         suffix = ref[len(base) :]
         if self.is_run_branch(repo, base):
-            return self.run.run_branch + suffix
+            return self._fixed(repo, ref, self.run.run_branch + suffix)
         pinned = self._pins.get((repo, base))
         if pinned is not None:
-            return pinned + suffix
+            return self._fixed(repo, ref, pinned + suffix)
         head = await self._head(repo, base)
         if head is None:
             return ref  # not a branch when the run started, nor since: a tag or a commit id
@@ -69,15 +80,22 @@ class RunMapping:
                 f"branch {base!r} of {repo!r} did not exist when run {self.run.id} started"
             )
         if repo in self._repo_pins:
-            return self._pins[(repo, "")] + suffix
-        return head + suffix
+            return self._fixed(repo, ref, self._pins[(repo, "")] + suffix)
+        return self._fixed(repo, ref, head + suffix)
+
+    def _fixed(self, repo: str, ref: str, mapped: str) -> str:
+        if len(self._mapped) >= MAX_CACHED_HEADS:
+            self._mapped.clear()
+        self._mapped[(repo, ref)] = mapped
+        return mapped
 
     async def _head(self, repo: str, branch: str) -> str | None:
         """The branch's head as of the run's start; "" when it did not exist then but does
         now (or existed in between); None when the name was not a branch then nor since."""
         key = (repo, branch)
-        if key in self._heads:
-            return self._heads[key]
+        cached = self._heads.get(key)
+        if cached is not None:
+            return cached
         at = await self._lake.head_at(repo, branch, self.run.snapshot)
         if at.head is not None:
             found: str | None = at.head
@@ -85,9 +103,10 @@ class RunMapping:
             found = ""
         else:
             found = None
-        if len(self._heads) >= MAX_CACHED_HEADS:
-            self._heads.clear()
-        self._heads[key] = found
+        if found is not None:  # "not a branch" is looked up again: one could be created later
+            if len(self._heads) >= MAX_CACHED_HEADS:
+                self._heads.clear()
+            self._heads[key] = found
         return found
 
     def write_branch(self, repo: str, branch: str) -> str:
@@ -121,20 +140,24 @@ class RunAuthorizer:
         if not principal.run:
             await self._users.check(principal, action, repo, branch)
             return
-        user = Principal(principal.user, principal.access_key_id, principal.is_admin)
+        # The user's own grants decide (``principal`` carries the user and its admin flag).
         if repo is None or branch is None:
             if action is not Action.READ:
                 raise AccessDenied(
                     "a run credential may not change repositories, tags, users or settings"
                 )
-            await self._users.check(user, action, repo, branch)
+            await self._users.check(principal, action, repo, branch)
             return
-        mapping = await self._runs.mapping(principal.run)
+        if action is Action.READ and principal.is_admin:
+            return  # an admin may read anything; the mapping decides what it reads
+        mapping = self._runs.cached_mapping(principal.run) or await self._runs.mapping(
+            principal.run
+        )
         if action is Action.READ:
             target = mapping.run.run_branch if mapping.is_run_branch(repo, branch) else branch
         else:
             target = mapping.write_branch(repo, branch)
-        await self._users.check(user, action, repo, target)
+        await self._users.check(principal, action, repo, target)
 
 
 class RunMappings(Protocol):
@@ -142,4 +165,8 @@ class RunMappings(Protocol):
 
     async def mapping(self, run_id: str) -> RunMapping:
         """The run's mapping. Raises AccessDenied when the run is not running."""
+        ...
+
+    def cached_mapping(self, run_id: str) -> RunMapping | None:
+        """The run's mapping when this process has it at hand (no I/O), else None."""
         ...

@@ -39,6 +39,9 @@ from gateway.runs.model import RunStatus
 
 log = logging.getLogger("weir.runs")
 
+#: How many recently written read-log keys a process remembers to skip rewriting them.
+WRITTEN_MEMORY = 65_536
+
 
 class ReadRecorder:
     """Per-process buffer of run reads, written in batches; a participant in finishing runs.
@@ -59,6 +62,9 @@ class ReadRecorder:
         self._max = max_pending
         self._pending: dict[str, dict[bytes, bytes]] = {}
         self._count = 0
+        #: Keys written by earlier batches (bounded; cleared when full): a job that reads the
+        #: same objects again and again writes each once, not once per batch.
+        self._written: set[bytes] = set()
         self._joined: set[str] = set()
         self._refused: set[str] = set()
         self._lock = asyncio.Lock()
@@ -70,10 +76,25 @@ class ReadRecorder:
     def pending(self) -> int:
         return self._count
 
+    def try_record(self, run_id: str, key: bytes, value: bytes) -> bool:
+        """The fast path of ``record``: buffer the read and return True, or return False when
+        ``record`` must be awaited (first read of the run here, or the buffer is full)."""
+        bucket = self._pending.get(run_id)
+        if bucket is None or self._count >= self._max - 1:
+            return False
+        if key in self._written:
+            return True
+        if key not in bucket:
+            self._count += 1
+        bucket[key] = value
+        return True
+
     async def record(self, run_id: str, key: bytes, value: bytes) -> None:
         """Buffer one read of ``run_id`` (a ``store.read_key`` and its value)."""
         if run_id not in self._joined and (run_id in self._refused or not await self._join(run_id)):
             return  # the run is finishing or over: this answer comes after its end
+        if key in self._written:
+            return
         bucket = self._pending.get(run_id)
         if bucket is None:
             bucket = self._pending[run_id] = {}
@@ -129,6 +150,9 @@ class ReadRecorder:
 
             await self._kv.write(fn)
             self.batches += 1
+            if len(self._written) + len(batch) > WRITTEN_MEMORY:
+                self._written.clear()
+            self._written.update(k for k, _ in batch)
 
     async def close_run(self, run_id: str, token: str) -> None:
         """The finisher's own acknowledgement: write this process's reads, then ack."""

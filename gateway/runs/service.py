@@ -44,9 +44,10 @@ from gateway.core.errors import (
     MergeConflict,
     WeirError,
 )
+from gateway.core.events import RunOutcome
 from gateway.core.ids import BranchName, CommitId, RepoName
 from gateway.core.lake import Lake
-from gateway.core.model import Branch, InputRef, PathConflict
+from gateway.core.model import Branch, Commit, CommitInput, InputRef, PathConflict
 from gateway.core.ports import KVReader, KVWriter
 from gateway.core.view import View, new_token
 from gateway.runs import compare, inputs, store
@@ -130,6 +131,7 @@ class RunService:
             interval=self.settings.flush_interval,
         )
         self._mappings: dict[str, RunMapping] = {}
+        self._views: dict[str, RunLake] = {}
         self._finishing: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.listeners: list[RunEvent] = []
@@ -138,7 +140,15 @@ class RunService:
     async def lake_for(self, principal: Principal, lake: Lake) -> Lake:
         if not principal.run:
             return lake
-        return RunLake(lake, await self.mapping(principal.run), self.recorder)
+        view = self._views.get(principal.run)
+        if view is None or lake is not self.lake:
+            view = RunLake(lake, await self.mapping(principal.run), self.recorder)
+            if lake is self.lake:
+                self._views[principal.run] = view
+        return view
+
+    def cached_mapping(self, run_id: str) -> RunMapping | None:
+        return self._mappings.get(run_id)
 
     async def mapping(self, run_id: str) -> RunMapping:
         found = self._mappings.get(run_id)
@@ -149,6 +159,7 @@ class RunService:
             raise AccessDenied(f"run {run_id} is not running")
         if len(self._mappings) >= MAX_MAPPINGS:
             self._mappings.clear()
+            self._views.clear()
         mapping = self._mappings[run_id] = RunMapping(run, self.lake)
         return mapping
 
@@ -319,6 +330,7 @@ class RunService:
 
         run = await self.kv.write(begin)
         self._mappings.pop(run_id, None)
+        self._views.pop(run_id, None)
         if run.status is RunStatus.EXPIRED:
             await asyncio.to_thread(inputs.delete_log, self.kv, run.id)
             self._emit("fail", run)
@@ -366,7 +378,7 @@ class RunService:
             run = await self._compare(run)
         await self.kv.write(lambda w: _close(w, run))
         await asyncio.to_thread(inputs.delete_log, self.kv, run.id)
-        self._emit("complete", run)
+        self._emit("complete", run, commit)
         return Finished(run, conflicts)
 
     async def _merge(self, run: Run) -> tuple[Run, list[PathConflict]]:
@@ -570,7 +582,36 @@ class RunService:
                 return run.with_(status=RunStatus.SUCCEEDED, result_commit=head.id)
         return run.with_(status=RunStatus.FAILED, error="interrupted while finishing")
 
-    def _emit(self, event: str, run: Run) -> None:
+    def _emit(self, event: str, run: Run, commit: Commit | None = None) -> None:
+        """Tell the lineage events port (OpenLineage START / COMPLETE / FAIL) and listeners.
+        Neither may fail or slow the run: the port only enqueues."""
+        try:
+            events = self.lake.events
+            if event == "start":
+                events.run_started(
+                    run_id=run.id,
+                    repo=run.repository,
+                    branch=run.run_branch,
+                    name=run.name,
+                    started_at=run.created,
+                    inputs=[
+                        CommitInput(RepoName(p.repository), CommitId(p.commit), p.spec())
+                        for p in run.pins
+                    ],
+                )
+            else:
+                events.run_finished(
+                    run_id=run.id,
+                    repo=run.repository,
+                    branch=run.run_branch,
+                    name=run.name,
+                    ended_at=run.ended or time.time(),
+                    outcome=RunOutcome.COMPLETE if event == "complete" else RunOutcome.FAIL,
+                    commit=commit,
+                    error=run.error,
+                )
+        except Exception:
+            log.exception("run lineage event failed")
         for listener in self.listeners:
             try:
                 listener(event, run)

@@ -16,6 +16,9 @@ Decisions (see docs/decisions/0004-s3-auth-and-checksums.md):
 * ``ReadOnlyRef`` (a write to a tag or commit) and ``ProtectedBranch`` are ``AccessDenied`` 403:
   the write is refused by policy, not malformed; clients map 403 to a permission error and do not
   retry it.
+* ``Collected`` (a commit removed by retention, read by id) is ``NoSuchKey`` 404 with the
+  exception's own message, which names retention: S3 has no "gone", and clients treat NoSuchKey
+  as "this key does not exist", which is what they observe.
 * ``Corruption`` (``BlobNotFound``, ``MissingNode``, ``CorruptNode``) is an explicit
   ``InternalError`` 500: stored data is lost or damaged, a server fault the client cannot fix.
   It is the only core error family mapped to 500.
@@ -245,6 +248,8 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             "The AWS Access Key Id you provided does not exist in our records.",
         ),
         core.Corruption: _INTERNAL,
+        # removed by retention (garbage collection): NoSuchKey with the reason in the message
+        core.Collected: S3ErrorSpec("NoSuchKey", 404, None),
         # already exists
         core.AlreadyExists: S3ErrorSpec("OperationAborted", 409, None),
         core.RepositoryExists: S3ErrorSpec(

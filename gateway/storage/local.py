@@ -277,6 +277,16 @@ class LocalBlobStore:
             for blob_id in ids:
                 yield blob_id
 
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Every blob starting with ``prefix`` with its size and mtime: one thread hop per
+        first-level directory."""
+        prefix = check_hex_prefix(prefix)
+        tops = await self._run(_listdir_matching, self._blobs, prefix[:2])
+        for top in tops:
+            found = await self._run(_stats_under, self._blobs / top, prefix)
+            for item in found:
+                yield item
+
     async def close(self) -> None:
         """Wait for in-flight I/O and stop the thread pool. The store is unusable after."""
         await asyncio.to_thread(self.executor.shutdown, True)
@@ -344,6 +354,26 @@ def _unlink_unused(path: Path, unused_since: float | None) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def _stats_under(top: Path, prefix: str) -> list[tuple[BlobId, BlobStat]]:
+    """(blob id, stat) of the blobs in ``top/*/`` starting with ``prefix``."""
+    out: list[tuple[BlobId, BlobStat]] = []
+    for sub in _listdir_matching(top, prefix[2:4]):
+        try:
+            entries = list(os.scandir(top / sub))
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            n = e.name
+            if not (n.startswith(prefix) and is_hex_id(n) and n[0:2] == top.name and n[2:4] == sub):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            out.append((BlobId(n), BlobStat(size=st.st_size, mtime=st.st_mtime)))
+    return out
 
 
 def _listdir_matching(directory: Path, prefix: str) -> list[str]:

@@ -95,6 +95,14 @@ class MemoryBlobStore:
         for blob_id in [b for b in self.blobs if b.startswith(prefix)]:
             yield blob_id
 
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Blobs starting with ``prefix``; a snapshot taken at the first iteration."""
+        check_hex_prefix(prefix)
+        found = [(b, BlobStat(len(d), self.mtimes.get(b, 0.0))) for b, d in self.blobs.items()]
+        for item in found:
+            if item[0].startswith(prefix):
+                yield item
+
     def local_path(self, blob_id: BlobId) -> Path | None:
         return None
 

@@ -470,6 +470,18 @@ class S3BlobStore:
                 return
             after = page[-1][0]
 
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """``list`` with sizes and last-touched times, from the same index pages."""
+        prefix = check_hex_prefix(prefix)
+        after = ""
+        while True:
+            page = await self.kv.read(functools.partial(_index_page, prefix=prefix, after=after))
+            for blob_id, loc in page:
+                yield blob_id, BlobStat(loc.size, loc.touched)
+            if len(page) < LIST_PAGE:
+                return
+            after = page[-1][0]
+
     async def sweep(self, *, grace: float) -> int:
         """Delete the objects of uploads interrupted more than ``grace`` seconds ago (their
         multipart uploads aborted) and of deletions a crash interrupted. Safe while writers run:

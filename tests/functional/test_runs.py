@@ -171,6 +171,67 @@ def test_boto3_job_is_isolated_recorded_and_merged(
     assert merged["merge_commit"] and merged["inputs"][0]["commit"] == moved
 
 
+TABULAR_JOB = """
+    import os
+    import duckdb, duckdb_extension_httpfs, polars as pl, pyarrow.fs as pafs, pyarrow.parquet as pq
+    from pathlib import Path
+    repo, endpoint = os.environ["WEIR_REPO"], os.environ["AWS_ENDPOINT_URL_S3"]
+    # pyarrow: credentials from the environment; S3FileSystem() ignores AWS_ENDPOINT_URL*, so
+    # jobs pass it on themselves (apache/arrow#49643), as they would for any S3-compatible store.
+    fs = pafs.S3FileSystem(endpoint_override=endpoint)
+    table = pq.read_table(f"{repo}/main/raw/t.parquet", filesystem=fs)
+    pq.write_table(table, f"{repo}/main/out/arrow.parquet", filesystem=fs)
+    # Polars (object_store): everything from the environment.
+    frame = pl.read_parquet(f"s3://{repo}/main/raw/t.parquet")
+    frame.with_columns(pl.col("k") * 10).write_parquet(f"s3://{repo}/main/out/polars.parquet")
+    # DuckDB: credentials from the environment, the endpoint in a secret.
+    ext = Path(next(iter(duckdb_extension_httpfs.__path__)))
+    ext = ext / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    con.execute(f"LOAD '{ext}'")
+    host = endpoint.split("://", 1)[1]
+    con.execute(f"CREATE SECRET job (TYPE s3, ENDPOINT '{host}', URL_STYLE 'path', USE_SSL false)")
+    con.execute(
+        f"COPY (SELECT sum(k) AS total FROM read_parquet('s3://{repo}/main/raw/t.parquet')) "
+        f"TO 's3://{repo}/main/out/duck.parquet'"
+    )
+"""
+
+
+def test_pyarrow_polars_and_duckdb_jobs(
+    env: dict[str, str], s3: Any, api: AdminClient, tmp_path: Path
+) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repo = repo_name("tabular")
+    s3.create_bucket(Bucket=repo)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"k": [1, 2, 3]}), buffer)
+    s3.put_object(Bucket=repo, Key="main/raw/t.parquet", Body=buffer.getvalue())
+    start = api.commit(repo, "main", "raw")["id"]
+    command = job(tmp_path, "tabular", TABULAR_JOB)
+    result = weir(["run", repo, "--", *command], env)
+    assert result.code == 0, result.stderr
+    assert keys(s3, repo, "main/out/") == []  # nothing on main before --merge
+    finished = last_run(api, repo)
+    assert [(i["commit"], i["paths"]) for i in finished["inputs"]] == [(start, 1)]
+    result = weir(["run", repo, "--merge", "--", *command], env)
+    assert result.code == 0, result.stderr
+
+    def table(key: str) -> Any:
+        body = s3.get_object(Bucket=repo, Key=key)["Body"].read()
+        return pq.read_table(io.BytesIO(body)).to_pydict()
+
+    assert table("main/out/arrow.parquet") == {"k": [1, 2, 3]}
+    assert table("main/out/polars.parquet") == {"k": [10, 20, 30]}
+    assert table("main/out/duck.parquet") == {"total": [6]}
+
+
 TRAIN_JOB = """
     import hashlib, os, boto3
     s3 = boto3.client("s3")
@@ -256,14 +317,23 @@ def test_failure_keeps_the_source_branch_untouched(
 
 
 WAITING_JOB = """
-    import os, pathlib, signal, sys, time
-    pathlib.Path(os.environ["JOB_MARKER"]).write_text("started")
+    import os, pathlib, signal, sys
+    marker = pathlib.Path(os.environ["JOB_MARKER"])
     try:
+        (marker.parent / "tmp").write_text("started")
+        (marker.parent / "tmp").rename(marker)  # appears whole, once the handler is in place
         signal.pause()  # until the forwarded SIGINT arrives
     except KeyboardInterrupt:
-        pathlib.Path(os.environ["JOB_MARKER"]).write_text("interrupted")
+        marker.write_text("interrupted")
         sys.exit(130)
 """
+
+
+def _started(marker: Path) -> bool:
+    try:
+        return marker.read_text() == "started"
+    except FileNotFoundError:
+        return False
 
 
 def test_ctrl_c_is_forwarded_and_fails_the_run(
@@ -279,7 +349,7 @@ def test_ctrl_c_is_forwarded_and_fails_the_run(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: marker.exists() or proc.poll() is not None, "the job to start")
+        wait_for(lambda: _started(marker) or proc.poll() is not None, "the job to start")
         proc.send_signal(signal.SIGINT)  # to weir run only: it must forward it to the job
         _, err = proc.communicate(timeout=DEADLINE)
     finally:

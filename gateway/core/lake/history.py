@@ -9,7 +9,7 @@ from collections.abc import (
     Sequence,
 )
 
-from gateway.core import committing, heads, keys, listing, pathhistory, tree
+from gateway.core import committing, gcrefs, heads, keys, listing, pathhistory, tree
 from gateway.core.history import merge_base, walk
 from gateway.core.ids import Path
 from gateway.core.lake.base import (
@@ -384,6 +384,9 @@ class HistoryOps(LakeBase):
             target = view.resolve(repo, ref)
             nb = committing.fresh_branch(b, head=target.commit, token=new_token())
             heads.put_branch(w, repo, nb, b.head)
+            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, target.commit)])
+            if target.commit != b.head:
+                gcrefs.note_unreached(w, repo, "b", branch, b.head)
             return nb, b.staging_token
 
         nb, old = await self.kv.write(fn)

@@ -13,7 +13,7 @@ from collections.abc import (
 )
 from pathlib import Path as FsPath
 
-from gateway.core import codec, keys, listing, multipart, names, staging, tree
+from gateway.core import codec, gcrefs, keys, listing, multipart, names, staging, tree
 from gateway.core.errors import (
     ObjectNotFound,
     PreconditionFailed,
@@ -74,7 +74,12 @@ class ObjectOps(LakeBase):
         )
 
     async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
-        await self.kv.write(lambda w: _put_inline(w, blob_id, data))
+        def fn(w: KVWriter) -> None:
+            _put_inline(w, blob_id, data)
+            # Referenced by a later transaction: young until then (see gcrefs).
+            gcrefs.note_young(w, [gcrefs.blob_ref(blob_id)])
+
+        await self.kv.write(fn)
 
     async def _read_blob(
         self, blob_id: BlobId, size: int, offset: int, length: int
@@ -213,6 +218,7 @@ class ObjectOps(LakeBase):
                 _put_inline(w, blob.blob_id, blob.data)
             w.put(keys.staging(repo, b.staging_token) + path.encode("utf-8"), value)
             view.bump_staging(repo, b.staging_token)
+            gcrefs.note_fresh(w, [gcrefs.address_ref(entry.address)])
             return entry
 
         return await self.kv.write(fn)
@@ -223,6 +229,7 @@ class ObjectOps(LakeBase):
         Raises what ``put_object`` raises; an invalid path fails the whole batch.
         """
         encoded = [(names.check_path(p).encode("utf-8"), staging.encode(e)) for p, e in items]
+        addresses = {e.address for _, e in items}
 
         def fn(w: KVWriter) -> int:
             view = View(w)
@@ -231,6 +238,7 @@ class ObjectOps(LakeBase):
             for path, value in encoded:
                 w.put(base + path, value)
             view.bump_staging(repo, b.staging_token)
+            gcrefs.note_fresh(w, map(gcrefs.address_ref, addresses))
             return len(encoded)
 
         return await self.kv.write(fn)
@@ -365,6 +373,7 @@ class ObjectOps(LakeBase):
             if blob.data is not None:
                 _put_inline(w, blob.blob_id, blob.data)
             w.put(keys.part(repo, upload_id, number), multipart.encode_part(part))
+            gcrefs.note_fresh(w, [gcrefs.blob_ref(blob.blob_id)])
             return part
 
         return await self.kv.write(fn)
@@ -440,6 +449,7 @@ class ObjectOps(LakeBase):
             view.bump_staging(repo, b.staging_token)
             multipart.delete_upload(w, repo, upload_id)
             multipart.record_completed(w, up, parts, entry, now)
+            gcrefs.note_fresh(w, [gcrefs.address_ref(entry.address)])
             return entry
 
         return await self.kv.write(fn)

@@ -11,7 +11,7 @@ from collections.abc import (
 )
 from typing import TypeVar
 
-from gateway.core import codec, committing, heads, keys, listing, names, pathindex, tree
+from gateway.core import codec, committing, gcrefs, heads, keys, listing, names, pathindex, tree
 from gateway.core.errors import (
     BranchExists,
     Conflict,
@@ -129,6 +129,7 @@ class RefOps(LakeBase):
                         raise NotEmpty(f"repository {name!r} is not empty (tag {t.name!r})")
             w.delete(keys.repo(name))
             w.delete(keys.protect(name))
+            w.delete(keys.gc_rules(name))
             w.put(keys.deleting(name), b"")
 
         await self.kv.write(fn)
@@ -190,6 +191,7 @@ class RefOps(LakeBase):
                 name=BranchName(name), head=src.commit, staging_token=new_token(), hidden=hidden
             )
             heads.put_branch(w, repo, b, None)
+            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, src.commit)])
             return b
 
         return await self.kv.write(fn)
@@ -223,6 +225,7 @@ class RefOps(LakeBase):
                 raise DefaultBranch(f"cannot delete the default branch {name!r}")
             committing.check_writable(view, repo, name)
             heads.delete_branch(w, repo, name, b.head)
+            gcrefs.note_unreached(w, repo, "b", name, b.head)
             return b.staging_token
 
         token = await self.kv.write(fn)
@@ -263,6 +266,7 @@ class RefOps(LakeBase):
                 raise TagExists(f"tag {name!r} already exists")
             t = Tag(name=TagName(name), commit=target.commit)
             w.put(keys.tag(repo, name), codec.encode_tag(t))
+            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, target.commit)])
             return t
 
         return await self.kv.write(fn)
@@ -279,8 +283,9 @@ class RefOps(LakeBase):
 
     async def delete_tag(self, repo: str, name: str) -> None:
         def fn(w: KVWriter) -> None:
-            View(w).tag(repo, name)
+            t = View(w).tag(repo, name)
             w.delete(keys.tag(repo, name))
+            gcrefs.note_unreached(w, repo, "t", name, t.commit)
 
         await self.kv.write(fn)
 
