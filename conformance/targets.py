@@ -142,7 +142,13 @@ def _start_weir_cluster(workdir: Path) -> Iterator[Target]:
     try:
         endpoint = proxy.start()
         yield Target(
-            "weir-cluster", endpoint, cluster.access_key, cluster.secret_key, None, "main/"
+            "weir-cluster",
+            endpoint,
+            cluster.access_key,
+            cluster.secret_key,
+            None,
+            "main/",
+            virtual_domain=VIRTUAL_DOMAIN,  # the cluster's gateways set WEIR_S3_DOMAIN to it
         )
     finally:
         proxy.stop()
