@@ -104,11 +104,23 @@ class OpenLineageSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    reads: bool = False  # also record reads (every GET/HEAD/list) on the audit trail
+
+
+@dataclass(frozen=True)
 class RunsSettings:
     credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
     max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
     read_flush_ms: int = 200  # how often each process writes its batch of recorded reads
     finish_timeout_seconds: int = 10  # finishing waits this long for other processes' reads
+
+
+@dataclass(frozen=True)
+class ImportsSettings:
+    # Zero-copy imports read with the storage.s3_* endpoint and credentials.
+    enabled: bool = True
+    lease_s: int = 30  # a job whose process stopped renewing it this long is resumed elsewhere
 
 
 @dataclass(frozen=True)
@@ -127,7 +139,9 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     gc: GcSettings = field(default_factory=GcSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
+    imports: ImportsSettings = field(default_factory=ImportsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -160,7 +174,9 @@ _SECTIONS: dict[str, type] = {
     "gc": GcSettings,
     "ui": UISettings,
     "openlineage": OpenLineageSettings,
+    "audit": AuditSettings,
     "runs": RunsSettings,
+    "imports": ImportsSettings,
 }
 
 

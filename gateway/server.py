@@ -19,15 +19,18 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import __version__
+from gateway.audit.kv import AuditedKV
 from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
 from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
+from gateway.core import audit
 from gateway.core.errors import InvalidArgument, WeirError
 from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
 from gateway.gc.collector import Collector, GcConfig
+from gateway.importer.service import ImportService
 from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
@@ -114,6 +117,31 @@ def open_collector(settings: Settings, lake: Lake) -> Collector:
     return Collector(lake.kv, lake.blobs, config)
 
 
+def open_imports(settings: Settings, lake: Lake) -> ImportService | None:
+    """The import service, reading external buckets with the storage.s3_* endpoint and
+    credentials (also when blobs stay on local disk); it also serves imported objects' bytes."""
+    if not settings.imports.enabled:
+        return None
+    from gateway.importer.service import ImportService
+    from gateway.importer.source import S3Source
+    from gateway.storage.s3_client import ClientSettings
+    from gateway.storage.s3_data import DataClient
+
+    s = settings.storage
+    client = ClientSettings(
+        endpoint_url=s.s3_endpoint_url or None,
+        region=s.s3_region,
+        access_key_id=s.s3_access_key_id or None,
+        secret_access_key=s.s3_secret_access_key or None,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
+    )
+    source = S3Source(DataClient(client, s.s3_bucket))
+    lake.external = source
+    return ImportService(lake, source, lease=float(settings.imports.lease_s))
+
+
 def load_encryption_key(settings: Settings) -> bytes:
     """The key that seals stored secrets: from the configured file, else ``<data_dir>/secret.key``
     (created 0600 on first start)."""
@@ -136,7 +164,8 @@ async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str
     await RunService(lake, users, users).sweep()
     await users.check_encryption_key()  # gateways sharing a database must share the key
     a = settings.auth
-    created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
+    with audit.system("ensureAdmin"):  # the first credential is on the audit trail too
+        created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
     if created is None:
         return None
     if not a.access_key_id:
@@ -155,8 +184,8 @@ async def startup(settings: Settings) -> None:
     """The one-time start-up work on its own (the supervisor of ``--workers N`` runs it once,
     before any worker serves); opens the stores and closes them again."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    kv = open_metadata(settings)
-    lake = Lake(kv, open_blobs(settings, kv))
+    raw = open_metadata(settings)
+    lake = Lake(AuditedKV(raw), open_blobs(settings, raw))
     try:
         users = UserStore(lake.kv, load_encryption_key(settings))
         await _startup_work(lake, users, settings)
@@ -173,12 +202,16 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     ``/_metrics`` reports every worker.
     """
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    kv = open_metadata(settings)
-    blobs = open_blobs(settings, kv)
+    raw = open_metadata(settings)
+    # Everything that changes the lake writes through the audited store (decision 0015); the
+    # blob backend's index writes are physical bookkeeping and use the store directly.
+    kv = AuditedKV(raw, reads=settings.audit.reads)
+    blobs = open_blobs(settings, raw)
     emitter = openlineage.from_settings(settings.openlineage, version=__version__)
     lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
     collector = open_collector(settings, lake)
+    imports = open_imports(settings, lake)
     r = settings.runs
     runs = RunService(
         lake,
@@ -223,7 +256,11 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
         sweeper = asyncio.ensure_future(
             sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
         )
+        if imports is not None:
+            imports.start_background()  # resumes imports a stopped process left running
         yield
+        if imports is not None:
+            await imports.close()
         await collector.close()
         await runs.close()
         sweeper.cancel()
@@ -254,6 +291,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
             version=__version__,
             runs=runs,
             gc=collector,
+            imports=imports,
             sessions=sessions,
             cookie_secure=settings.auth.session_cookie_secure,
         ),

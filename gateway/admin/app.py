@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from gateway.admin import (
+    routes_audit,
     routes_auth,
     routes_branches,
     routes_config,
     routes_gc,
+    routes_import,
     routes_lineage,
     routes_objects,
     routes_paths,
@@ -27,6 +29,7 @@ from gateway.admin import (
     routes_session,
     routes_staging,
 )
+from gateway.admin.auditing import audit_middleware
 from gateway.admin.auth import SPECS, auth_middleware
 from gateway.admin.errors import error_middleware
 from gateway.admin.openapi import DOCUMENT, build_document
@@ -46,6 +49,7 @@ from gateway.auth.users import UserStore
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.lake import Lake
 from gateway.gc.collector import Collector
+from gateway.importer.service import ImportService
 from gateway.runs.service import RunService
 
 #: JSON request bodies are small; object bodies are streamed and not subject to this limit.
@@ -62,7 +66,9 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
+    *routes_audit.ROUTES,
     *routes_gc.ROUTES,
+    *routes_import.ROUTES,
     *routes_runs.ROUTES,
     *routes_session.ROUTES,
 )
@@ -77,6 +83,7 @@ def create_admin_app(
     version: str,
     gc: Collector | None = None,
     runs: RunService | None = None,
+    imports: ImportService | None = None,
     sessions: SessionStore | None = None,
     cookie_secure: bool = False,
 ) -> web.Application:
@@ -87,7 +94,8 @@ def create_admin_app(
     The returned app does not own ``lake`` or ``users``: the composition root closes them.
     """
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_JSON_BODY
+        middlewares=[error_middleware, audit_middleware, auth_middleware],
+        client_max_size=MAX_JSON_BODY,
     )
     app[LAKE] = lake
     app[USERS] = users
@@ -100,6 +108,8 @@ def create_admin_app(
     if sessions is not None:
         app[SESSIONS] = sessions
     app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
+    if imports is not None:
+        app[routes_import.IMPORTS] = imports
     if runs is not None:
         app[routes_runs.RUNS] = runs
         app[SCOPE] = runs

@@ -19,11 +19,13 @@ from typing import TextIO
 
 from gateway import __version__
 from gateway.cli import (
+    cmd_audit,
     cmd_auth,
     cmd_blame,
     cmd_db,
     cmd_gc,
     cmd_history,
+    cmd_import,
     cmd_lineage,
     cmd_objects,
     cmd_refs,
@@ -87,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_objects.register(sub)
     cmd_blame.register(sub)
     cmd_lineage.register(sub)
+    cmd_audit.register(sub)
     cmd_gc.register(sub)
+    cmd_import.register(sub)
     cmd_runs.register(sub)
     cmd_db.register(sub)
     return parser

@@ -31,17 +31,22 @@ HISTORY = b"V/"
 CHAIN = b"J/"
 #: W/<name> -> engine-wide format markers (e.g. which index migrations have run).
 ENGINE = b"W/"
+#: The audit trail (gateway.audit): a/r<seq, 8 bytes BE> -> record, a/h -> [seq, hash] (head).
+AUDIT = b"a/"
+#: F/<blob hex> -> purge tombstone (gateway.integrity.purge; "forgotten"): the blob's bytes were
+#: removed on purpose (when, who, why). Not a missing blob: GC and verify must not count it.
+PURGED = b"F/"
 PROTECT = b"X/"  # X/<repo> -> list of protected-branch globs
 DELETING = b"D/"  # D/<repo> -> b"": the repository was deleted and its records are being purged
 STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging area (8 bytes)
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
-#: F/<repo>\0<upload id> -> a finished (completed) multipart upload (created at, branch, path,
+#: m/<repo>\0<upload id> -> a completed multipart upload (created at, branch, path,
 #: parts, entry), so that a repeated CompleteMultipartUpload answers as the first one did.
 #: Expires after ``multipart.COMPLETED_TTL_SECONDS`` (``multipart.completed_expired`` tells);
 #: GC deletes expired records, readers ignore them.
-COMPLETED = b"F/"
+COMPLETED = b"m/"
 #: Garbage collection's own records (``gateway.core.gcrefs`` names the sub-tables): the state of
 #: a running collection, the write barrier's fresh references, young content, run reports.
 GC = b"E/"
@@ -56,10 +61,13 @@ GC_RULES = b"Y/"  # Y/<repo> -> the repository's retention rules (gateway.gc.rul
 BLOBLOC = b"b/"
 #: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
 PENDING = b"p/"
+#: j/<repo>\0<import id> -> a zero-copy import job (gateway.core.imports)
+IMPORTS = b"j/"
 #: Pending presigned staging uploads of the admin API (shared by every worker process):
-#: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
-#: V/n -> how many are pending (8 bytes BE).
-PRESIGNED = b"V/"
+#: w/t/<token> -> the upload; w/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
+#: w/n -> how many are pending (8 bytes BE). (Briefly under V/, which path history owns: the
+#: path-index migration removes such leftovers.)
+PRESIGNED = b"w/"
 PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
 PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
 PRESIGNED_COUNT = PRESIGNED + b"n"
@@ -141,6 +149,14 @@ def pending_upload(token: str) -> bytes:
     return PENDING + token.encode("ascii")
 
 
+def import_job(repo_name: str, import_id: str) -> bytes:
+    return import_jobs(repo_name) + import_id.encode("ascii")
+
+
+def import_jobs(repo_name: str) -> bytes:
+    return IMPORTS + _s(repo_name) + SEP
+
+
 def manifest(manifest_hex: str) -> bytes:
     return MANIFEST + manifest_hex.encode("ascii")
 
@@ -189,6 +205,18 @@ def history_prefix(repo_name: str, path_prefix: str) -> bytes:
 
 def chain(repo_name: str, commit_hex: str) -> bytes:
     return CHAIN + _s(repo_name) + SEP + commit_hex.encode("ascii")
+
+
+def audit_record(seq: int) -> bytes:
+    return AUDIT + b"r" + seq.to_bytes(8, "big")
+
+
+AUDIT_RECORDS = AUDIT + b"r"
+AUDIT_HEAD = AUDIT + b"h"
+
+
+def purged(blob_hex: str) -> bytes:
+    return PURGED + blob_hex.encode("ascii")
 
 
 def engine_marker(name: str) -> bytes:
@@ -280,4 +308,5 @@ REPO_TABLES = (
     HEADLOG,
     COLLECTED,
     REFLOG,
+    IMPORTS,
 )

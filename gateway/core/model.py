@@ -16,6 +16,22 @@ from gateway.core.ids import BlobId, BranchName, CommitId, Path, RepoName, TagNa
 
 #: Prefix of an entry address that names a multipart manifest instead of a single blob.
 MANIFEST_PREFIX = "m:"
+#: Prefix of an entry address that names an object outside Weir, brought in by a zero-copy
+#: import: ``x:<import id>:<url>`` (``s3://bucket/key``). Its bytes are read from there, checked
+#: against the entry's ETag and size (docs/decisions/0022-zero-copy-import.md).
+EXTERNAL_PREFIX = "x:"
+
+
+def external_address(import_id: str, url: str) -> str:
+    return f"{EXTERNAL_PREFIX}{import_id}:{url}"
+
+
+def parse_external(address: str) -> tuple[str, str]:
+    """(import id, url) of an external address."""
+    import_id, _, url = address[len(EXTERNAL_PREFIX) :].partition(":")
+    return import_id, url
+
+
 #: Entry metadata keys starting with this hold standard HTTP object headers (Cache-Control, ...),
 #: not user metadata: ":" cannot occur in an HTTP header name, so the two never collide.
 HEADER_KEY_PREFIX = ":"
@@ -47,10 +63,15 @@ class Entry:
     def identity(self) -> bytes:
         """Content identity for diff and merge: same bytes, type, metadata and tags = same
         object. Re-uploading identical bytes is not a change (mtime and ETag are not part of
-        it); changing a tag is. An entry without tags has the identity it had before tags
+        it); changing a tag is. An external object (an import) is identified by its source,
+        ETag and size, not by the import that brought it in: importing an unchanged source
+        again is not a change either. An entry without tags has the identity it had before tags
         existed.
         """
-        fields: list[object] = [self.address, self.content_type, sorted(self.metadata.items())]
+        address: object = self.address
+        if self.address.startswith(EXTERNAL_PREFIX):
+            address = [parse_external(self.address)[1], self.etag, self.size]
+        fields: list[object] = [address, self.content_type, sorted(self.metadata.items())]
         if self.tags:
             fields.append(sorted(self.tags.items()))
         return blake3.blake3(msgpack.packb(fields, use_bin_type=True)).digest()
@@ -58,6 +79,10 @@ class Entry:
     @property
     def is_multipart(self) -> bool:
         return self.address.startswith(MANIFEST_PREFIX)
+
+    @property
+    def is_external(self) -> bool:
+        return self.address.startswith(EXTERNAL_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +270,7 @@ class BlobInfo:
 
 
 __all__ = [
+    "EXTERNAL_PREFIX",
     "MANIFEST_PREFIX",
     "BlobInfo",
     "Branch",

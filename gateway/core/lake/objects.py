@@ -13,10 +13,12 @@ from collections.abc import (
 )
 from pathlib import Path as FsPath
 
-from gateway.core import codec, gcrefs, keys, listing, multipart, names, staging, tree
+from gateway.core import audit, codec, gcrefs, keys, listing, multipart, names, staging, tree
 from gateway.core.errors import (
     ObjectNotFound,
     PreconditionFailed,
+    SourceChanged,
+    StorageFault,
     UploadNotFound,
 )
 from gateway.core.ids import BlobId, BranchName, Path, RepoName
@@ -34,14 +36,16 @@ from gateway.core.lake.types import (
     Upload,
 )
 from gateway.core.model import (
+    EXTERNAL_PREFIX,
     MANIFEST_PREFIX,
     BlobInfo,
     Branch,
     Entry,
     RefKind,
     ResolvedRef,
+    parse_external,
 )
-from gateway.core.ports import KVReader, KVWriter
+from gateway.core.ports import KVReader, KVWriter, SpliceSource
 from gateway.core.view import View
 
 
@@ -56,12 +60,15 @@ class ObjectOps(LakeBase):
         hashers: Mapping[str, Hasher] | None = None,
         check: Callable[[BlobInfo, Mapping[str, bytes]], None] | None = None,
         defer_inline: bool = False,
+        size: int | None = None,
     ) -> BlobInfo:
         """Stream a body into a new blob, computing blake3 + MD5 (+ ``hashers``) in one pass off
         the event loop. ``check(info, digests)`` runs before the blob is published and may raise
         (BadDigest, IncompleteBody, ...) to abort it: nothing is stored then. If the iterator
         raises (client went away), the blob is aborted and the error propagates.
         Publishing is atomic and deduplicated. Returns the blob's info with ``checksums`` empty.
+        ``size``: the length the client announced, if any (lets the backend stream the bytes to
+        the object store as they arrive; a longer body raises IncompleteBody).
         """
         return await _ingest(
             self.blobs,
@@ -71,6 +78,7 @@ class ObjectOps(LakeBase):
             inline_limit=INLINE_LIMIT,
             inline_sink=self._store_inline,
             defer_inline=defer_inline,
+            size=size,
         )
 
     async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
@@ -79,7 +87,8 @@ class ObjectOps(LakeBase):
             # Referenced by a later transaction: young until then (see gcrefs).
             gcrefs.note_young(w, [gcrefs.blob_ref(blob_id)])
 
-        await self.kv.write(fn)
+        with audit.housekeeping():  # content-addressed bytes, unreferenced until staged
+            await self.kv.write(fn)
 
     async def _read_blob(
         self, blob_id: BlobId, size: int, offset: int, length: int
@@ -100,6 +109,10 @@ class ObjectOps(LakeBase):
         if length is None:
             length = max(0, entry.size - offset)
         if length <= 0:
+            return
+        if entry.address.startswith(EXTERNAL_PREFIX):
+            async for chunk in self._read_external(entry, offset, min(length, entry.size - offset)):
+                yield chunk
             return
         if not entry.address.startswith(MANIFEST_PREFIX):
             async for chunk in self._read_blob(BlobId(entry.address), entry.size, offset, length):
@@ -125,26 +138,38 @@ class ObjectOps(LakeBase):
             if length <= 0:
                 break
 
-    async def part_sizes(self, entry: Entry) -> list[int]:
-        """The sizes of the parts a multipart entry was completed from, in order.
+    async def _read_external(self, entry: Entry, offset: int, length: int) -> AsyncIterator[bytes]:
+        """An imported object's bytes, from its source, checked against the recorded ETag and
+        size; a changed or deleted source raises SourceChanged naming the import."""
+        import_id, url = parse_external(entry.address)
+        if self.external is None:
+            raise StorageFault(f"imported object {url}: no reader for external objects is set")
+        try:
+            async for chunk in self.external.read(
+                url, etag=entry.etag, size=entry.size, offset=offset, length=length
+            ):
+                yield chunk
+        except SourceChanged as exc:
+            raise SourceChanged(
+                f"this object was imported by import {import_id} from {url} (ETag {entry.etag}, "
+                f"{entry.size} bytes), and the source no longer matches: {exc.message}. "
+                "Import it again to version its current content."
+            ) from None
 
-        A single-blob entry is one part (its whole size), whatever its ETag says. Reads the
-        manifest only: no bytes are touched. Raises BlobNotFound when the manifest is missing.
-        """
-        if not entry.address.startswith(MANIFEST_PREFIX):
-            return [entry.size]
-        mid = entry.address[len(MANIFEST_PREFIX) :]
-        raw = await self.kv.read(lambda r: r.get(keys.manifest(mid)))
-        if raw is None:
-            from gateway.core.errors import BlobNotFound
-
-            raise BlobNotFound(f"multipart manifest {mid} is missing")
-        return [part.size for part in codec.decode_manifest(raw)]
+    async def open_splice(self, entry: Entry, offset: int, length: int) -> SpliceSource | None:
+        """The entry's byte range opened for an in-kernel copy into a socket, when its bytes are
+        one blob of a backend that can do that (``BlobStore.open_splice``); else None."""
+        if (
+            entry.address.startswith((MANIFEST_PREFIX, EXTERNAL_PREFIX))
+            or entry.size <= INLINE_LIMIT
+        ):
+            return None
+        return await self.blobs.open_splice(BlobId(entry.address), offset, length)
 
     def local_path(self, entry: Entry) -> FsPath | None:
         """A local file holding exactly the entry's bytes (sendfile), when the backend has one."""
         if (
-            entry.address.startswith(MANIFEST_PREFIX)
+            entry.address.startswith((MANIFEST_PREFIX, EXTERNAL_PREFIX))
             or entry.size <= INLINE_LIMIT
             or not self.blobs.capabilities.local_files
         ):
