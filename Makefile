@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LISTEN ?= 127.0.0.1:8000
 DATA ?= ./data
 
-.PHONY: run test lint typecheck unit conformance conformance-reference bench clean
+.PHONY: run test test-s3 lint typecheck unit conformance conformance-reference bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
+	WEIR_TEST_BLOB_BACKEND=s3 $(BIN)/pytest -q -p no:cacheprovider conformance
+
+# The functional, CLI and conformance suites against Weir keeping its blobs on a real SeaweedFS
+# (storage.backend = "s3"), started by the tests.
+test-s3: $(STAMP)
+	WEIR_TEST_BLOB_BACKEND=s3 $(BIN)/pytest -q -p no:cacheprovider tests/functional tests/cli conformance
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -38,6 +44,10 @@ conformance: $(STAMP)
 
 conformance-reference: $(STAMP)
 	WEIR_CONFORMANCE_TARGET=seaweedfs $(BIN)/pytest -q conformance
+
+# The README's screenshots of the web UI (a real server, the demo lake, headless Chromium).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.ui.screenshots docs/screenshots
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

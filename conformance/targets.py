@@ -95,7 +95,11 @@ def _start_weir(workdir: Path) -> Iterator[Target]:
     env["WEIR_ACCESS_KEY_ID"] = TEST_ACCESS_KEY
     env["WEIR_SECRET_ACCESS_KEY"] = TEST_SECRET_KEY
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    # WEIR_TEST_BLOB_BACKEND=s3: Weir keeps its blobs on a SeaweedFS started for the session.
+    from tests.support.weir_backend import server_env
+
     data = workdir / "data"
+    env.update(server_env(data, "conformance"))
     argv = [sys.executable, "-m", "gateway", "serve", "--listen", f"127.0.0.1:{port}"]
     argv += ["--data-dir", str(data)]
     log = workdir / "server.log"

@@ -27,6 +27,12 @@ class StorageSettings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
+    s3_part_size_mib: int = 8  # multipart part size; also the largest blob sent in one PUT
+    s3_memory_budget_mib: int = 256  # buffers and parts in flight of all writers together
+    s3_max_attempts: int = 4  # per request, with exponential backoff (botocore standard mode)
+    s3_connect_timeout_s: int = 5
+    s3_read_timeout_s: int = 30  # without a byte from the store; then the attempt fails
+    orphan_grace_s: int = 86400  # interrupted uploads older than this are swept
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,13 @@ class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
+    session_ttl_hours: int = 12  # browser sessions (web UI): lifetime from sign-in
+    session_cookie_secure: bool = False  # Secure cookies even on plain HTTP (TLS proxy in front)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    enabled: bool = True  # serve the web UI at /ui (and redirect a browser's GET / there)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,35 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class GcSettings:
+    interval_minutes: int = 0  # collect garbage every N minutes in the background; 0 = on demand
+    retention_days: int = 7  # keep commits no branch or tag reaches for N days (per-repo rules)
+    grace_seconds: int = 3600  # never collect content written or claimed more recently
+    multipart_abandon_days: int = 7  # abort multipart uploads started longer ago than this
+    work_dir: str = ""  # temporary mark sets; default <data_dir>/gc
+
+
+@dataclass(frozen=True)
+class OpenLineageSettings:
+    url: str = ""  # HTTP endpoint base (e.g. Marquez); events POSTed to url/endpoint
+    endpoint: str = "api/v1/lineage"
+    file: str = ""  # or: append events as JSON lines to this file
+    namespace: str = "weir"  # job and dataset namespace
+    api_key: str = ""  # sent as a Bearer token
+    queue_size: int = 10000  # events waiting for delivery; more are dropped (and counted)
+    retries: int = 3  # delivery attempts after the first, with exponential backoff
+    timeout: int = 5  # seconds per HTTP attempt
+
+
+@dataclass(frozen=True)
+class RunsSettings:
+    credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
+    max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
+    read_flush_ms: int = 200  # how often each process writes its batch of recorded reads
+    finish_timeout_seconds: int = 10  # finishing waits this long for other processes' reads
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -62,7 +104,11 @@ class Settings:
     lmdb_map_size_gib: int = 1024
     storage: StorageSettings = field(default_factory=StorageSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    gc: GcSettings = field(default_factory=GcSettings)
+    openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -76,6 +122,10 @@ class Settings:
         return Path(self.data_dir)
 
     @property
+    def gc_path(self) -> Path:
+        return Path(self.gc.work_dir) if self.gc.work_dir else self.data_path / "gc"
+
+    @property
     def blob_path(self) -> Path:
         return (
             Path(self.storage.local_path) if self.storage.local_path else self.data_path / "blobs"
@@ -86,6 +136,10 @@ _SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
     "auth": AuthSettings,
     "server": ServerSettings,
+    "gc": GcSettings,
+    "ui": UISettings,
+    "openlineage": OpenLineageSettings,
+    "runs": RunsSettings,
 }
 
 
@@ -195,9 +249,26 @@ def load_settings(
         )
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
+    ol = settings.openlineage
+    if ol.url and ol.file:
+        raise InvalidArgument("openlineage: set url or file, not both")
+    if ol.queue_size < 1 or not 0 <= ol.retries <= 100 or ol.timeout < 1:
+        raise InvalidArgument("openlineage: queue_size >= 1, retries 0..100, timeout >= 1")
     if not 0 <= settings.server.workers <= 1024:
         raise InvalidArgument("server.workers must be 0 (one per core) to 1024")
     if not 0 <= settings.server.shutdown_timeout <= 86400:
         raise InvalidArgument("server.shutdown_timeout must be 0 to 86400 seconds")
+    for name in ("interval_minutes", "retention_days", "grace_seconds", "multipart_abandon_days"):
+        if getattr(settings.gc, name) < 0:
+            raise InvalidArgument(f"gc.{name} must not be negative")
+    if settings.auth.session_ttl_hours < 1:
+        raise InvalidArgument("auth.session_ttl_hours must be at least 1")
+    r = settings.runs
+    if not 1 <= r.credential_ttl_seconds <= r.max_credential_ttl_seconds:
+        raise InvalidArgument(
+            "runs.credential_ttl_seconds must be between 1 and runs.max_credential_ttl_seconds"
+        )
+    if r.read_flush_ms < 1 or r.finish_timeout_seconds < 1:
+        raise InvalidArgument("runs.read_flush_ms and runs.finish_timeout_seconds must be >= 1")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings

@@ -17,10 +17,12 @@ import uuid
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
+from gateway.core.errors import WeirError
 
 # What protocol handlers record about a request, for metrics and the access log.
 REQUEST_ID = web.RequestKey("weir.request_id", str)
@@ -50,6 +52,9 @@ class Metrics:
         #: Set when the server drains before stopping: every answer then closes its connection,
         #: so keep-alive clients reconnect (to another worker) instead of feeding this one.
         self.draining = False
+        #: Series of other parts of the server, read at each scrape: each callable returns
+        #: ``Series`` (name, type, help, labels, value), e.g. OpenLineage delivery counters.
+        self.collectors: list[Callable[[], list[Series]]] = []
 
     def observe(
         self, api: str, op: str, status: int, seconds: float, bytes_in: int, bytes_out: int
@@ -75,6 +80,7 @@ class Metrics:
             "bytes_in": dict(self.bytes_in),
             "bytes_out": dict(self.bytes_out),
             "in_flight": self.in_flight,
+            "extra": [list(series) for collect in self.collectors for series in collect()],
         }
 
     def render(self) -> str:
@@ -83,6 +89,8 @@ class Metrics:
 
 
 Snapshot = dict[str, Any]
+#: One extra series: (metric name, "counter" or "gauge", help text, label text, value).
+Series = tuple[str, str, str, str, float]
 
 
 def _join(*labels: str) -> str:
@@ -133,6 +141,20 @@ def render_snapshots(parts: list[tuple[str, Snapshot]], extra: tuple[str, ...] =
     ]
     for label, snap in parts:
         out.append(f"weir_requests_in_flight{_join(label)} {snap['in_flight']}")
+    described: set[str] = set()
+    series = sorted(
+        (
+            (str(x[0]), str(x[1]), str(x[2]), str(x[3]), x[4], label)
+            for label, snap in parts
+            for x in snap.get("extra", [])
+        ),
+        key=lambda x: (x[0], x[5], x[3]),
+    )
+    for name, kind, help_, labels, value, label in series:
+        if name not in described:
+            described.add(name)
+            out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+        out.append(f"{name}{_join(labels, label)} {value}")
     out.extend(extra)
     return "\n".join(out) + "\n"
 
@@ -219,6 +241,8 @@ def _api_of(path: str) -> str:
         return "admin"
     if path.startswith("/_"):
         return "internal"
+    if path == "/ui" or path.startswith("/ui/"):
+        return "ui"  # not a valid bucket: repository names have at least 3 characters
     return "s3"
 
 
@@ -283,4 +307,33 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 async def health_handler(request: web.Request) -> web.Response:
+    """Liveness: the process serves requests."""
     return web.json_response({"status": "ok"})
+
+
+class Probe(Protocol):
+    async def check(self) -> None: ...
+
+
+def readiness_handler(blobs: Probe) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Readiness: 200 when the blob store answers, else 503 with the cause, so that a load
+    balancer routes around a node whose object store it cannot reach (the process itself is up:
+    ``/_health/live`` still answers 200)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            await blobs.check()
+        except WeirError as exc:
+            return web.json_response(
+                {
+                    "status": "unavailable",
+                    "blob_store": {"status": "unreachable", "cause": exc.message},
+                },
+                status=503,
+                headers={"Cache-Control": "no-store"},
+            )
+        return web.json_response(
+            {"status": "ok", "blob_store": {"status": "ok"}}, headers={"Cache-Control": "no-store"}
+        )
+
+    return handler

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,11 +20,15 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
+from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
 from gateway.core.errors import InvalidArgument, WeirError
+from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore
+from gateway.gc.collector import Collector, GcConfig
+from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
     AccessLog,
@@ -32,7 +37,10 @@ from gateway.observability import (
     health_handler,
     metrics_handler,
     observability_middleware,
+    readiness_handler,
 )
+from gateway.runs.mapping import RunAuthorizer
+from gateway.runs.service import RunService, RunSettings
 from gateway.workers import peers
 from gateway.workers.peers import WORKER, WorkerIdentity
 
@@ -51,7 +59,7 @@ def open_metadata(settings: Settings) -> KVStore:
     return LmdbKVStore(path, map_size=settings.lmdb_map_size_gib << 30)
 
 
-def open_blobs(settings: Settings) -> BlobStore:
+def open_blobs(settings: Settings, kv: KVStore) -> BlobStore:
     s = settings.storage
     if s.backend == "local":
         from gateway.storage.local import LocalBlobStore
@@ -66,6 +74,7 @@ def open_blobs(settings: Settings) -> BlobStore:
     spool = settings.data_path / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     return S3BlobStore(
+        kv=kv,
         bucket=s.s3_bucket,
         prefix=s.s3_prefix,
         endpoint_url=s.s3_endpoint_url or None,
@@ -73,7 +82,25 @@ def open_blobs(settings: Settings) -> BlobStore:
         access_key_id=s.s3_access_key_id or None,
         secret_access_key=s.s3_secret_access_key or None,
         spool_dir=spool,
+        part_size=s.s3_part_size_mib << 20,
+        memory_budget=s.s3_memory_budget_mib << 20,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
     )
+
+
+def open_collector(settings: Settings, lake: Lake) -> Collector:
+    """The garbage collector of this process (one collection at a time across processes)."""
+    g = settings.gc
+    config = GcConfig(
+        retention_days=g.retention_days,
+        grace_seconds=g.grace_seconds,
+        multipart_abandon_days=g.multipart_abandon_days,
+        interval_minutes=g.interval_minutes,
+        work_dir=settings.gc_path,
+    )
+    return Collector(lake.kv, lake.blobs, config)
 
 
 def load_encryption_key(settings: Settings) -> bytes:
@@ -94,6 +121,8 @@ async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str
     swept = await lake.sweep()  # finish purges a crash interrupted, before serving
     if swept:
         print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
+    # Runs whose credential lapsed while the server was down: expired, snapshots released.
+    await RunService(lake, users, users).sweep()
     a = settings.auth
     created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
     if created is None:
@@ -114,7 +143,8 @@ async def startup(settings: Settings) -> None:
     """The one-time start-up work on its own (the supervisor of ``--workers N`` runs it once,
     before any worker serves); opens the stores and closes them again."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    lake = Lake(open_metadata(settings), open_blobs(settings))
+    kv = open_metadata(settings)
+    lake = Lake(kv, open_blobs(settings, kv))
     try:
         users = UserStore(lake.kv, load_encryption_key(settings))
         await _startup_work(lake, users, settings)
@@ -132,10 +162,27 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     """
     settings.data_path.mkdir(parents=True, exist_ok=True)
     kv = open_metadata(settings)
-    blobs = open_blobs(settings)
-    lake = Lake(kv, blobs)
+    blobs = open_blobs(settings, kv)
+    emitter = openlineage.from_settings(settings.openlineage, version=__version__)
+    lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
+    collector = open_collector(settings, lake)
+    r = settings.runs
+    runs = RunService(
+        lake,
+        users,
+        users,
+        settings=RunSettings(
+            credential_ttl=float(r.credential_ttl_seconds),
+            max_credential_ttl=float(r.max_credential_ttl_seconds),
+            flush_interval=r.read_flush_ms / 1000,
+            finish_timeout=float(r.finish_timeout_seconds),
+        ),
+    )
+    authz = RunAuthorizer(users, runs)  # ordinary credentials: exactly the users' grants
     metrics = Metrics()
+    if emitter is not None:
+        metrics.collectors.append(lambda: openlineage.metric_series(emitter))
     access_log = AccessLog() if settings.access_log else None
 
     app = web.Application(
@@ -156,25 +203,66 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
                 app[BOOTSTRAP].append(created)
         elif worker.starts > 1:
             lake._background(_resume_purges(lake))
+        await collector.recover()
+        collector.start_schedule()
+        runs.watch()  # expire runs whose credential lapsed, release their snapshots
+        from gateway.storage.housekeeping import sweep_periodically
+
+        sweeper = asyncio.ensure_future(
+            sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
+        )
         yield
+        await collector.close()
+        await runs.close()
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await lake.close()
+        if emitter is not None:
+            await asyncio.to_thread(emitter.close)
         if access_log is not None:
             access_log.flush()
 
     app.cleanup_ctx.append(resources)
-    app.router.add_get("/_health", health_handler if worker is None else _tagged(health_handler))
+    ready = readiness_handler(blobs)
+    app.router.add_get("/_health", ready if worker is None else _tagged(ready))
+    app.router.add_get("/_health/live", health_handler)
     app.router.add_get("/_metrics", metrics_handler if worker is None else peers.metrics_handler)
 
     from gateway.admin.app import create_admin_app
 
+    sessions = SessionStore(kv, ttl=settings.auth.session_ttl_hours * 3600.0)
     app.add_subapp(
         "/api/v1",
-        create_admin_app(lake=lake, users=users, authn=users, authz=users, version=__version__),
+        create_admin_app(
+            lake=lake,
+            users=users,
+            authn=users,
+            authz=authz,
+            version=__version__,
+            runs=runs,
+            gc=collector,
+            sessions=sessions,
+            cookie_secure=settings.auth.session_cookie_secure,
+        ),
     )
 
-    from gateway.s3.app import setup_s3
+    from gateway.s3.app import S3_GATEWAY, setup_s3
 
-    setup_s3(app, lake=lake, authn=users, authz=users, region=settings.region)
+    if settings.ui.enabled:
+        from gateway.ui import is_browser_navigation, setup_ui
+
+        setup_ui(app)
+
+        async def root(request: web.Request) -> web.StreamResponse:
+            """A browser's page load of ``/`` goes to the UI; anything else is S3's."""
+            if is_browser_navigation(request):
+                raise web.HTTPFound("/ui/")
+            return await request.app[S3_GATEWAY].handle(request)
+
+        app.router.add_route("GET", "/", root)  # before S3's catch-all; HEAD / stays S3's
+
+    setup_s3(app, lake=lake, authn=users, authz=authz, region=settings.region, scope=runs)
     return app
 
 

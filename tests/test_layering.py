@@ -47,6 +47,18 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.server",
     ),
     "gateway.storage.s3": ("lmdb", "gateway.meta", "gateway.s3", "gateway.admin", "gateway.server"),
+    # Garbage collection sits on the engine's ports; its on-disk mark set (lmdb) loads only
+    # when a collection runs, so the admin API can hold a collector without loading lmdb.
+    "gateway.gc.collector": (
+        "aiohttp",
+        "lmdb",
+        "aiobotocore",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
     # Protocol layers sit on the facade, not on concrete backends or on each other.
     "gateway.s3.app": (
         "lmdb",
@@ -60,6 +72,46 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.meta",
         "gateway.storage",
         "gateway.s3",
+        "gateway.server",
+    ),
+    # Isolated runs sit on the engine and the user store; the protocols meet them only through
+    # the ``LakeScope`` port, and they know no concrete backend.
+    "gateway.runs.service": (
+        "aiohttp",
+        "lmdb",
+        "aiobotocore",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.client.runs": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core",
+        "gateway.runs",
+        "gateway.server",
+    ),
+    # The web UI's server part only serves its files: it knows no engine, store or protocol.
+    "gateway.ui": (
+        "lmdb",
+        "gateway.core.lake",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    # Previews read bytes through a range reader they are given; no web framework, no engine.
+    "gateway.preview": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core.lake",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
         "gateway.server",
     ),
     # The public client speaks HTTP to a server with the standard library only: a job imports it
@@ -95,6 +147,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.storage",
         "gateway.s3",
         "gateway.admin",
+    ),
+    # Lineage drawings are pure functions of the API's JSON: the CLI renders with them.
+    "gateway.lineage.render": (
+        "aiohttp",
+        "lmdb",
+        "gateway.core",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.admin",
+        "gateway.server",
     ),
 }
 

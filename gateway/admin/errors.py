@@ -6,6 +6,7 @@ its parent's status unless it has its own row. Nothing else in ``gateway/admin``
 
 Statuses follow what lakeFS answers and what its clients rely on (reference section 7): commit
 with nothing to commit, merge of an already-merged source and merge into a dirty branch are 400;
+a commit removed by retention (garbage collection) is 410 Gone;
 a merge conflict is 409 with the complete conflict list; deleting the default branch and writing
 to a protected branch are 403; an unsatisfiable range is 416 with ``Content-Range: bytes */N``.
 HEAD responses never carry a body.
@@ -31,6 +32,7 @@ STATUS: dict[type[BaseException], int] = {
     e.ProtectedBranch: 403,
     e.DefaultBranch: 403,
     e.NotFound: 404,
+    e.Collected: 410,  # removed by retention (garbage collection), as lakeFS answers
     e.AlreadyExists: 409,
     e.InvalidRange: 416,
     e.InvalidArgument: 400,
@@ -45,6 +47,7 @@ STATUS: dict[type[BaseException], int] = {
     e.Conflict: 409,
     e.NotImplementedFeature: 501,
     e.StorageError: 503,
+    e.StorageFault: 500,
     e.Corruption: 500,
     e.WeirError: 500,
 }
@@ -69,12 +72,18 @@ def body_for(exc: e.WeirError) -> dict[str, Any]:
     return body
 
 
+def _wants_basic_challenge(request: web.Request) -> bool:
+    """A browser shows its own password dialog on a Basic challenge; the web UI (which says
+    ``X-Requested-With``) and session holders sign in through the UI's form instead."""
+    return "X-Requested-With" not in request.headers and "weir_session" not in request.cookies
+
+
 def error_response(exc: e.WeirError, request: web.Request) -> web.Response:
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, e.InvalidRange):
         headers["Content-Range"] = f"bytes */{exc.size}"
-    if isinstance(exc, e.Unauthenticated):
+    if isinstance(exc, e.Unauthenticated) and _wants_basic_challenge(request):
         headers["WWW-Authenticate"] = 'Basic realm="weir"'
     if status == 304 or request.method == "HEAD":
         return web.Response(status=status, headers=headers)

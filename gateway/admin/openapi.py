@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.admin.routes_runs import RUN_SCHEMAS
 from gateway.admin.routing import RouteSpec
 
 DOCUMENT = web.AppKey("openapi_document", dict)
@@ -119,7 +120,27 @@ SCHEMAS: dict[str, JSON] = {
         metadata=_MAP,
         generation=_I,
         version=_I,
+        inputs={
+            "type": "array",
+            "items": _ref("CommitInput"),
+            "description": "Weir: what the commit was built from (lineage); absent when none",
+        },
     ),
+    "CommitInput": _obj(
+        ["repository", "commit_id", "ref", "path"],
+        repository=_S,
+        commit_id={"type": "string", "description": "the input ref, resolved at commit time"},
+        ref={"type": "string", "description": "the ref expression as given"},
+        path={"type": "string", "description": "a path or prefix/ in the input; '' = all"},
+        manifest={"type": "string", "description": "root of a tree of the exact paths read"},
+    ),
+    "InputRef": {
+        "description": "REPO@REF[:PATH], or an object",
+        "oneOf": [
+            {"type": "string", "example": "datasets@main:train/"},
+            _obj(["repository", "ref"], repository=_S, ref=_S, path=_S, manifest=_S),
+        ],
+    },
     "CommitList": _list_of("Commit"),
     "CommitCreation": _obj(
         ["message"],
@@ -132,6 +153,12 @@ SCHEMAS: dict[str, JSON] = {
             "type": "array",
             "items": _S,
             "description": "Weir: commit only these paths (a trailing / means a prefix)",
+        },
+        inputs={
+            "type": "array",
+            "items": _ref("InputRef"),
+            "description": "Weir: lineage, resolved to commit ids and hashed into the commit "
+            "(READ on each input is required)",
         },
     ),
     "RevertCreation": _obj(
@@ -160,6 +187,11 @@ SCHEMAS: dict[str, JSON] = {
             "type": "array",
             "items": _ref("Resolution"),
             "description": "Weir: settle conflicts per path or glob, first match wins",
+        },
+        inputs={
+            "type": "array",
+            "items": _ref("InputRef"),
+            "description": "Weir: lineage of the merge commit (READ on each input)",
         },
     ),
     "MergeResult": _obj(["reference"], reference=_S, fast_forward=_B, changes=_I),
@@ -192,6 +224,28 @@ SCHEMAS: dict[str, JSON] = {
         content_type=_S,
     ),
     "ObjectStatsList": _list_of("ObjectStats"),
+    "ObjectPreview": _obj(
+        ["path", "kind", "content_type", "size_bytes", "bytes_read", "truncated"],
+        path=_S,
+        kind={
+            "type": "string",
+            "enum": ["parquet", "csv", "markdown", "text", "image", "binary"],
+        },
+        content_type=_S,
+        size_bytes=_I,
+        checksum=_S,
+        bytes_read={"type": "integer", "description": "bytes of the object read to answer"},
+        truncated={"type": "boolean", "description": "there is more than is shown"},
+        columns={"type": "array", "items": _obj(["name", "type"], name=_S, type=_S)},
+        rows={"type": "array", "items": {"type": "array", "items": {}}},
+        num_rows=_I,
+        num_row_groups=_I,
+        num_columns=_I,
+        created_by=_S,
+        delimiter=_S,
+        text=_S,
+        message={"type": "string", "description": "why rows or text are not shown"},
+    ),
     "ObjectCopyCreation": _obj(["src_path"], src_path=_S, src_ref=_S, force=_B, shallow=_B),
     "StagingLocation": _obj([], physical_address=_S, presigned_url=_S, presigned_url_expiry=_I),
     "StagingMetadata": _obj(
@@ -238,6 +292,17 @@ SCHEMAS: dict[str, JSON] = {
     "UserList": _list_of("User"),
     "UserCreation": _obj(["id"], id=_S, admin=_B),
     "CurrentUser": _obj(["user"], user=_ref("User"), access_key_id=_S),
+    "LoginInformation": _obj(
+        ["access_key_id", "secret_access_key"], access_key_id=_S, secret_access_key=_S
+    ),
+    "Session": _obj(
+        ["user", "access_key_id", "csrf_token", "created", "expires"],
+        user=_ref("User"),
+        access_key_id=_S,
+        csrf_token={"type": "string", "description": "send as X-CSRF-Token on mutating calls"},
+        created=_I,
+        expires=_I,
+    ),
     "Credentials": _obj(["access_key_id", "creation_date"], access_key_id=_S, creation_date=_I),
     "CredentialsList": _list_of("Credentials"),
     "CredentialsCreation": _obj(
@@ -266,6 +331,7 @@ SCHEMAS: dict[str, JSON] = {
         action={"type": "string", "enum": ["read", "write", "commit", "admin"]},
     ),
     "GrantList": _list_of("Grant"),
+    **RUN_SCHEMAS,
 }
 
 
@@ -381,13 +447,23 @@ def build_document(routes: Iterable[RouteSpec], version: str, prefix: str = "/ap
             "version": version,
             "description": "lakeFS-compatible subset (/api/v1) plus Weir's extensions: full "
             "merge-conflict reports, per-path merge resolutions, commit of a "
-            "subset of paths, users, access keys, grants, branch protection.",
+            "subset of paths, users, access keys, grants, branch protection, isolated runs, "
+            "browser sessions.",
         },
         "servers": [{"url": prefix}],
-        "security": [{"basic_auth": []}],
+        "security": [{"basic_auth": []}, {"session_cookie": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"basic_auth": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "basic_auth": {"type": "http", "scheme": "basic"},
+                "session_cookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "weir_session",
+                    "description": "from POST /auth/session; mutating calls also need the "
+                    "session's X-CSRF-Token header",
+                },
+            },
             "schemas": SCHEMAS,
         },
     }

@@ -25,6 +25,7 @@ from gateway.admin.routing import (
     Param,
     RouteSpec,
     authorize,
+    authorized_inputs,
     lake_of,
     may,
     on_branch,
@@ -132,11 +133,13 @@ async def diff_branch(request: web.Request) -> web.Response:
 
 
 async def commit(request: web.Request) -> web.Response:
-    """CommitCreation, plus Weir's ``paths``: commit only those paths/prefixes."""
+    """CommitCreation, plus Weir's ``paths`` (commit only those paths/prefixes) and
+    ``inputs`` (lineage: each needs READ on its repository and ref)."""
     if q_str(request, "source_metarange"):
         raise NotImplementedFeature("committing a source_metarange is not supported")
     body = await read_json(request)
     date = j_int(body, "date")
+    inputs = await authorized_inputs(request, body)
     created = await lake_of(request).commit(
         request.match_info["repo"],
         request.match_info["branch"],
@@ -146,6 +149,7 @@ async def commit(request: web.Request) -> web.Response:
         paths=j_str_list(body, "paths"),
         allow_empty=j_bool(body, "allow_empty"),
         creation_date=None if date is None else float(date),
+        inputs=inputs,
     )
     return web.json_response(schemas.commit(created), status=201)
 

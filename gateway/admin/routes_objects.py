@@ -102,10 +102,10 @@ async def upload_object(request: web.Request) -> web.Response:
                 break
             await part.release()
         content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
-        blob = await lake.ingest(_part_chunks(part))
+        blob = await lake.ingest(_part_chunks(part), defer_inline=True)
     else:
         content_type = request.content_type
-        blob = await lake.ingest(request.content.iter_chunked(CHUNK))
+        blob = await lake.ingest(request.content.iter_chunked(CHUNK), defer_inline=True)
     entry = Entry(
         address=blob.blob_id,
         size=blob.size,
@@ -114,7 +114,8 @@ async def upload_object(request: web.Request) -> web.Response:
         metadata=metadata,
         mtime=time.time(),
     )
-    stored = await lake.put_object(repo, branch, path, entry, conditions=conditions)
+    # A small body is stored in the same transaction as the entry (decision 0010).
+    stored = await lake.put_object(repo, branch, path, entry, conditions=conditions, blob=blob)
     return web.json_response(schemas.object_stats(path, stored), status=201)
 
 

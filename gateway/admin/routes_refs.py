@@ -26,6 +26,7 @@ from gateway.admin.routing import (
     Param,
     RouteSpec,
     authorize,
+    authorized_inputs,
     lake_of,
     on_branch,
     principal_of,
@@ -118,6 +119,7 @@ def _resolutions(raw: list[object]) -> list[Resolution]:
 async def merge(request: web.Request) -> web.Response:
     """200 ``{"reference": <commit id>}``; a conflict is 409 with every conflicting path."""
     body = await read_json(request, required=False)
+    inputs = await authorized_inputs(request, body)
     outcome = await lake_of(request).merge(
         request.match_info["repo"],
         request.match_info["sourceRef"],
@@ -129,6 +131,7 @@ async def merge(request: web.Request) -> web.Response:
         resolutions=_resolutions(j_list(body, "resolutions")),
         allow_empty=j_bool(body, "allow_empty"),
         squash=j_bool(body, "squash_merge"),
+        inputs=inputs,
     )
     return web.json_response(
         {

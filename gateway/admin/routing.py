@@ -15,10 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from gateway.auth.grants import ref_base_name
+from gateway.auth.sessions import Session, SessionStore
 from gateway.auth.users import UserStore
-from gateway.core.access import Action, Authenticator, Authorizer, Principal
+from gateway.core.access import Action, Authenticator, Authorizer, LakeScope, Principal
 from gateway.core.errors import AccessDenied
 from gateway.core.lake import Lake
+from gateway.core.model import InputRef
+from gateway.lineage.inputs import inputs_from_json
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -28,8 +31,17 @@ AUTHN: web.AppKey[Authenticator] = web.AppKey("authn")
 AUTHZ: web.AppKey[Authorizer] = web.AppKey("authz")
 USERS = web.AppKey("users", UserStore)
 VERSION = web.AppKey("version", str)
+#: Browser sessions (``gateway.auth.sessions``); absent: the API takes HTTP Basic only.
+SESSIONS = web.AppKey("sessions", SessionStore)
+#: Mark session cookies Secure even on plain HTTP (a TLS proxy in front that does not say so).
+COOKIE_SECURE = web.AppKey("cookie_secure", bool)
 # ``web.RequestKey`` exists from aiohttp 3.14; older releases take a plain string key.
 PRINCIPAL_KEY: Any = web.RequestKey("principal", Principal)
+#: The session a cookie-authenticated request rides on (absent for HTTP Basic).
+SESSION_KEY: Any = web.RequestKey("session", Session)
+#: The lake scope (run credentials' ref mapping), and the lake it chose for this request.
+SCOPE: web.AppKey[LakeScope] = web.AppKey("lake_scope")
+REQUEST_LAKE: Any = web.RequestKey("lake", Lake)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +97,10 @@ def principal_of(request: web.Request) -> Principal:
 
 
 def lake_of(request: web.Request) -> Lake:
-    return request.config_dict[LAKE]
+    """The lake this request works on: for a run credential, the run's mapped view of it
+    (chosen by the auth middleware right after authentication); else the lake itself."""
+    scoped: Lake | None = request.get(REQUEST_LAKE)
+    return request.config_dict[LAKE] if scoped is None else scoped
 
 
 async def authorize(
@@ -94,6 +109,15 @@ async def authorize(
     """Check a body-derived scope (raises AccessDenied). Route-level checks run automatically."""
     branch = None if branch is None else ref_base_name(branch)
     await request.config_dict[AUTHZ].check(principal_of(request), action, repo, branch)
+
+
+async def authorized_inputs(request: web.Request, body: Mapping[str, Any]) -> list[InputRef]:
+    """The ``inputs`` of a commit or merge body (lineage), each checked for READ on its
+    repository and ref: nobody records as an input what they may not read."""
+    inputs = inputs_from_json(body.get("inputs"))
+    for i in inputs:
+        await authorize(request, Action.READ, i.repository, i.ref)
+    return inputs
 
 
 async def may(
@@ -109,8 +133,8 @@ async def may(
 
 async def run_checks(request: web.Request, spec: RouteSpec, principal: Principal) -> None:
     """Run a route's declared checks for ``principal`` (raises AccessDenied)."""
-    if spec.self_service and request.match_info.get("user") == principal.user:
-        return
+    if spec.self_service and not principal.run and request.match_info.get("user") == principal.user:
+        return  # a run credential never manages its user's keys
     authz = request.config_dict[AUTHZ]
     for check in spec.checks:
         repo = None if check.global_ else request.match_info.get("repo")

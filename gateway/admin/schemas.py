@@ -20,6 +20,7 @@ from gateway.core.model import (
     Repository,
     user_metadata,
 )
+from gateway.lineage.inputs import input_json
 
 JSON = dict[str, Any]
 
@@ -96,7 +97,7 @@ def ref(name: str, commit_id: str) -> JSON:
 
 
 def commit(c: Commit) -> JSON:
-    return {
+    out: JSON = {
         "id": c.id,
         "parents": list(c.parents),
         "committer": c.committer,
@@ -107,6 +108,9 @@ def commit(c: Commit) -> JSON:
         "generation": c.generation,
         "version": 1,
     }
+    if c.inputs:  # Weir: lineage; absent when none, so lakeFS clients see the usual shape
+        out["inputs"] = [input_json(i) for i in c.inputs]
+    return out
 
 
 def physical_address(e: Entry) -> str:

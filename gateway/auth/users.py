@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from gateway.auth import temporary
 from gateway.auth.crypto import SecretBox
 from gateway.auth.grants import Grant, allows, parse_action, ref_base_name
 from gateway.core import codec
@@ -172,6 +173,7 @@ class UserStore:
         self._box = SecretBox(secret_key)
         self._gen = -1  # the store's AUTH_TOPIC generation the caches were filled under
         self._principals: dict[str, tuple[Principal, str]] = {}
+        self._expiry: dict[str, float] = {}  # temporary keys: when the cached entry dies
         self._grants: dict[str, tuple[Grant, ...]] = {}
 
     def _fresh(self) -> int:
@@ -180,6 +182,7 @@ class UserStore:
         gen = self._kv.generation(AUTH_TOPIC)
         if gen != self._gen:
             self._principals.clear()
+            self._expiry.clear()
             self._grants.clear()
             self._gen = gen
         return gen
@@ -198,29 +201,64 @@ class UserStore:
         gen = self._fresh()
         cached = self._principals.get(access_key_id)
         if cached is not None:
-            return cached
+            expiry = self._expiry.get(access_key_id)
+            if expiry is None or time.time() < expiry:
+                return cached
+            self._principals.pop(access_key_id, None)
+            return None
         if not _KEY_ID_RE.match(access_key_id):
             return None
 
-        def read(r: KVReader) -> tuple[str, bytes, bool] | None:
+        def read(r: KVReader) -> tuple[str, bytes, bool, str, float | None] | None:
             raw = r.get(_access_key(access_key_id))
-            if raw is None:
+            run, expires = "", None
+            if raw is not None:
+                user, sealed, _created = codec.unpack(raw)
+            elif temporary.is_temporary(access_key_id):
+                found = temporary.get(r, access_key_id)
+                if found is None or found.expired():
+                    return None
+                user, sealed, run, expires = found.user, found.sealed, found.run, found.expires_at
+            else:
                 return None
-            user, sealed, _created = codec.unpack(raw)
             user_raw = r.get(_user_key(user))
             if user_raw is None:
                 return None
-            return user, sealed, _decode_user(user, user_raw).admin
+            return user, sealed, _decode_user(user, user_raw).admin, run, expires
 
         found = await self._kv.read(read)
         if found is None:
             return None
-        user, sealed, admin = found
+        user, sealed, admin, run, expires = found
         secret = self._box.open(sealed, access_key_id)
-        result = (Principal(user=user, access_key_id=access_key_id, is_admin=admin), secret)
+        principal = Principal(user=user, access_key_id=access_key_id, is_admin=admin, run=run)
+        result = (principal, secret)
         if gen == self._gen:
             self._principals[access_key_id] = result
+            if expires is not None:
+                self._expiry[access_key_id] = expires
         return result
+
+    def create_run_credentials(
+        self, w: KVWriter, *, user: str, run: str, expires_at: float
+    ) -> NewCredentials:
+        """Inside the caller's write transaction: a temporary key pair for ``user`` bound to
+        ``run`` (see ``gateway.auth.temporary``). Raises UserNotFound."""
+        key_id, secret = temporary.create(w, self._box, user=user, run=run, expires_at=expires_at)
+        return NewCredentials(key_id, secret, user, time.time())
+
+    @staticmethod
+    def revoke_run_credentials(w: KVWriter, access_key_id: str) -> bool:
+        """Inside the caller's write transaction: revoke a temporary key, in every process as
+        soon as the transaction commits."""
+        w.touch(AUTH_TOPIC)
+        return temporary.revoke(w, access_key_id)
+
+    @staticmethod
+    def renew_run_credentials(w: KVWriter, access_key_id: str, expires_at: float) -> bool:
+        """Inside the caller's write transaction: move a live temporary key's expiry."""
+        w.touch(AUTH_TOPIC)
+        return temporary.renew(w, access_key_id, expires_at)
 
     # -- Authorizer ---------------------------------------------------------------------------
     async def check(

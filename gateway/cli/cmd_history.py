@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
   weir commit analytics main -m "Load October data"
   weir commit analytics main -m "Nightly" --meta job=etl-42 --meta source=kafka
   weir commit analytics main -m "Only the reports" --path reports/
+  weir commit models main -m "Train" --input datasets@main:train/ --meta git=3f2a9c1
 """,
         handler=commit,
     )
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         help="commit only this path or prefix/ (repeatable)",
     )
     p.add_argument("--allow-empty", action="store_true", help="commit even with no changes")
+    _input_option(p)
 
     p = add_command(
         sub,
@@ -156,6 +158,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="GLOB=SIDE",
         help="settle conflicts on paths matching GLOB with SIDE (source or dest); repeatable",
     )
+    _input_option(p)
 
     for name, verb, handler in (
         ("revert", "undo", revert),
@@ -181,6 +184,17 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         p.add_argument("--parent", type=positive, default=0, metavar="N", help="parent number")
 
 
+def _input_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="REPO@REF[:PATH]",
+        help="record what the commit was built from (lineage; resolved to a commit id now, "
+        "hashed into the commit); repeatable",
+    )
+
+
 def _show_commit(ctx: Context, c: Any, headline: str) -> None:
     if ctx.json:
         ctx.emit_json(c)
@@ -193,7 +207,13 @@ def _show_commit(ctx: Context, c: Any, headline: str) -> None:
 def commit(ctx: Context) -> int:
     a = ctx.args
     c = ctx.client().commit(
-        a.repo, a.branch, a.message, dict(a.meta), paths=a.path, allow_empty=a.allow_empty
+        a.repo,
+        a.branch,
+        a.message,
+        dict(a.meta),
+        paths=a.path,
+        allow_empty=a.allow_empty,
+        inputs=a.input,
     )
     _show_commit(ctx, c, f"Committed to '{a.branch}'")
     return 0
@@ -282,6 +302,7 @@ def merge(ctx: Context) -> int:
             metadata=dict(a.meta),
             strategy=a.strategy or "",
             resolutions=a.resolve,
+            inputs=a.input,
         ),
     )
     if ctx.json:

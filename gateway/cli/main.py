@@ -18,7 +18,17 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from gateway import __version__
-from gateway.cli import cmd_auth, cmd_blame, cmd_history, cmd_objects, cmd_refs, cmd_repo
+from gateway.cli import (
+    cmd_auth,
+    cmd_blame,
+    cmd_gc,
+    cmd_history,
+    cmd_lineage,
+    cmd_objects,
+    cmd_refs,
+    cmd_repo,
+    cmd_runs,
+)
 from gateway.cli.context import CliError, Context, Parser, UsageError, global_options, wrap
 from gateway.client.api import ApiError, ConnectionFailed
 
@@ -75,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_history.register(sub)
     cmd_objects.register(sub)
     cmd_blame.register(sub)
+    cmd_lineage.register(sub)
+    cmd_gc.register(sub)
+    cmd_runs.register(sub)
     return parser
 
 

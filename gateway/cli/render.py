@@ -67,6 +67,11 @@ def commit(c: Mapping[str, Any]) -> str:
     lines.append(f"Date:      {when(c.get('creation_date'))}")
     for key, value in sorted((c.get("metadata") or {}).items()):
         lines.append(f"Meta:      {key} = {value}")
+    for i in c.get("inputs") or []:
+        path = f":{i.get('path')}" if i.get("path") else ""
+        lines.append(
+            f"Input:     {i.get('repository')}@{i.get('commit_id')}{path} ({i.get('ref')})"
+        )
     lines.append("")
     message = str(c.get("message") or "")
     lines.extend(f"    {line}" for line in message.splitlines() or [""])

@@ -390,11 +390,15 @@ class AdminClient:
         metadata: Mapping[str, str] | None = None,
         paths: Sequence[str] = (),
         allow_empty: bool = False,
+        inputs: Sequence[str | Mapping[str, str]] = (),
     ) -> Json:
-        """Commit staged changes; with ``paths`` (Weir) only those paths and prefixes/."""
+        """Commit staged changes; with ``paths`` (Weir) only those paths and prefixes/; with
+        ``inputs`` (Weir, lineage) ``"REPO@REF[:PATH]"`` strings or objects."""
         body: dict[str, Any] = {"message": message, "metadata": dict(metadata or {})}
         if paths:
             body["paths"] = list(paths)
+        if inputs:
+            body["inputs"] = list(inputs)
         if allow_empty:
             body["allow_empty"] = True
         path = _path("/repositories/{}/branches/{}/commits", repo, branch)
@@ -444,6 +448,27 @@ class AdminClient:
         url = _path("/repositories/{}/refs/{}/blame", repo, ref)
         return self.paginate(url, query, limit=limit)
 
+    def lineage(
+        self,
+        repo: str,
+        ref: str,
+        path: str = "",
+        *,
+        downstream: bool = False,
+        depth: int | None = None,
+        fmt: str = "json",
+    ) -> Json:
+        """The lineage graph (Weir): JSON, or with ``fmt`` tree/dot/mermaid its drawing."""
+        query = {
+            "path": path,
+            "direction": "downstream" if downstream else None,
+            "depth": depth,
+            "format": None if fmt == "json" else fmt,
+        }
+        return self.request(
+            "GET", _path("/repositories/{}/refs/{}/lineage", repo, ref), query=query
+        )
+
     def diff_refs(
         self, repo: str, left: str, right: str, *, two_dot: bool = False, prefix: str = ""
     ) -> Iterator[Json]:
@@ -464,6 +489,7 @@ class AdminClient:
         metadata: Mapping[str, str] | None = None,
         strategy: str = "",
         resolutions: Sequence[tuple[str, str]] = (),
+        inputs: Sequence[str | Mapping[str, str]] = (),
     ) -> Json:
         """Merge ``source`` into branch ``dest``; a conflict raises ApiError(409) whose ``body``
         carries ``conflicts``. ``resolutions`` are (glob, "source"|"dest") pairs."""
@@ -472,6 +498,8 @@ class AdminClient:
             body["strategy"] = strategy
         if resolutions:
             body["resolutions"] = [{"pattern": p, "side": s} for p, s in resolutions]
+        if inputs:
+            body["inputs"] = list(inputs)
         path = _path("/repositories/{}/refs/{}/merge/{}", repo, source, dest)
         return self.request("POST", path, json_body=body)
 
@@ -585,3 +613,40 @@ class AdminClient:
             if fields == (repository, branch, action):
                 return grant
         return None
+
+    # -- garbage collection -------------------------------------------------------------------
+
+    def start_gc(
+        self, repository: str = "", dry_run: bool = False, grace_seconds: int | None = None
+    ) -> Json:
+        """Start a collection; returns its run (``id``, ``state``, progress counters)."""
+        body: dict[str, Any] = {"dry_run": dry_run}
+        if repository:
+            body["repository"] = repository
+        if grace_seconds is not None:
+            body["grace_seconds"] = grace_seconds
+        return self.request("POST", "/gc", json_body=body)
+
+    def get_gc_run(self, run_id: str) -> Json:
+        return self.request("GET", _path("/gc/runs/{}", run_id))
+
+    def list_gc_runs(self, amount: int = 20) -> list[Json]:
+        return _results(self.request("GET", "/gc/runs", query={"amount": amount}))
+
+    def cancel_gc_run(self, run_id: str) -> Json:
+        return self.request("DELETE", _path("/gc/runs/{}", run_id))
+
+    def get_gc_rules(self, repo: str) -> Json:
+        """The repository's retention rules, or None when it has none (server default)."""
+        try:
+            return self.request("GET", _path("/repositories/{}/settings/gc_rules", repo))
+        except ApiError as exc:
+            if exc.status == 404 and "no garbage collection rules" in exc.message:
+                return None
+            raise
+
+    def set_gc_rules(self, repo: str, rules: Json) -> None:
+        self.request("PUT", _path("/repositories/{}/settings/gc_rules", repo), json_body=rules)
+
+    def delete_gc_rules(self, repo: str) -> None:
+        self.request("DELETE", _path("/repositories/{}/settings/gc_rules", repo))

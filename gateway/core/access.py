@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gateway.core.lake import Lake
 
 
 class Action(enum.Enum):
@@ -23,9 +26,13 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """An authenticated caller. ``run`` is set for a run credential (``weir run``): its
+    requests see refs through the run's mapping and it may do no more than ``user``."""
+
     user: str
     access_key_id: str
     is_admin: bool = False
+    run: str = ""
 
 
 class Authenticator(Protocol):
@@ -43,3 +50,14 @@ class Authorizer(Protocol):
         ``repo=None`` is a global action (list repositories, create a repository, manage users).
         """
         ...
+
+
+class LakeScope(Protocol):
+    """Chooses the ``Lake`` a request works on, right after authentication, before any handler.
+
+    Both APIs call it for every authenticated request, so a mapping (run credentials: refs seen
+    through a private branch and a snapshot) applies to both identically. For every other
+    principal it returns ``lake`` itself.
+    """
+
+    async def lake_for(self, principal: Principal, lake: Lake) -> Lake: ...

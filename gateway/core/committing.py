@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.core import codec, keys, staging, tree
+from gateway.core import codec, gcrefs, heads, keys, staging, tree
 from gateway.core.errors import (
     BranchMoved,
     Conflict,
@@ -70,6 +70,10 @@ class Prepared:
     purge_token: str | None = None
     #: Merge: paths that differ between the destination and the merged tree.
     changes: int = 0
+    #: Commits (repository, id) besides the head whose trees or ancestry the computation read
+    #: (merge source, picked commit and its parent, inputs): publication checks they were not
+    #: garbage-collected meanwhile, since the new commit may reuse their nodes.
+    sources: list[tuple[str, CommitId]] = field(default_factory=list)
 
 
 def is_protected(view: View, repo: str, branch: str) -> bool:
@@ -194,6 +198,7 @@ def prepare_commit(
         changed_paths=changed,
         staged_raw=staged_raw,
         staging_seq=view.staging_seq(repo, b.staging_token) if paths is None else None,
+        sources=_input_sources(commit),
     )
 
 
@@ -205,8 +210,14 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         raise BranchMoved(f"branch {p.branch.name!r} moved during the operation; retry")
     if p.require_clean and view.has_staged(p.repo, cur.staging_token):
         raise DirtyBranch(f"branch {p.branch.name!r} has uncommitted changes")
+    for repo, cid in p.sources:
+        view.require_commit(repo, cid)
+    for i in p.commit.inputs:
+        if i.manifest and w.get(keys.node(bytes.fromhex(i.manifest))) is None:
+            raise InvalidArgument(f"input manifest {i.manifest!r} is not a stored tree")
     write_nodes(w, p.nodes.pending())
     view.put_commit(p.repo, p.commit)
+    gcrefs.note_fresh(w, [gcrefs.commit_ref(p.repo, p.commit.id)])
     gen = p.commit.generation
     for path, deleted in p.changed_paths:
         w.put(keys.history(p.repo, path, gen, p.commit.id), DELETED if deleted else b"")
@@ -222,10 +233,7 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         for key, raw in p.staged_raw:
             if w.get(key) == raw:
                 w.delete(key)
-    w.put(
-        keys.branch(p.repo, cur.name),
-        codec.encode_branch(fresh_branch(cur, head=p.commit.id, token=token)),
-    )
+    heads.put_branch(w, p.repo, fresh_branch(cur, head=p.commit.id, token=token), cur.head)
     return p.commit
 
 
@@ -321,6 +329,7 @@ def prepare_merge(
         nodes=nodes,
         changed_paths=_changed(head.tree, root, nodes),
         require_clean=True,
+        sources=[(repo, src.id), *_input_sources(commit)],
     )
     prepared.changes = changes
     return prepared
@@ -395,7 +404,12 @@ def prepare_pick(
         nodes=nodes,
         changed_paths=_changed(head.tree, root, nodes),
         require_clean=True,
+        sources=[(repo, c.id), *((repo, p) for p in c.parents)],
     )
+
+
+def _input_sources(c: Commit) -> list[tuple[str, CommitId]]:
+    return [(i.repository, i.commit) for i in c.inputs]
 
 
 def fresh_branch(b: Branch, *, head: CommitId | None = None, token: str | None = None) -> Branch:

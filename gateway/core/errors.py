@@ -45,6 +45,15 @@ class ObjectNotFound(NotFound):
     pass
 
 
+class Collected(NotFound):
+    """What was asked for existed once and was removed by garbage collection under the
+    repository's retention rules (``gateway.gc``): gone on purpose, not lost."""
+
+
+class CommitCollected(Collected, CommitNotFound):
+    """A commit (and the tree only it referenced) was removed by retention."""
+
+
 class Corruption(WeirError):
     """Stored data is missing or unreadable: a bug or a damaged store, never the caller's fault."""
 
@@ -194,4 +203,10 @@ class NotImplementedFeature(WeirError):
 
 
 class StorageError(WeirError):
-    """The blob backend failed (I/O, network). Retryable from the client's point of view."""
+    """The blob backend failed (I/O, network, the object store down, slow or throttling) and
+    the backend's own retries ran out. Retryable from the client's point of view."""
+
+
+class StorageFault(StorageError):
+    """The object store refused a request in a way retrying will not fix (credentials,
+    permissions, a missing bucket, an unexpected answer): an operator must look."""

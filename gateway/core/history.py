@@ -60,3 +60,29 @@ def merge_base(a: Commit, b: Commit, lookup: CommitLookup) -> Commit | None:
                     queued.add(pid)
                     heapq.heappush(heap, (-p.generation, -p.creation_date, p.id, p))
     return None
+
+
+def is_ancestor(a: Commit, b: Commit, lookup: CommitLookup) -> bool:
+    """Whether ``a`` is ``b`` or one of its ancestors.
+
+    Walks back from ``b`` in generation order and never below ``a``'s generation, so the cost
+    follows the commits between them, not the length of history.
+    """
+    if a.id == b.id:
+        return True
+    if a.generation >= b.generation:
+        return False
+    heap: list[tuple[int, str, Commit]] = [(-b.generation, b.id, b)]
+    seen = {b.id}
+    while heap:
+        _, _, c = heapq.heappop(heap)
+        for pid in c.parents:
+            if pid == a.id:
+                return True
+            if pid in seen:
+                continue
+            seen.add(pid)
+            p = lookup(pid)
+            if p.generation > a.generation:
+                heapq.heappush(heap, (-p.generation, p.id, p))
+    return False

@@ -37,6 +37,20 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: Garbage collection's own records (``gateway.core.gcrefs`` names the sub-tables): the state of
+#: a running collection, the write barrier's fresh references, young content, run reports.
+GC = b"E/"
+#: Z/<repo>\0<commit hex> -> (collected at, run id): a commit removed by retention, remembered
+#: so that reading it answers "collected", not "never existed".
+COLLECTED = b"Z/"
+#: A/<repo>\0<kind b|t><ref name>\0<commit hex> -> time: a branch or tag stopped pointing at a
+#: commit (deleted, hard-reset). Retention keeps such commits for the ref's retention period.
+REFLOG = b"A/"
+GC_RULES = b"Y/"  # Y/<repo> -> the repository's retention rules (gateway.gc.rules)
+#: b/<blob hex> -> where an object-store backend keeps the blob (gateway.core.blobindex)
+BLOBLOC = b"b/"
+#: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
+PENDING = b"p/"
 #: Pending presigned staging uploads of the admin API (shared by every worker process):
 #: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
 #: V/n -> how many are pending (8 bytes BE).
@@ -44,6 +58,13 @@ PRESIGNED = b"V/"
 PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
 PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
 PRESIGNED_COUNT = PRESIGNED + b"n"
+#: H/<repo>\0<branch>\0<seq, 8 bytes BE> -> [old head, new head] ("" = absent): a branch head
+#: change, numbered by the global head sequence. Written only while a snapshot is held (see
+#: ``gateway.core.heads``); every write of a ``B/`` record goes through ``heads``.
+HEADLOG = b"H/"
+HEADSEQ = b"G/"  # G/ -> the global head sequence (8 bytes BE): the last number handed out
+#: O/<seq, 8 bytes BE><holder> -> [expires at]: an open snapshot (the heads as of ``seq``).
+SNAPSHOT = b"O/"
 
 
 def _s(value: str) -> bytes:
@@ -104,6 +125,15 @@ def staging_seq(repo_name: str, token: str) -> bytes:
 
 def inline_blob(blob_hex: str) -> bytes:
     return INLINE + blob_hex.encode("ascii")
+
+
+def blob_location(blob_hex: str) -> bytes:
+    """The blob index record of ``blob_hex`` (or, for a prefix of it, the start of a scan)."""
+    return BLOBLOC + blob_hex.encode("ascii")
+
+
+def pending_upload(token: str) -> bytes:
+    return PENDING + token.encode("ascii")
 
 
 def manifest(manifest_hex: str) -> bytes:
@@ -167,12 +197,54 @@ def downstream_of(input_repo: str, input_commit: str) -> bytes:
     return DOWNSTREAM + _s(input_repo) + SEP + input_commit.encode("ascii") + SEP
 
 
+def collected(repo_name: str, commit_hex: str) -> bytes:
+    return COLLECTED + _s(repo_name) + SEP + commit_hex.encode("ascii")
+
+
+def collected_prefix(repo_name: str, commit_prefix: str = "") -> bytes:
+    return COLLECTED + _s(repo_name) + SEP + commit_prefix.encode("ascii")
+
+
+def reflog(repo_name: str, kind: str, ref_name: str, commit_hex: str) -> bytes:
+    """``kind`` is "b" (branch) or "t" (tag)."""
+    return (
+        REFLOG
+        + _s(repo_name)
+        + SEP
+        + kind.encode("ascii")
+        + _s(ref_name)
+        + SEP
+        + commit_hex.encode("ascii")
+    )
+
+
+def reflogs(repo_name: str) -> bytes:
+    return REFLOG + _s(repo_name) + SEP
+
+
+def gc_rules(repo_name: str) -> bytes:
+    return GC_RULES + _s(repo_name)
+
+
 def presigned(token: str) -> bytes:
     return PRESIGNED_BY_TOKEN + token.encode("ascii")
 
 
 def presigned_expiry(expires: int, token: str) -> bytes:
     return PRESIGNED_BY_EXPIRY + expires.to_bytes(8, "big") + token.encode("ascii")
+
+
+def headlog_of(repo_name: str, branch_name: str) -> bytes:
+    """Prefix of one branch's head-change records (``+ seq`` addresses one)."""
+    return HEADLOG + _s(repo_name) + SEP + _s(branch_name) + SEP
+
+
+def headlog(repo_name: str, branch_name: str, seq: int) -> bytes:
+    return headlog_of(repo_name, branch_name) + seq.to_bytes(8, "big")
+
+
+def snapshot(seq: int, holder: str) -> bytes:
+    return SNAPSHOT + seq.to_bytes(8, "big") + _s(holder)
 
 
 def deleting(repo_name: str) -> bytes:
@@ -184,4 +256,18 @@ def protect(repo_name: str) -> bytes:
 
 
 #: Every table whose keys start with "<table><repo>\0": purged when a repository is deleted.
-REPO_TABLES = (BRANCH, TAG, COMMIT, STAGING, STAGESEQ, UPLOAD, PART, PATHLOG, HISTORY, CHAIN)
+REPO_TABLES = (
+    BRANCH,
+    TAG,
+    COMMIT,
+    STAGING,
+    STAGESEQ,
+    UPLOAD,
+    PART,
+    PATHLOG,
+    HISTORY,
+    CHAIN,
+    HEADLOG,
+    COLLECTED,
+    REFLOG,
+)

@@ -7,7 +7,7 @@ unreferenced nodes. Large computations flush the buffer in batches to bound memo
 
 from __future__ import annotations
 
-from gateway.core import keys
+from gateway.core import gcrefs, keys
 from gateway.core.ports import KVStore, KVWriter
 from gateway.core.view import KVNodeStore
 
@@ -45,12 +45,19 @@ class BufferedNodeStore:
             batch = self._buf
             self._buf = {}
             self._size = 0
-            self._kv.write_sync(lambda w: write_nodes(w, batch))
+            self._kv.write_sync(lambda w: write_young_nodes(w, batch))
             self._flushed = True
 
     def pending(self) -> dict[bytes, bytes]:
         """Nodes not yet written; the caller writes them in its publication transaction."""
         return self._buf
+
+
+def write_young_nodes(w: KVWriter, nodes: dict[bytes, bytes]) -> None:
+    """Write nodes that a later transaction will reference (a large commit's flushed nodes, a
+    run's manifest tree before the commit naming it): young until then (``gcrefs``)."""
+    write_nodes(w, nodes)
+    gcrefs.note_young(w, [gcrefs.node_ref(n) for n in nodes])
 
 
 def write_nodes(w: KVWriter, nodes: dict[bytes, bytes]) -> None:

@@ -97,7 +97,12 @@ class KVStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BlobStat:
+    """A stored blob's size, and when it was last stored or deduplicated against (unix seconds;
+    0.0 when the backend cannot tell). Garbage collection compares ``mtime`` with the start of
+    its mark phase: a blob used since then may be referenced by a write it has not seen."""
+
     size: int
+    mtime: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,16 +151,37 @@ class BlobStore(Protocol):
 
     async def exists(self, blob_id: BlobId) -> bool: ...
 
-    async def delete(self, blob_id: BlobId) -> None:
-        """Remove a blob; a missing blob is not an error."""
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """Remove a blob; a missing blob is not an error. Returns whether it was removed.
+
+        With ``unused_since`` (garbage collection), the blob is kept when it was stored or
+        deduplicated against at or after that time (``BlobStat.mtime``), atomically with
+        respect to concurrent writers of the same id: a commit that deduplicates against the
+        blob either keeps it alive or finds it gone and stores its own bytes.
+        """
         ...
 
     def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Every stored blob id starting with ``prefix`` (hex), in no particular order."""
         ...
 
+    def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """``list`` with each blob's ``BlobStat``, without a request per blob (garbage
+        collection's sweep). Blobs stored or deleted meanwhile may or may not appear."""
+        ...
+
     def local_path(self, blob_id: BlobId) -> FsPath | None:
         """The blob's file on local disk when ``capabilities.local_files``, else None."""
+        ...
+
+    async def sweep(self, *, grace: float) -> int:
+        """Remove what interrupted writes left behind (temp files, orphaned physical objects,
+        incomplete multipart uploads) that is older than ``grace`` seconds, or that no live
+        writer holds. Safe while writers run. Returns how many leftovers were removed."""
+        ...
+
+    async def check(self) -> None:
+        """Readiness: return when the store answers; raise StorageError naming the cause."""
         ...
 
     async def close(self) -> None: ...

@@ -7,6 +7,7 @@ Immutable records (commits, tree nodes) are cached across transactions: their ke
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from gateway.core import chain, codec, keys, staging
 from gateway.core.errors import (
     AmbiguousRef,
     BranchNotFound,
+    CommitCollected,
     CommitNotFound,
     CorruptCommit,
     RefNotFound,
@@ -32,6 +34,19 @@ MIN_PREFIX = 4  # shortest commit-id prefix accepted as a ref
 
 def new_token() -> str:
     return uuid.uuid4().hex
+
+
+def _collected_error(repo: str, cid: str, raw: bytes) -> CommitCollected:
+    when = ""
+    try:
+        at = float(codec.unpack(raw)[0])
+        when = " on " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+    except (ValueError, TypeError, IndexError, KeyError):
+        pass
+    return CommitCollected(
+        f"commit {cid} of repository {repo!r} was removed by retention (garbage collection"
+        f"{when}): no branch or tag reached it and it was older than the retention period"
+    )
 
 
 class KVNodeStore:
@@ -111,30 +126,55 @@ class View:
             return cached
         raw = self.kv.get(keys.commit(repo, cid))
         if raw is None:
-            raise CommitNotFound(f"commit {cid!r} not found in repository {repo!r}")
+            raise self._commit_missing(repo, cid)
         c = codec.decode_commit(CommitId(cid), raw)
         if not codec.verify_commit(c, raw):
             raise CorruptCommit(f"commit {cid} does not match its id: history was altered")
         _COMMITS.put((repo, cid), c)
         return c
 
+    def require_commit(self, repo: str, cid: str) -> None:
+        """Raise CommitCollected or CommitNotFound unless the commit's record is stored now.
+
+        Reads the store, not the cache: garbage collection may have removed a cached commit.
+        """
+        if self.kv.get(keys.commit(repo, cid)) is None:
+            raise self._commit_missing(repo, cid)
+
+    def _commit_missing(self, repo: str, cid: str) -> CommitNotFound:
+        raw = self.kv.get(keys.collected(repo, cid))
+        if raw is not None:
+            return _collected_error(repo, cid, raw)
+        return CommitNotFound(f"commit {cid!r} not found in repository {repo!r}")
+
     def commit_by_prefix(self, repo: str, prefix: str) -> Commit | None:
         """The unique commit whose id starts with ``prefix``; None when there is none.
 
-        Raises AmbiguousRef when several match.
+        Raises AmbiguousRef when several match; CommitCollected when none is stored but a
+        commit with that prefix was removed by retention (garbage collection).
         """
         if len(prefix) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in prefix):
             return None
         if len(prefix) == 64:
             raw = self.kv.get(keys.commit(repo, prefix))
-            return None if raw is None else self.commit(repo, prefix)
+            if raw is None:
+                gone = self.kv.get(keys.collected(repo, prefix))
+                if gone is not None:
+                    raise _collected_error(repo, prefix, gone)
+                return None
+            return self.commit(repo, prefix)
         base = keys.commit(repo, prefix)
         found: list[str] = []
         for k, _ in self.kv.scan(base, keys.prefix_end(base)):
             found.append(k[len(keys.commits(repo)) :].decode("ascii"))
             if len(found) > 1:
                 raise AmbiguousRef(f"commit prefix {prefix!r} is ambiguous")
-        return self.commit(repo, found[0]) if found else None
+        if found:
+            return self.commit(repo, found[0])
+        zbase = keys.collected_prefix(repo, prefix)
+        for k, v in self.kv.scan(zbase, keys.prefix_end(zbase)):
+            raise _collected_error(repo, k[len(keys.collected_prefix(repo)) :].decode(), v)
+        return None
 
     def put_commit(self, repo: str, c: Commit) -> None:
         """Store a commit with its first-parent chain link (``gateway.core.chain``); its first

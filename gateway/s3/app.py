@@ -19,8 +19,8 @@ import secrets
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.core.access import Authenticator, Authorizer
-from gateway.core.errors import IncompleteBody, InvalidRange
+from gateway.core.access import Authenticator, Authorizer, LakeScope
+from gateway.core.errors import AccessDenied, IncompleteBody, InvalidRange
 from gateway.core.lake import Lake
 from gateway.observability import BYTES_OUT, OP, REPO, REQUEST_ID, USER
 from gateway.s3 import router
@@ -42,11 +42,20 @@ def new_request_id() -> str:
 class S3Gateway:
     """The S3 request handler (one per application)."""
 
-    def __init__(self, *, lake: Lake, authn: Authenticator, authz: Authorizer, region: str) -> None:
+    def __init__(
+        self,
+        *,
+        lake: Lake,
+        authn: Authenticator,
+        authz: Authorizer,
+        region: str,
+        scope: LakeScope | None = None,
+    ) -> None:
         self.lake = lake
         self.authz = authz
         self.region = region
         self.auth = S3Auth(authn, region=region)
+        self.scope = scope
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_id = request.get(REQUEST_ID) or new_request_id()
@@ -61,9 +70,14 @@ class S3Gateway:
                 request[REPO] = target.bucket
             principal, payload_factory = await self.auth.authenticate(request)
             request[USER] = principal.user
+            lake = self.lake
+            if principal.run:  # a run credential: refs mapped before any handler runs
+                if self.scope is None:
+                    raise AccessDenied("run credentials are not accepted by this server")
+                lake = await self.scope.lake_for(principal, lake)
             ctx = S3Context(
                 request=request,
-                lake=self.lake,
+                lake=lake,
                 authz=self.authz,
                 principal=principal,
                 region=self.region,
@@ -81,7 +95,16 @@ class S3Gateway:
             raise
         except Exception as exc:
             if request.get(_STARTED):
-                raise  # the status line is on the wire: all we can do is drop the connection
+                # The status line is on the wire: all we can do is drop the connection (the
+                # client sees a short body, never wrong bytes) and log the cause.
+                log.error(
+                    "S3 %s %s failed mid-response (request id %s): %s",
+                    request.method,
+                    request.path,
+                    request_id,
+                    exc,
+                )
+                raise
             resource = target.resource if target is not None else request.path
             return self.error_response(request, exc, resource, request_id)
 
@@ -93,7 +116,16 @@ class S3Gateway:
             exc = IncompleteBody(str(exc) or "the request body ended early")
         spec, message, extra = describe(exc)
         if spec.status >= 500:
-            log.error("S3 %s %s failed", request.method, resource, exc_info=exc)
+            # The cause (e.g. the object store's answer after the retries) goes to the log with
+            # the request id the client got, never into the response.
+            log.error(
+                "S3 %s %s failed (request id %s): %s",
+                request.method,
+                resource,
+                request_id,
+                exc,
+                exc_info=exc,
+            )
         headers: dict[str, str] = {}
         if isinstance(exc, InvalidRange):
             headers["Content-Range"] = unsatisfiable_content_range(exc.size)
@@ -125,13 +157,14 @@ def setup_s3(
     authn: Authenticator,
     authz: Authorizer,
     region: str = "us-east-1",
+    scope: LakeScope | None = None,
 ) -> None:
     """Serve S3 (path-style) on every path not already routed.
 
     Call after mounting the admin sub-app and the ``/_health``/``/_metrics`` routes: the S3
     route is a catch-all and aiohttp matches resources in registration order.
     """
-    gateway = S3Gateway(lake=lake, authn=authn, authz=authz, region=region)
+    gateway = S3Gateway(lake=lake, authn=authn, authz=authz, region=region, scope=scope)
     app[S3_GATEWAY] = gateway
     app.on_response_prepare.append(_on_prepare)
     app.router.add_route("*", "/{s3_path:.*}", gateway.handle)

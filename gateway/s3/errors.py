@@ -16,6 +16,9 @@ Decisions (see docs/decisions/0004-s3-auth-and-checksums.md):
 * ``ReadOnlyRef`` (a write to a tag or commit) and ``ProtectedBranch`` are ``AccessDenied`` 403:
   the write is refused by policy, not malformed; clients map 403 to a permission error and do not
   retry it.
+* ``Collected`` (a commit removed by retention, read by id) is ``NoSuchKey`` 404 with the
+  exception's own message, which names retention: S3 has no "gone", and clients treat NoSuchKey
+  as "this key does not exist", which is what they observe.
 * ``Corruption`` (``BlobNotFound``, ``MissingNode``, ``CorruptNode``) is an explicit
   ``InternalError`` 500: stored data is lost or damaged, a server fault the client cannot fix.
   It is the only core error family mapped to 500.
@@ -208,6 +211,8 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             "The AWS Access Key Id you provided does not exist in our records.",
         ),
         core.Corruption: _INTERNAL,
+        # removed by retention (garbage collection): NoSuchKey with the reason in the message
+        core.Collected: S3ErrorSpec("NoSuchKey", 404, None),
         # already exists
         core.AlreadyExists: S3ErrorSpec("OperationAborted", 409, None),
         core.RepositoryExists: S3ErrorSpec(
@@ -274,9 +279,11 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             501,
             "A header or query you provided implies functionality that is not implemented.",
         ),
-        core.StorageError: S3ErrorSpec(
-            "ServiceUnavailable", 503, "Please reduce your request rate."
-        ),
+        # The object store behind Weir is down, slow or throttling and the backend's bounded
+        # retries ran out: SDKs retry SlowDown with backoff (decision 0013). A refusal no retry
+        # fixes (credentials, a missing bucket) is a server fault.
+        core.StorageError: S3ErrorSpec("SlowDown", 503, "Please reduce your request rate."),
+        core.StorageFault: _INTERNAL,
         core.WeirError: _INTERNAL,
         # S3-only
         InvalidRequest: S3ErrorSpec("InvalidRequest", 400, None),

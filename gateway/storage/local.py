@@ -10,7 +10,12 @@ Guarantees:
       so a reader sees either nothing or the whole blob, even across a crash.
     * Durability: ``commit`` returns after the file and every directory entry leading to it
       (fan-out directories created on the way included) are fsynced.
-    * Dedup: when the target exists, the temp is dropped without fsyncing it.
+    * Dedup: when the target exists, the temp is dropped without fsyncing it, and the target's
+      mtime is set to now ("touched": see ``BlobStat.mtime``).
+    * Conditional delete (garbage collection): ``delete(unused_since=t)`` and a deduplicating
+      commit both hold the blob file's ``flock`` (exclusive, shared) while they look at it, so
+      either the commit touches the file first and the delete keeps it, or the delete unlinks it
+      first and the commit, seeing the inode unlinked, publishes its own bytes.
     * Crash cleanup: constructing the store removes temp files that no live writer holds
       (see ``gateway.storage.spool``), so it is safe even with another process on the same root.
     * Concurrency: any number of writers and readers, also of the same blob id. Blocking calls
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -137,11 +143,12 @@ class LocalBlobStore:
         target = self.path_of(blob_id)
         try:
             self._ensure_dir(target.parent)
-            if os.path.exists(target):
+            if _touch_existing(target):
                 spool.discard_sync()  # dedup: same bytes by definition
             else:
                 spool.materialize_sync()
                 assert spool.path is not None
+                os.utime(spool.fd)  # mtime = when it was stored (BlobStat.mtime)
                 os.fsync(spool.fd)
                 os.replace(spool.path, target)
                 spool.path = None
@@ -228,18 +235,35 @@ class LocalBlobStore:
             return None
         except OSError as exc:
             raise StorageError(f"stat of blob {blob_id}: {exc}") from exc
-        return BlobStat(size=st.st_size)
+        return BlobStat(size=st.st_size, mtime=st.st_mtime)
 
     async def exists(self, blob_id: BlobId) -> bool:
         return await self.stat(blob_id) is not None
 
-    async def delete(self, blob_id: BlobId) -> None:
-        """Unlink the blob; missing is fine. Not fsynced (see the module docstring)."""
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """Unlink the blob; missing is fine. Not fsynced (see the module docstring). With
+        ``unused_since``, keep a blob whose mtime is at or after it (under its file lock)."""
         path = self.path_of(blob_id)
         try:
-            await self._run(_unlink_missing_ok, path)
+            return await self._run(_unlink_unused, path, unused_since)
         except OSError as exc:
             raise StorageError(f"deleting blob {blob_id}: {exc}") from exc
+
+    async def sweep(self, *, grace: float) -> int:
+        """Remove temp files no live writer holds (their lock tells, so ``grace`` is unused)."""
+        try:
+            return await self._run(self.temp.sweep)
+        except OSError as exc:
+            raise StorageError(f"sweeping {self.temp.path}: {exc}") from exc
+
+    async def check(self) -> None:
+        """The blob directory is there and writable."""
+        try:
+            ok = await self._run(os.access, self._blobs, os.W_OK | os.X_OK)
+        except OSError as exc:
+            raise StorageError(f"blob directory {self._blobs}: {exc}") from exc
+        if not ok:
+            raise StorageError(f"blob directory {self._blobs} is not writable")
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Every blob id starting with ``prefix``: one thread hop per first-level directory.
@@ -252,6 +276,16 @@ class LocalBlobStore:
             ids = await self._run(_ids_under, self._blobs / top, prefix)
             for blob_id in ids:
                 yield blob_id
+
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Every blob starting with ``prefix`` with its size and mtime: one thread hop per
+        first-level directory."""
+        prefix = check_hex_prefix(prefix)
+        tops = await self._run(_listdir_matching, self._blobs, prefix[:2])
+        for top in tops:
+            found = await self._run(_stats_under, self._blobs / top, prefix)
+            for item in found:
+                yield item
 
     async def close(self) -> None:
         """Wait for in-flight I/O and stop the thread pool. The store is unusable after."""
@@ -281,9 +315,65 @@ def _close_opened(opened: asyncio.Future[tuple[int, bytes]]) -> None:
             os.close(fd)
 
 
-def _unlink_missing_ok(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+def _touch_existing(path: Path) -> bool:
+    """If the blob file exists, set its mtime to now and return True (dedup), under a shared
+    lock so that a concurrent conditional delete either sees the new mtime or has unlinked the
+    file already (then False: the caller publishes its own bytes)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if os.fstat(fd).st_nlink == 0:
+            return False  # deleted between our open and our lock
+        os.utime(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _unlink_unused(path: Path, unused_since: float | None) -> bool:
+    """Unlink ``path`` unless it was touched at or after ``unused_since``; False if missing."""
+    if unused_since is None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        st = os.fstat(fd)
+        if st.st_nlink == 0 or st.st_mtime >= unused_since:
+            return False
         os.unlink(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _stats_under(top: Path, prefix: str) -> list[tuple[BlobId, BlobStat]]:
+    """(blob id, stat) of the blobs in ``top/*/`` starting with ``prefix``."""
+    out: list[tuple[BlobId, BlobStat]] = []
+    for sub in _listdir_matching(top, prefix[2:4]):
+        try:
+            entries = list(os.scandir(top / sub))
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            n = e.name
+            if not (n.startswith(prefix) and is_hex_id(n) and n[0:2] == top.name and n[2:4] == sub):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            out.append((BlobId(n), BlobStat(size=st.st_size, mtime=st.st_mtime)))
+    return out
 
 
 def _listdir_matching(directory: Path, prefix: str) -> list[str]:

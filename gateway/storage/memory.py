@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class MemoryBlobWriter:
         data = b"".join(self._chunks)
         self._chunks = []
         self._store.blobs.setdefault(blob_id, data)  # dedup: an existing blob is kept
+        self._store.mtimes[blob_id] = time.time()  # stored or deduplicated against: touched
 
     async def abort(self) -> None:
         self._finished = True
@@ -46,6 +48,7 @@ class MemoryBlobStore:
 
     def __init__(self, *, read_chunk: int = READ_CHUNK) -> None:
         self.blobs: dict[BlobId, bytes] = {}
+        self.mtimes: dict[BlobId, float] = {}  # last stored or deduplicated against
         self._read_chunk = read_chunk
 
     async def open_writer(self) -> MemoryBlobWriter:
@@ -71,13 +74,20 @@ class MemoryBlobStore:
 
     async def stat(self, blob_id: BlobId) -> BlobStat | None:
         data = self.blobs.get(check_blob_id(blob_id))
-        return None if data is None else BlobStat(size=len(data))
+        return None if data is None else BlobStat(len(data), self.mtimes.get(blob_id, 0.0))
 
     async def exists(self, blob_id: BlobId) -> bool:
         return check_blob_id(blob_id) in self.blobs
 
-    async def delete(self, blob_id: BlobId) -> None:
-        self.blobs.pop(check_blob_id(blob_id), None)
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        check_blob_id(blob_id)
+        if blob_id not in self.blobs:
+            return False
+        if unused_since is not None and self.mtimes.get(blob_id, 0.0) >= unused_since:
+            return False
+        del self.blobs[blob_id]
+        self.mtimes.pop(blob_id, None)
+        return True
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
         """Ids starting with ``prefix``; a snapshot taken at the first iteration."""
@@ -85,7 +95,21 @@ class MemoryBlobStore:
         for blob_id in [b for b in self.blobs if b.startswith(prefix)]:
             yield blob_id
 
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """Blobs starting with ``prefix``; a snapshot taken at the first iteration."""
+        check_hex_prefix(prefix)
+        found = [(b, BlobStat(len(d), self.mtimes.get(b, 0.0))) for b, d in self.blobs.items()]
+        for item in found:
+            if item[0].startswith(prefix):
+                yield item
+
     def local_path(self, blob_id: BlobId) -> Path | None:
+        return None
+
+    async def sweep(self, *, grace: float) -> int:
+        return 0  # nothing outlives a writer here
+
+    async def check(self) -> None:
         return None
 
     async def close(self) -> None:

@@ -1,149 +1,79 @@
 """Blob backend on any S3-compatible object store (AWS S3, SeaweedFS, MinIO, Ceph), via aiobotocore.
 
-Keys: ``<prefix>blobs/ab/cd/abcd...`` in one bucket.
+Layout (docs/decisions/0012-s3-streaming-layout.md), under ``prefix`` in one bucket::
 
-Writing (see docs/decisions/0003-blob-backends.md for why): the final key is the content hash,
-known only at ``commit``. A writer keeps up to ``part_size`` bytes in memory; past that it spools
-to a locked temp file on local disk. ``commit`` first HEADs the final key and, when the blob
-exists, drops the bytes without uploading them (dedup). Otherwise a blob that fit in memory goes
-up in one PutObject; a spooled one as a multipart upload straight to the final key, with up to
-``max_concurrency`` parts in flight, each read from the spool file in a worker thread.
+    data/<token>          one object per stored upload; token = 32 random hex digits
+    blobs/ab/cd/<blake3>  blobs written by Weir before the blob index (read-only fallback)
+
+and in the metadata store (``gateway.core.blobindex``): ``b/<blake3>`` -> the token, size and
+times of each stored blob; ``p/<token>`` -> an upload in progress (or an object being deleted).
+
+Writing (``gateway.storage.s3_writer``): the bytes stream to a fresh ``data/<token>`` key while
+the caller hashes them -- one PutObject for a blob of at most ``part_size``, a multipart upload
+started with the first ``part_size`` bytes for a larger one -- and ``commit`` records the token
+under the blob's hash. A blob the index knows already is not uploaded again (dedup).
 
 Guarantees:
-    * Atomicity: the object appears whole or not at all (PutObject and
-      CompleteMultipartUpload are atomic in S3). A crash mid-upload leaves at most an incomplete
-      multipart upload (invisible; abort it with a bucket lifecycle rule) and a spool file (swept
-      at the next start, see ``gateway.storage.spool``).
-    * Durability: as the object store's, once ``commit`` returns.
-    * Memory: at most ``part_size`` per writer and ``memory_budget`` for all writers together
-      while writing; at most ``part_size * max_parts_in_flight`` for all commits together;
-      whatever the blob sizes. Reads stream in chunks of <= ``READ_CHUNK``.
-    * Concurrency: any number of writers and readers; two writers of the same id both upload
-      the same bytes to the same key, which S3 resolves to one object with those bytes.
-    * Errors: a missing blob raises BlobNotFound; network and server failures (after the
-      client's retries) raise StorageError.
+    * Atomicity: a blob is visible (readable, listed) once its index record is written, which
+      happens after its object is complete; a crash before leaves a pending record, and
+      ``sweep`` deletes the object (and aborts the multipart upload) once it is older than the
+      grace period.
+    * Durability: as the object store's for the bytes, as the metadata store's for the index.
+    * Memory: ``memory_budget`` for all writers' buffers and parts in flight together (a writer
+      waits for memory, or spools to disk while still buffering); reads stream in chunks of at
+      most ``READ_CHUNK``.
+    * Concurrency: any number of writers and readers, also of the same blob id (the first
+      upload to be recorded wins, the others delete their copies).
+    * Errors: a missing blob raises BlobNotFound; store failures left after the client's
+      retries raise StorageError (or StorageFault when retrying cannot help), see
+      ``gateway.storage.s3_client``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from gateway.core import blobindex
 from gateway.core.errors import BlobNotFound, InvalidArgument, StorageError
 from gateway.core.ids import BlobId
-from gateway.core.ports import BlobCapabilities, BlobStat
-from gateway.storage.layout import (
-    blob_id_from_key,
-    blob_key,
-    check_blob_id,
-    check_hex_prefix,
-    key_prefix,
-)
+from gateway.core.ports import BlobCapabilities, BlobStat, KVReader, KVStore
+from gateway.storage.layout import blob_key, check_blob_id, check_hex_prefix
 from gateway.storage.local import READ_CHUNK, check_range
+from gateway.storage.s3_client import (
+    TRANSPORT_ERRORS,
+    ClientSettings,
+    MemoryBudget,
+    call,
+    error_code,
+    is_not_found,
+    storage_error,
+)
+from gateway.storage.s3_writer import MAX_PARTS, S3BlobWriter
 from gateway.storage.spool import SpoolFile, TempDir
 
 T = TypeVar("T")
 
 MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
-MAX_PARTS = 10_000
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-_TRANSPORT_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+DATA_DIR = "data"
+LIST_PAGE = 10_000  # index records read per metadata transaction when listing
+#: Readiness answers are reused this long: a health check polled every second costs the store
+#: at most one HeadBucket per second per process.
+CHECK_TTL = 1.0
 
-
-_session: Any = None
-
-
-def _shared_session() -> Any:
-    """One aiobotocore session per process: it caches the parsed S3 service model, so every
-    further client costs ~20 ms instead of ~200 ms. Clients (and their connections) stay
-    per store."""
-    global _session
-    if _session is None:
-        _session = get_session()
-    return _session
-
-
-def _error_code(exc: ClientError) -> tuple[str, int]:
-    err: dict[str, Any] = exc.response.get("Error", {})
-    meta: dict[str, Any] = exc.response.get("ResponseMetadata", {})
-    return str(err.get("Code", "")), int(meta.get("HTTPStatusCode", 0) or 0)
-
-
-def _storage_error(what: str, exc: BaseException) -> StorageError:
-    return StorageError(f"S3 {what} failed: {type(exc).__name__}: {exc}")
-
-
-class S3BlobWriter:
-    """One blob being written: memory up to ``part_size`` (within the store's memory budget),
-    then a spool file. One task at a time."""
-
-    def __init__(self, store: S3BlobStore) -> None:
-        self._store = store
-        self._buf = bytearray()
-        self._spool: SpoolFile | None = None
-        self._finished = False
-
-    async def write(self, chunk: bytes) -> None:
-        """Append ``chunk``; spills to local disk once the blob outgrows ``part_size``."""
-        if self._finished:
-            raise InvalidArgument("write after commit or abort")
-        try:
-            if self._spool is None:
-                store = self._store
-                if len(self._buf) + len(chunk) <= store.part_size and store.reserve(len(chunk)):
-                    self._buf += chunk
-                    return
-                self._spool = await store.open_spool()
-                buf, self._buf = self._buf, bytearray()
-                store.unreserve(len(buf))
-                await self._spool.write(bytes(buf))
-            await self._spool.write(chunk)
-        except OSError as exc:
-            raise StorageError(f"spooling blob to local disk: {exc}") from exc
-
-    async def commit(self, blob_id: BlobId) -> None:
-        """Upload unless the blob exists already; atomic and idempotent (see module docstring)."""
-        blob_id = check_blob_id(blob_id)
-        if self._finished:
-            raise InvalidArgument("commit after commit or abort")
-        self._finished = True
-        key = self._store.key_of(blob_id)
-        try:
-            if await self._store.head_key(key) is not None:
-                return  # dedup: the same bytes are there already
-            if self._spool is None:
-                await self._store.put_small(key, bytes(self._buf))
-            else:
-                await self._spool.materialize()
-                await self._store.upload_spooled(key, self._spool)
-        except OSError as exc:
-            raise StorageError(f"reading spooled blob {blob_id}: {exc}") from exc
-        finally:
-            await asyncio.shield(self._release())
-
-    async def abort(self) -> None:
-        """Drop what was written. Idempotent; safe after a failed commit."""
-        self._finished = True
-        await self._release()
-
-    async def _release(self) -> None:
-        self._store.unreserve(len(self._buf))
-        self._buf = bytearray()
-        if self._spool is not None:
-            await self._spool.discard()
+__all__ = ["MIN_PART_SIZE", "S3BlobStore", "S3BlobWriter"]
 
 
 class S3BlobStore:
@@ -153,19 +83,17 @@ class S3BlobStore:
     by ``close()``; use one store per event loop.
 
     Args:
+        kv: the metadata store that holds the blob index (shared with the engine).
         bucket: an existing bucket.
         prefix: key prefix inside the bucket; a ``/`` is appended when missing.
         endpoint_url: S3 endpoint (None: AWS). Path-style addressing is used when given.
         region: signing region.
         access_key_id / secret_access_key: credentials (None: botocore's usual chain).
-        part_size: multipart part size and the in-memory limit per writer (>= 5 MiB).
-        max_concurrency: parts uploaded in parallel per committing writer.
-        spool_dir: where large blobs are spooled before upload (default: the system temp dir).
-        memory_budget: bytes all writers of this store may hold in memory together; a writer
-            that would exceed it spools to disk even below ``part_size``.
-        max_parts_in_flight: part uploads in flight across all committing writers (each holds
-            one part in memory), so commit memory is bounded store-wide too.
-        max_attempts: botocore attempts per request (standard retry mode, with backoff).
+        part_size: multipart part size and the in-memory limit of a buffered blob (>= 5 MiB).
+        max_concurrency: parts in flight per writer.
+        spool_dir: where blobs are spooled when the memory budget is spent.
+        memory_budget: bytes all writers may hold in memory together (>= 2 parts).
+        max_attempts / connect_timeout / read_timeout: the retry policy (``s3_client``).
         read_resumes: how often one ``read`` resumes after a connection broken mid-body.
     """
 
@@ -174,6 +102,7 @@ class S3BlobStore:
     def __init__(
         self,
         *,
+        kv: KVStore,
         bucket: str,
         prefix: str = "",
         endpoint_url: str | None = None,
@@ -181,36 +110,45 @@ class S3BlobStore:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         part_size: int = 8 * MiB,
-        max_concurrency: int = 4,
+        max_concurrency: int = 2,
         spool_dir: Path | None = None,
-        max_attempts: int = 5,
-        read_resumes: int = 3,
         memory_budget: int = 256 * MiB,
-        max_parts_in_flight: int = 16,
+        max_attempts: int = 4,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        read_resumes: int = 3,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise InvalidArgument(f"part_size must be >= {MIN_PART_SIZE}")
         if max_concurrency < 1:
             raise InvalidArgument("max_concurrency must be >= 1")
+        if memory_budget < 2 * part_size:
+            raise InvalidArgument("memory_budget must hold at least two parts")
+        self.kv = kv
         self.bucket = bucket
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self.part_size = part_size
         self.max_concurrency = max_concurrency
-        self._endpoint_url = endpoint_url
-        self._region = region
-        self._access_key_id = access_key_id
-        self._secret_access_key = secret_access_key
-        self._max_attempts = max_attempts
         self.read_resumes = read_resumes
-        self.memory_budget = memory_budget
-        self.buffered_bytes = 0  # held in writers' memory buffers right now
-        self._part_slots = asyncio.Semaphore(max_parts_in_flight)
+        self.budget = MemoryBudget(memory_budget)
+        self.settings = ClientSettings(
+            endpoint_url=endpoint_url,
+            region=region,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max(32, 8 * max_concurrency),
+        )
         self._spool_dir = spool_dir or Path(tempfile.gettempdir()) / "weir-s3-spool"
         self._temp: TempDir | None = None
-        self._executor = ThreadPoolExecutor(max_concurrency + 1, thread_name_prefix="weir-s3")
+        self._executor = ThreadPoolExecutor(4, thread_name_prefix="weir-s3")
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
+        self._probe: Any = None
         self._client_lock = asyncio.Lock()
+        self._checked: tuple[float, StorageError | None] = (0.0, None)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -219,42 +157,29 @@ class S3BlobStore:
         if self._client is None:
             async with self._client_lock:
                 if self._client is None:
-                    config = AioConfig(
-                        max_pool_connections=max(10, 4 * self.max_concurrency),
-                        retries={"max_attempts": self._max_attempts, "mode": "standard"},
-                        connect_timeout=10,
-                        read_timeout=60,
-                        s3={"addressing_style": "path"} if self._endpoint_url else None,
-                    )
-                    self._client = await self._stack.enter_async_context(
-                        _shared_session().create_client(
-                            "s3",
-                            endpoint_url=self._endpoint_url,
-                            region_name=self._region,
-                            aws_access_key_id=self._access_key_id,
-                            aws_secret_access_key=self._secret_access_key,
-                            config=config,
-                        )
-                    )
+                    self._client = await self.settings.create(self._stack)
         return self._client
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Memory held by writers right now (buffers and parts in flight)."""
+        return self.budget.used
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    def reserve(self, n: int) -> bool:
-        """Take ``n`` bytes of the memory budget; False (nothing taken) if it would overflow."""
-        if self.buffered_bytes + n > self.memory_budget:
-            return False
-        self.buffered_bytes += n
-        return True
-
-    def unreserve(self, n: int) -> None:
-        """Give back ``n`` bytes taken with ``reserve``."""
-        self.buffered_bytes -= n
-
     def key_of(self, blob_id: BlobId) -> str:
-        """The object key of ``blob_id``."""
-        return self.prefix + blob_key(check_blob_id(blob_id))
+        """The object key holding ``blob_id`` (from the index; the legacy key when unknown)."""
+        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, check_blob_id(blob_id)))
+        return self._key(blob_id, loc)
+
+    def _key(self, blob_id: BlobId, loc: blobindex.BlobLocation | None) -> str:
+        if loc is None:
+            return self.prefix + blob_key(blob_id)
+        return self.physical_key(loc.token)
+
+    def physical_key(self, token: str) -> str:
+        return f"{self.prefix}{DATA_DIR}/{token}"
 
     async def open_spool(self) -> SpoolFile:
         """A new (lazily created, locked) spool file; the first call sweeps the spool files
@@ -264,89 +189,147 @@ class S3BlobStore:
             await self._run(self._temp.sweep)
         return SpoolFile(self._temp, self._executor)
 
-    # -- writing ----------------------------------------------------------------------------------
+    # -- writing (called by S3BlobWriter) ---------------------------------------------------------
 
-    async def head_key(self, key: str) -> int | None:
-        """Size of the object at ``key``, or None when absent."""
+    async def open_writer(self) -> S3BlobWriter:
+        return S3BlobWriter(self)
+
+    async def touch(self, blob_id: BlobId) -> bool:
+        """If the index knows the blob, mark it used now and return True (dedup)."""
+        if self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id)) is None:
+            return False
+        now = time.time()
+        return await self.kv.write(lambda w: blobindex.touch(w, blob_id, now)) is not None
+
+    async def begin_multipart(self, token: str) -> str:
+        """Record the pending upload, then create the multipart upload; its id."""
+        now = time.time()
+        await self.kv.write(lambda w: blobindex.begin_upload(w, token, now))
         client = await self.client()
+        key = self.physical_key(token)
+        created = await call(
+            f"CreateMultipartUpload {key}",
+            client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+        )
+        return str(created["UploadId"])
+
+    async def upload_part(
+        self, token: str, start: asyncio.Future[str], number: int, data: bytes, reserved: int
+    ) -> str:
+        """Upload one part once the upload exists; give its memory back when done. Its ETag."""
         try:
-            resp = await client.head_object(Bucket=self.bucket, Key=key)
+            upload_id = await asyncio.shield(start)
+            client = await self.client()
+            key = self.physical_key(token)
+            resp = await call(
+                f"UploadPart {key} #{number}",
+                client.upload_part,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+            return str(resp["ETag"])
+        finally:
+            del data
+            self.budget.give(reserved)
+
+    async def complete_multipart(self, token: str, upload_id: str, etags: list[str]) -> None:
+        client = await self.client()
+        key = self.physical_key(token)
+        parts = [{"ETag": e, "PartNumber": i + 1} for i, e in enumerate(etags)]
+        await call(
+            f"CompleteMultipartUpload {key}",
+            client.complete_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+
+    async def abort_multipart(self, token: str, upload_id: str) -> None:
+        client = await self.client()
+        key = self.physical_key(token)
+        try:
+            await client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
         except ClientError as exc:
-            code, status = _error_code(exc)
-            if code in _NOT_FOUND_CODES or status == 404:
-                return None
-            raise _storage_error(f"HEAD {key}", exc) from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise _storage_error(f"HEAD {key}", exc) from exc
-        return int(resp["ContentLength"])
+            if error_code(exc)[0] != "NoSuchUpload":
+                raise storage_error(f"AbortMultipartUpload {key}", exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise storage_error(f"AbortMultipartUpload {key}", exc) from exc
 
-    async def put_small(self, key: str, data: bytes) -> None:
-        """One PutObject."""
+    async def put_object(self, token: str, data: bytes) -> None:
         client = await self.client()
-        try:
-            await client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        except (ClientError, *_TRANSPORT_ERRORS) as exc:
-            raise _storage_error(f"PUT {key}", exc) from exc
+        key = self.physical_key(token)
+        await call(f"PutObject {key}", client.put_object, Bucket=self.bucket, Key=key, Body=data)
 
-    async def upload_spooled(self, key: str, spool: SpoolFile) -> None:
-        """Multipart-upload the spool file to ``key``; abort the upload on any failure."""
+    async def delete_physical(self, token: str) -> None:
         client = await self.client()
+        key = self.physical_key(token)
+        await call(f"DeleteObject {key}", client.delete_object, Bucket=self.bucket, Key=key)
+
+    async def upload_spooled(self, token: str, spool: SpoolFile) -> None:
+        """Upload a spool file to ``data/<token>``: one PutObject, or a multipart upload with
+        up to ``max_concurrency`` parts in flight, each read from the spool in a worker thread
+        with its memory taken from the budget. Aborts the multipart upload on any failure."""
         size = spool.size
+        if size <= self.part_size:
+            await self.budget.take(size)
+            try:
+                data = await self._run(_pread_exact, spool.fd, size, 0)
+                await self.put_object(token, data)
+            finally:
+                self.budget.give(size)
+            return
         # Grow the part size (in whole MiB) when the blob would need more than 10,000 parts.
         part = max(self.part_size, math.ceil(size / MAX_PARTS / MiB) * MiB)
-        n_parts = max(1, math.ceil(size / part))
-        try:
-            created = await client.create_multipart_upload(Bucket=self.bucket, Key=key)
-        except (ClientError, *_TRANSPORT_ERRORS) as exc:
-            raise _storage_error(f"CreateMultipartUpload {key}", exc) from exc
-        upload_id = created["UploadId"]
+        n_parts = math.ceil(size / part)
+        client = await self.client()
+        key = self.physical_key(token)
+        created = await call(
+            f"CreateMultipartUpload {key}",
+            client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+        )
+        upload_id = str(created["UploadId"])
         etags: list[str] = [""] * n_parts
-        next_part = 0
-        reads: set[asyncio.Future[bytes]] = set()  # thread reads of spool.fd still running
-        loop = asyncio.get_running_loop()
+        numbers = iter(range(n_parts))
 
-        async def upload_worker() -> None:
-            nonlocal next_part
-            while next_part < n_parts:
-                i = next_part
-                next_part += 1
-                async with self._part_slots:  # bounds part buffers store-wide
-                    read = loop.run_in_executor(
-                        self._executor, _pread_exact, spool.fd, min(part, size - i * part), i * part
+        async def worker() -> None:
+            for i in numbers:  # shared iterator: each part is taken once
+                n = min(part, size - i * part)
+                await self.budget.take(n)
+                try:
+                    data = await asyncio.shield(self._run(_pread_exact, spool.fd, n, i * part))
+                    resp = await call(
+                        f"UploadPart {key} #{i + 1}",
+                        client.upload_part,
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=i + 1,
+                        Body=data,
                     )
-                    reads.add(read)
-                    read.add_done_callback(reads.discard)
-                    data = await asyncio.shield(read)
-                    resp = await client.upload_part(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=i + 1, Body=data
-                    )
-                    del data
-                etags[i] = resp["ETag"]
+                    etags[i] = str(resp["ETag"])
+                finally:
+                    self.budget.give(n)
 
         try:
             try:
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.max_concurrency, n_parts)):
-                        tg.create_task(upload_worker())
+                        tg.create_task(worker())
             except BaseExceptionGroup as group:
                 raise group.exceptions[0] from None
-            parts = [{"ETag": e, "PartNumber": i + 1} for i, e in enumerate(etags)]
-            await client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except BaseException as exc:
-            if reads:  # the caller closes spool.fd next: let no thread use it after that
-                await asyncio.wait(set(reads))
+            await self.complete_multipart(token, upload_id, etags)
+        except BaseException:
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-                )
-            if isinstance(exc, (ClientError, *_TRANSPORT_ERRORS)):
-                raise _storage_error(f"multipart upload of {key}", exc) from exc
+                await asyncio.shield(self.abort_multipart(token, upload_id))
             raise
-
-    async def open_writer(self) -> S3BlobWriter:
-        return S3BlobWriter(self)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -363,15 +346,23 @@ class S3BlobStore:
             BlobNotFound: on first iteration, when the blob does not exist.
             StorageError: network or server failure, also in the middle of the stream.
         """
-        key = self.key_of(blob_id)
+        blob_id = check_blob_id(blob_id)
         check_range(offset, length)
-        if length == 0:
-            if await self.head_key(key) is None:
+        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        key = self._key(blob_id, loc)
+        if loc is not None:
+            # The size is known: no request for what lies past the end.
+            end = loc.size if length is None else min(loc.size, offset + length)
+            if offset >= end:
+                return
+            length = end - offset
+        elif length == 0:
+            if await self._head(key) is None:
                 raise BlobNotFound(f"blob {blob_id} not found")
             return
         pos, left, resumes = offset, length, 0
         while True:
-            resp = await self._get_range(key, pos, left)
+            resp = await self._get_range(blob_id, key, pos, left)
             if resp is None:
                 return  # the range starts at or past the end: nothing to send
             # A server that ignores Range answers 200 with the whole object: cut it here.
@@ -391,13 +382,15 @@ class S3BlobStore:
                             yield chunk
                         if left == 0:
                             return
+                if left is not None and left > 0:
+                    raise ConnectionError(f"body ended {left} bytes early")
                 return
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 resumes += 1
                 if resumes > self.read_resumes:
-                    raise _storage_error(f"GET {key} (body, {resumes} attempts)", exc) from exc
+                    raise storage_error(f"GET {key} (body, {resumes} attempts)", exc) from exc
 
-    async def _get_range(self, key: str, pos: int, left: int | None) -> Any:
+    async def _get_range(self, blob_id: BlobId, key: str, pos: int, left: int | None) -> Any:
         """GetObject of ``left`` bytes (None: to the end) from ``pos``; None when the range
         starts at or past the end (416)."""
         kwargs: dict[str, str] = {}
@@ -407,59 +400,165 @@ class S3BlobStore:
         try:
             return await client.get_object(Bucket=self.bucket, Key=key, **kwargs)
         except ClientError as exc:
-            code, status = _error_code(exc)
-            if code in _NOT_FOUND_CODES or status == 404:
-                blob_id = key.rsplit("/", 1)[-1]
+            code, status = error_code(exc)
+            if is_not_found(exc):
                 raise BlobNotFound(f"blob {blob_id} not found") from None
             if code == "InvalidRange" or status == 416:
                 return None
-            raise _storage_error(f"GET {key}", exc) from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise _storage_error(f"GET {key}", exc) from exc
+            raise storage_error(f"GET {key}", exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise storage_error(f"GET {key}", exc) from exc
+
+    async def _head(self, key: str) -> dict[str, Any] | None:
+        client = await self.client()
+        try:
+            resp: dict[str, Any] = await client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise storage_error(f"HEAD {key}", exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise storage_error(f"HEAD {key}", exc) from exc
+        return resp
 
     async def stat(self, blob_id: BlobId) -> BlobStat | None:
-        size = await self.head_key(self.key_of(blob_id))
-        return None if size is None else BlobStat(size=size)
+        blob_id = check_blob_id(blob_id)
+        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        if loc is not None:
+            return BlobStat(size=loc.size, mtime=loc.touched)
+        head = await self._head(self._key(blob_id, None))
+        if head is None:
+            return None
+        modified = head.get("LastModified")
+        mtime = modified.timestamp() if modified is not None else 0.0
+        return BlobStat(size=int(head["ContentLength"]), mtime=mtime)
 
     async def exists(self, blob_id: BlobId) -> bool:
         return await self.stat(blob_id) is not None
 
-    async def delete(self, blob_id: BlobId) -> None:
-        """DeleteObject; S3 treats a missing key as success."""
-        key = self.key_of(blob_id)
-        client = await self.client()
-        try:
-            await client.delete_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            code, status = _error_code(exc)
-            if code in _NOT_FOUND_CODES or status == 404:
-                return
-            raise _storage_error(f"DELETE {key}", exc) from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise _storage_error(f"DELETE {key}", exc) from exc
+    # -- deleting, listing, sweeping --------------------------------------------------------------
+
+    async def delete(self, blob_id: BlobId, *, unused_since: float | None = None) -> bool:
+        """Remove the blob from the index, then its object (see ``blobindex.claim_delete``).
+        An unconditional delete also removes a legacy ``blobs/`` object of that id."""
+        blob_id = check_blob_id(blob_id)
+        loc = await self.kv.write(lambda w: blobindex.claim_delete(w, blob_id, unused_since))
+        removed = loc is not None
+        if loc is not None:
+            await self.delete_physical(loc.token)
+            await self._end_upload(loc.token)
+        if unused_since is None:
+            legacy = self._key(blob_id, None)
+            if await self._head(legacy) is not None:
+                client = await self.client()
+                await call(
+                    f"DeleteObject {legacy}", client.delete_object, Bucket=self.bucket, Key=legacy
+                )
+                removed = True
+        return removed
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobId]:
-        """Every blob id starting with ``prefix``, via paginated ListObjectsV2."""
-        key_start = self.prefix + key_prefix(check_hex_prefix(prefix))
+        """Every indexed blob id starting with ``prefix``, from the metadata store in pages (no
+        bucket listing). Blobs stored or deleted meanwhile may or may not appear."""
+        prefix = check_hex_prefix(prefix)
+        after = ""
+        while True:
+            page = await self.kv.read(functools.partial(_index_page, prefix=prefix, after=after))
+            for blob_id, _ in page:
+                yield blob_id
+            if len(page) < LIST_PAGE:
+                return
+            after = page[-1][0]
+
+    async def inventory(self, prefix: str = "") -> AsyncIterator[tuple[BlobId, BlobStat]]:
+        """``list`` with sizes and last-touched times, from the same index pages."""
+        prefix = check_hex_prefix(prefix)
+        after = ""
+        while True:
+            page = await self.kv.read(functools.partial(_index_page, prefix=prefix, after=after))
+            for blob_id, loc in page:
+                yield blob_id, BlobStat(loc.size, loc.touched)
+            if len(page) < LIST_PAGE:
+                return
+            after = page[-1][0]
+
+    async def sweep(self, *, grace: float) -> int:
+        """Delete the objects of uploads interrupted more than ``grace`` seconds ago (their
+        multipart uploads aborted) and of deletions a crash interrupted. Safe while writers run:
+        a writer whose upload was claimed fails its commit instead of recording it."""
+        cutoff = time.time() - grace
+        removed = 0
+        after = ""
+        while True:
+            batch = await self.kv.read(functools.partial(blobindex.pending, after=after, limit=500))
+            if not batch:
+                return removed
+            after = batch[-1].token
+            candidates = [p.token for p in batch if p.claimed or p.created < cutoff]
+            if not candidates:
+                continue
+            claimed = await self.kv.write(
+                functools.partial(blobindex.claim_orphans, tokens=candidates, older_than=cutoff)
+            )
+            for token in claimed:
+                await self._remove_upload(token)
+                await self._end_upload(token)
+                removed += 1
+
+    async def _end_upload(self, token: str) -> None:
+        await self.kv.write(lambda w: blobindex.end_upload(w, token))
+
+    async def _remove_upload(self, token: str) -> None:
+        """Abort every multipart upload to ``token``'s key and delete its object."""
         client = await self.client()
-        paginator = client.get_paginator("list_objects_v2")
+        key = self.physical_key(token)
+        listed = await call(
+            f"ListMultipartUploads {key}",
+            client.list_multipart_uploads,
+            Bucket=self.bucket,
+            Prefix=key,
+        )
+        for upload in listed.get("Uploads", ()):
+            if upload.get("Key") == key:
+                await self.abort_multipart(token, str(upload["UploadId"]))
+        await self.delete_physical(token)
+
+    async def check(self) -> None:
+        """HeadBucket with one short attempt (answers reused for ``CHECK_TTL``)."""
+        at, error = self._checked
+        if time.monotonic() - at < CHECK_TTL:
+            if error is not None:
+                raise error
+            return
+        if self._probe is None:
+            async with self._client_lock:
+                if self._probe is None:
+                    self._probe = await self.settings.create(self._stack, attempts=1, timeout=2.0)
         try:
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=key_start):
-                for obj in page.get("Contents", ()):
-                    blob_id = blob_id_from_key(obj["Key"][len(self.prefix) :])
-                    if blob_id is not None and blob_id.startswith(prefix):
-                        yield blob_id
-        except (ClientError, *_TRANSPORT_ERRORS) as exc:
-            raise _storage_error(f"LIST {key_start}", exc) from exc
+            await self._probe.head_bucket(Bucket=self.bucket)
+            error = None
+        except ClientError as exc:
+            error = storage_error(f"HeadBucket {self.bucket}", exc)
+        except TRANSPORT_ERRORS as exc:
+            error = storage_error(f"HeadBucket {self.bucket}", exc)
+        self._checked = (time.monotonic(), error)
+        if error is not None:
+            raise error
 
     def local_path(self, blob_id: BlobId) -> Path | None:
         return None
 
     async def close(self) -> None:
-        """Close the HTTP client and the thread pool. The store is unusable after."""
+        """Close the HTTP clients and the thread pool. The store is unusable after."""
         await self._stack.aclose()
-        self._client = None
+        self._client = self._probe = None
         await asyncio.to_thread(self._executor.shutdown, True)
+
+
+def _index_page(
+    r: KVReader, *, prefix: str, after: str
+) -> list[tuple[BlobId, blobindex.BlobLocation]]:
+    return blobindex.scan(r, prefix, after=after, limit=LIST_PAGE)
 
 
 def _pread_exact(fd: int, n: int, offset: int) -> bytes:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
-from base64 import b64encode
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.cli.conftest import Result, run
+from tests.cli.conftest import run
+from tests.cli.weir_e2e import api, cli_env, ok
 from tests.functional.conftest import WeirServer, run_weir
 
 
@@ -25,27 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeirServer]:
 
 @pytest.fixture
 def env(server: WeirServer, tmp_path: Path) -> dict[str, str]:
-    return {
-        "WEIR_ENDPOINT": server.endpoint,
-        "WEIR_ACCESS_KEY_ID": server.access_key,
-        "WEIR_SECRET_ACCESS_KEY": server.secret_key,
-        "WEIR_CONFIG": str(tmp_path / "none.toml"),
-        "HOME": str(tmp_path),
-    }
-
-
-def ok(argv: list[str], env: dict[str, str], stdin: bytes = b"") -> Result:
-    result = run(argv, env, stdin)
-    assert result.code == 0, f"weir {argv}: {result.stderr}"
-    return result
-
-
-def api_get(server: WeirServer, path: str) -> Any:
-    req = urllib.request.Request(server.endpoint + "/api/v1" + path)
-    token = b64encode(f"{server.access_key}:{server.secret_key}".encode()).decode()
-    req.add_header("Authorization", "Basic " + token)
-    with urllib.request.urlopen(req) as resp:
-        return json.loads(resp.read())
+    return cli_env(server, tmp_path)
 
 
 def test_blame_follows_a_merge_to_the_commit_that_wrote_the_content(
@@ -77,9 +55,11 @@ def test_blame_follows_a_merge_to_the_commit_that_wrote_the_content(
         "load a and b",
     ]
     # First-parent history: the states main went through (what S3 versions are).
-    versions = api_get(
-        server, f"/repositories/{repo}/refs/main/history?path=data/b.csv&first_parent=true"
-    )["results"]
+    status, body = api(
+        server, "GET", f"/repositories/{repo}/refs/main/history?path=data/b.csv&first_parent=true"
+    )
+    assert status == 200
+    versions = body["results"]
     assert [v["commit"]["message"] for v in versions] == ["merge fix", "load a and b"]
     assert [v["object"]["size_bytes"] for v in versions] == [3, 3]
     missing = run(["blame", repo, "main", "data/none.csv"], env)

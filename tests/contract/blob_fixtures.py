@@ -13,15 +13,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest import TempPathFactory
 
-from gateway.core.ports import BlobStore
+from gateway.core.ports import BlobStore, KVStore
+from gateway.meta.memory_store import MemoryKVStore
 from gateway.storage.local import LocalBlobStore
 from gateway.storage.memory import MemoryBlobStore
 from gateway.storage.s3 import MIN_PART_SIZE, S3BlobStore
-from tests.support.s3servers import S3Server, start_moto, start_seaweedfs
+from tests.support import weir_backend
+from tests.support.s3servers import S3Server, start_moto
 
 __all__ = [
     "BLOB_BACKENDS",
@@ -46,8 +49,10 @@ _BUCKETS: dict[str, str] = {}
 def _shared_server(kind: str, factory: TempPathFactory) -> S3Server:
     server = _SERVERS.get(kind)
     if server is None:
-        start = start_seaweedfs if kind == "seaweedfs" else start_moto
-        server = _SERVERS[kind] = start(factory.mktemp(kind))
+        if kind == "seaweedfs":  # one SeaweedFS per test process, shared with the Weir servers
+            server = _SERVERS[kind] = weir_backend.seaweedfs()
+        else:
+            server = _SERVERS[kind] = start_moto(factory.mktemp(kind))
     return server
 
 
@@ -87,18 +92,21 @@ def moto_bucket(moto_server: S3Server) -> str:
     return _shared_bucket("moto", moto_server)
 
 
-def make_s3_store(server: S3Server, bucket: str, tmp_path: Path) -> S3BlobStore:
+def make_s3_store(
+    server: S3Server, bucket: str, tmp_path: Path, *, kv: KVStore | None = None, **options: Any
+) -> S3BlobStore:
     """An S3 store on ``server`` under a fresh prefix, with the test part size, spooling to
-    ``tmp_path / "weir-s3-spool"``."""
+    ``tmp_path / "weir-s3-spool"``, its blob index in ``kv`` (a fresh in-memory store)."""
     return S3BlobStore(
+        kv=kv or MemoryKVStore(),
         bucket=bucket,
         prefix=f"t-{secrets.token_hex(6)}",
         endpoint_url=server.endpoint_url,
         region=server.region,
         access_key_id=server.access_key_id,
         secret_access_key=server.secret_access_key,
-        part_size=S3_TEST_PART_SIZE,
         spool_dir=tmp_path / "weir-s3-spool",
+        **({"part_size": S3_TEST_PART_SIZE} | options),
     )
 
 

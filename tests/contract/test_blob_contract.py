@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,8 @@ from gateway.core.ports import BlobStore
 from gateway.storage import spool as spool_module
 from gateway.storage.layout import blob_key
 from gateway.storage.local import READ_CHUNK, LocalBlobStore
-from gateway.storage.s3 import S3BlobStore
 from tests.contract.blob_fixtures import *  # noqa: F403
-from tests.contract.blob_fixtures import S3_TEST_PART_SIZE, make_s3_store
+from tests.contract.blob_fixtures import make_s3_store
 from tests.support.blob_helpers import (
     blob_hash,
     chunked,
@@ -34,8 +34,6 @@ from tests.support.blob_helpers import (
     put,
     read_all,
 )
-from tests.support.faulty_proxy import FaultyProxy
-from tests.support.s3servers import S3Server, free_port_block
 
 MiB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -263,6 +261,45 @@ class TestBlobContract:
         assert data.startswith(first)
         assert await read_all(blob_store, bid) == data  # nothing leaked or left locked
 
+    async def test_conditional_delete_keeps_recently_used_blobs(
+        self, blob_store: BlobStore
+    ) -> None:
+        old, young = payload(100_000, seed=11), payload(100_000, seed=12)
+        old_id = await put(blob_store, old)
+        before_young = time.time()
+        young_id = await put(blob_store, young)
+        stat = await blob_store.stat(young_id)
+        assert stat is not None and stat.mtime >= before_young - 1
+        # GC's sweep: only what was not used since its mark began goes.
+        assert not await blob_store.delete(young_id, unused_since=before_young - 1)
+        assert await blob_store.delete(old_id, unused_since=time.time() + 1)
+        assert not await blob_store.exists(old_id)
+        assert await read_all(blob_store, young_id) == young
+        # A dedup hit touches the blob: a sweep whose mark began before it keeps it.
+        first = await blob_store.stat(young_id)
+        assert first is not None
+        cutoff = first.mtime + 0.01
+        for _ in range(100):  # file times tick at the kernel's coarse clock: let it pass cutoff
+            if time.time() > cutoff + 0.01:
+                break
+            await asyncio.sleep(0.005)  # bounded wait for the clock, not for another task
+        await put(blob_store, young)
+        touched = await blob_store.stat(young_id)
+        assert touched is not None and touched.mtime > cutoff
+        assert not await blob_store.delete(young_id, unused_since=cutoff)
+        assert await read_all(blob_store, young_id) == young
+        # Unconditional: gone, and a missing blob is no error.
+        assert await blob_store.delete(young_id)
+        assert not await blob_store.delete(young_id)
+        assert await listed(blob_store) == []
+
+    async def test_sweep_and_check(self, blob_store: BlobStore) -> None:
+        await blob_store.check()
+        assert await blob_store.sweep(grace=3600) == 0
+        bid = await put(blob_store, payload(50_000))
+        assert await blob_store.sweep(grace=0) == 0  # a stored blob is not a leftover
+        assert await read_all(blob_store, bid) == payload(50_000)
+
 
 class TestWriteFailures:
     """A failed disk write (ENOSPC, EIO) must never let a blob with a hole be published."""
@@ -284,6 +321,8 @@ class TestWriteFailures:
                 request.getfixturevalue("moto_bucket"),
                 tmp_path,
             )
+            # The memory budget is spent (by others): this writer spools to local disk.
+            store.budget.force_take(store.budget.limit)
         real_write_all = spool_module._write_all
         calls = 0
 
@@ -393,105 +432,3 @@ class TestLocalBlobStore:
                 assert await blob_hash(store, bid) == bid
         finally:
             await store.close()
-
-
-class TestS3BlobStore:
-    async def test_large_blob_uses_multipart(
-        self, seaweedfs_server: S3Server, seaweedfs_bucket: str, tmp_path: Path
-    ) -> None:
-        store = make_s3_store(seaweedfs_server, seaweedfs_bucket, tmp_path)
-        try:
-            data = payload(2 * S3_TEST_PART_SIZE + 1)
-            bid = await put(store, data)
-            head = seaweedfs_server.client().head_object(
-                Bucket=seaweedfs_bucket, Key=store.key_of(bid)
-            )
-            assert head["ETag"].strip('"').endswith("-3")
-            assert head["ContentLength"] == len(data)
-            uploads = seaweedfs_server.client().list_multipart_uploads(Bucket=seaweedfs_bucket)
-            assert uploads.get("Uploads", []) == []
-            assert temp_files(store, tmp_path) == []
-        finally:
-            await store.close()
-
-    async def test_memory_budget_is_shared_by_all_writers(
-        self, seaweedfs_server: S3Server, seaweedfs_bucket: str, tmp_path: Path
-    ) -> None:
-        store = make_s3_store(seaweedfs_server, seaweedfs_bucket, tmp_path)
-        store.memory_budget = MiB
-        try:
-            blobs = [payload(768 * 1024, seed=i) for i in range(3)]
-            writers = [await store.open_writer() for _ in blobs]
-            for data, writer in zip(blobs, writers, strict=True):
-                for piece in chunked(data, 64 * 1024):
-                    await writer.write(piece)
-                assert store.buffered_bytes <= MiB
-            # Only the first blob is held in memory; the other two did not fit and were spooled.
-            assert store.buffered_bytes == len(blobs[0])
-            for data, writer in zip(blobs, writers, strict=True):
-                await writer.commit(id_of(data))
-            assert store.buffered_bytes == 0
-            for data in blobs:
-                assert await read_all(store, id_of(data)) == data
-            assert temp_files(store, tmp_path) == []
-        finally:
-            await store.close()
-
-    @pytest.mark.parametrize("size", [10, 6 * MiB])
-    async def test_failed_commit_raises_storage_error_and_cleans_up(
-        self, moto_server: S3Server, tmp_path: Path, size: int
-    ) -> None:
-        store = make_s3_store(moto_server, "no-such-bucket", tmp_path)
-        try:
-            writer = await store.open_writer()
-            await writer.write(payload(size))
-            with pytest.raises(StorageError):
-                await writer.commit(id_of(payload(size)))
-            await writer.abort()  # safe after a failed commit
-            assert temp_files(store, tmp_path) == []
-        finally:
-            await store.close()
-
-    async def test_unreachable_endpoint_is_storage_error(self, tmp_path: Path) -> None:
-        port = free_port_block(1)  # nothing listens there
-        store = S3BlobStore(
-            bucket="b",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            max_attempts=1,
-            access_key_id="k",
-            secret_access_key="s",
-            spool_dir=tmp_path,
-        )
-        try:
-            with pytest.raises(StorageError):
-                await store.exists(fake_id("ab"))
-            with pytest.raises(StorageError):
-                await read_all(store, fake_id("ab"))
-        finally:
-            await store.close()
-
-    async def test_read_resumes_after_a_broken_connection(
-        self, moto_server: S3Server, moto_bucket: str, tmp_path: Path
-    ) -> None:
-        data = payload(4 * MiB + 17)
-        proxy = FaultyProxy(moto_server.endpoint_url, cut_gets=2, cut_after=1536 * 1024)
-        store = make_s3_store(moto_server, moto_bucket, tmp_path)
-        store_via_proxy = S3BlobStore(
-            bucket=moto_bucket,
-            prefix=store.prefix,
-            endpoint_url=await proxy.start(),
-            access_key_id="k",
-            secret_access_key="s",
-            read_resumes=2,
-        )
-        try:
-            bid = await put(store, data)
-            assert await read_all(store_via_proxy, bid, 5) == data[5:]
-            assert proxy.cuts_done == 2
-            proxy.cuts_left, proxy.cut_after = 3, 512 * 1024  # one break more than tolerated
-            with pytest.raises(StorageError):
-                await read_all(store_via_proxy, bid)
-        finally:
-            await store_via_proxy.close()
-            await store.close()
-            await proxy.close()

@@ -25,8 +25,8 @@ from gateway.admin.app import create_admin_app
 from gateway.auth.users import UserStore
 from gateway.core.lake import Lake
 from gateway.meta.memory_store import MemoryKVStore
-from gateway.storage.memory import MemoryBlobStore
 from tests.functional.conftest import WeirServer
+from tests.support import weir_backend
 
 ADMIN_KEY = "AKIAADMINTEST0000001"
 ADMIN_SECRET = "admin-test-secret"
@@ -82,7 +82,7 @@ class AdminApi:
 async def running_admin_app() -> AsyncIterator[AdminApi]:
     """The admin app on a loopback port over a fresh in-memory Lake, with one admin."""
     kv = MemoryKVStore()
-    lake = Lake(kv, MemoryBlobStore())
+    lake = Lake(kv, weir_backend.in_process_blobs(kv))
     users = UserStore(kv, secret_key=bytes(range(32)))
     await users.ensure_admin(ADMIN_KEY, ADMIN_SECRET)
     root = web.Application()

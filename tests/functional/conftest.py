@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.config import Config
+
+from tests.support import weir_backend
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "AKIAWEIRFUNCTIONAL01"
@@ -99,8 +101,15 @@ def _healthy(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterator[WeirServer]:
-    """Start ``python -m gateway serve [args]`` and stop it (by PID) when the block exits."""
+def run_weir(
+    data_dir: Path,
+    log_path: Path,
+    args: Sequence[str] = (),
+    *,
+    env_extra: Mapping[str, str] | None = None,
+) -> Iterator[WeirServer]:
+    """Start ``python -m gateway serve [args]`` and stop it (by PID) when the block exits.
+    ``env_extra`` (settings as ``WEIR_*`` variables) is applied last."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -108,6 +117,8 @@ def run_weir(data_dir: Path, log_path: Path, args: Sequence[str] = ()) -> Iterat
         WEIR_SECRET_ACCESS_KEY=SECRET_KEY,
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
     )
+    env.update(weir_backend.server_env(data_dir, "functional"))  # WEIR_TEST_BLOB_BACKEND=s3
+    env.update(env_extra or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [

@@ -398,9 +398,14 @@ def test_every_route_declares_its_authorization() -> None:
     from gateway.admin.app import ALL_ROUTES
 
     any_user = {"getConfig", "getLakeFSVersion", "getStorageConfig", "getCurrentUser"}
+    any_user |= {"getSession", "deleteSession"}  # the caller's own browser session
     # createBranch: COMMIT on the name from the body; listRepositories: filtered by READ.
     checked_in_handler = {"createBranch", "listRepositories"}
+    # Runs by id: the run service checks (the run's user or an admin; READ to see one).
+    checked_in_handler |= {"listRuns", "getRun", "renewRun", "finishRun", "rerunRun", "compareRun"}
+    checked_in_handler |= {"listRunOutputs"}
     public = {"healthCheck", "getOpenAPI", "uploadStaged"}  # uploadStaged: the token is the key
+    public |= {"createSession"}  # sign-in: the key pair in the body is checked like Basic
     for spec in ALL_ROUTES:
         if spec.public:
             assert spec.operation_id in public, spec.operation_id

@@ -104,6 +104,8 @@ def test_health_metrics_and_access_log(tmp_path: Path) -> None:
         s3.put_object(Bucket="metrics", Key="main/a.txt", Body=b"hello")
         assert s3.get_object(Bucket="metrics", Key="main/a.txt")["Body"].read() == b"hello"
         with urllib.request.urlopen(f"{server.endpoint}/_health") as r:
+            assert json.load(r) == {"status": "ok", "blob_store": {"status": "ok"}}
+        with urllib.request.urlopen(f"{server.endpoint}/_health/live") as r:
             assert json.load(r) == {"status": "ok"}
         with urllib.request.urlopen(f"{server.endpoint}/_metrics") as r:
             text = r.read().decode()

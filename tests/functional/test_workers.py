@@ -33,6 +33,7 @@ from tests.functional.conftest import (
     run_weir,
 )
 from tests.functional.rawclient import sign
+from tests.support import weir_backend
 
 WORKERS = 2
 PIN_ATTEMPTS = 200  # connections opened at most to reach every worker (each lands at random)
@@ -226,6 +227,7 @@ def test_sigterm_drains_in_flight_requests_then_refuses(tmp_path: Path) -> None:
         WEIR_SECRET_ACCESS_KEY=SECRET_KEY,
         WEIR_SERVER_SHUTDOWN_TIMEOUT="3",
     )
+    env.update(weir_backend.server_env(tmp_path / "data", "functional"))  # as run_weir does
     port = free_port()
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(

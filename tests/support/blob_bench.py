@@ -4,12 +4,9 @@ Usage (from the repository root)::
 
     PYTHONPATH=. python -m tests.support.blob_bench local [--mib 256] [--rounds 5]
     PYTHONPATH=. python -m tests.support.blob_bench local-small [--count 2000]
-    PYTHONPATH=. python -m tests.support.blob_bench s3 [--mib 64] [--rounds 5]
 
-``s3`` starts its own SeaweedFS and compares the S3 backend's write strategy (spool locally,
-HEAD, multipart straight to the final key) with the alternative (multipart to a temp key while
-the bytes arrive, then server-side copy to the final key, then delete the temp), and reports
-the SeaweedFS process's CPU per GB next to wall-clock rates.
+The S3 backend is measured end to end by ``bench/s3.py --backend s3`` (Weir on SeaweedFS against
+SeaweedFS directly, docs/decisions/0012-s3-streaming-layout.md).
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import math
 import os
 import secrets
 import statistics
@@ -30,8 +26,6 @@ from typing import Any
 from gateway.core.ids import BlobId
 from gateway.core.ports import BlobStore
 from gateway.storage.local import LocalBlobStore
-from gateway.storage.s3 import S3BlobStore
-from tests.support.s3servers import S3Server, start_seaweedfs
 
 MiB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -176,90 +170,9 @@ async def bench_local_small(count: int, root: Path) -> None:
         await store.close()
 
 
-async def copy_strategy_put(store: S3BlobStore, chunk: bytes, n: int, blob_id: BlobId) -> None:
-    """The alternative write path: multipart to a temp key as bytes arrive, then copy."""
-    client = await store.client()
-    bucket, tmp_key, key = store.bucket, f"{store.prefix}tmp/{secrets.token_hex(8)}", ""
-    key = store.key_of(blob_id)
-    up = await client.create_multipart_upload(Bucket=bucket, Key=tmp_key)
-    parts: list[dict[str, Any]] = []
-    buf = bytearray()
-    inflight: list[asyncio.Task[None]] = []
-    sem = asyncio.Semaphore(store.max_concurrency)
-
-    async def send(number: int, data: bytes) -> None:
-        async with sem:
-            r = await client.upload_part(
-                Bucket=bucket, Key=tmp_key, UploadId=up["UploadId"], PartNumber=number, Body=data
-            )
-            parts.append({"ETag": r["ETag"], "PartNumber": number})
-
-    for _ in range(n):
-        buf += chunk
-        if len(buf) >= store.part_size:
-            inflight.append(asyncio.create_task(send(len(inflight) + 1, bytes(buf))))
-            buf = bytearray()
-    if buf:
-        inflight.append(asyncio.create_task(send(len(inflight) + 1, bytes(buf))))
-    await asyncio.gather(*inflight)
-    parts.sort(key=lambda p: int(p["PartNumber"]))
-    await client.complete_multipart_upload(
-        Bucket=bucket, Key=tmp_key, UploadId=up["UploadId"], MultipartUpload={"Parts": parts}
-    )
-    if (await store.head_key(key)) is None:
-        await client.copy_object(
-            Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": tmp_key}
-        )
-    await client.delete_object(Bucket=bucket, Key=tmp_key)
-
-
-async def bench_s3(mib: int, server: S3Server, spool: Path, rounds: int) -> None:
-    bucket = server.make_bucket("bench")
-    store = S3BlobStore(
-        bucket=bucket,
-        endpoint_url=server.endpoint_url,
-        access_key_id=server.access_key_id,
-        secret_access_key=server.secret_access_key,
-        spool_dir=spool,
-    )
-    chunk = os.urandom(MiB)
-    pid = server.process.pid
-    try:
-        for _ in range(rounds):
-            bid = fresh_id()
-            await timed(
-                f"s3 PUT {mib} MiB: spool + multipart",
-                mib * MiB,
-                functools.partial(put_stream, store, chunk, mib, bid),
-                pid,
-            )
-            await timed(f"s3 GET {mib} MiB", mib * MiB, functools.partial(drain, store, bid), pid)
-            await timed(
-                f"s3 PUT {mib} MiB again (dedup: HEAD only)",
-                mib * MiB,
-                functools.partial(put_stream, store, chunk, mib, bid),
-                pid,
-            )
-            bid2 = fresh_id()
-            await timed(
-                f"s3 PUT {mib} MiB: temp multipart + copy",
-                mib * MiB,
-                functools.partial(copy_strategy_put, store, chunk, mib, bid2),
-                pid,
-            )
-            await store.delete(bid)
-            await store.delete(bid2)
-        print(
-            f"(parts of {store.part_size // MiB} MiB, {store.max_concurrency} in flight;"
-            f" {math.ceil(mib * MiB / store.part_size)} parts)"
-        )
-    finally:
-        await store.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["local", "local-small", "s3"])
+    parser.add_argument("what", choices=["local", "local-small"])
     parser.add_argument("--mib", type=int, default=0)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
@@ -269,12 +182,8 @@ def main() -> None:
     if args.what == "local":
         asyncio.run(bench_local(args.mib or 256, scratch, args.rounds))
         report()
-    elif args.what == "local-small":
-        asyncio.run(bench_local_small(args.count, scratch))
     else:
-        with start_seaweedfs(scratch / "weed") as server:
-            asyncio.run(bench_s3(args.mib or 64, server, scratch / "spool", args.rounds))
-            report()
+        asyncio.run(bench_local_small(args.count, scratch))
 
 
 if __name__ == "__main__":

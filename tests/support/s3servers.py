@@ -60,6 +60,7 @@ class S3Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     region: str = "us-east-1"
+    argv: list[str] = field(default_factory=list, repr=False)  # how it was started (restart)
     _stopped: bool = field(default=False, repr=False)
 
     def client(self) -> Any:
@@ -85,6 +86,21 @@ class S3Server:
             return
         self._stopped = True
         _stop_process(self.process)
+
+    def kill(self) -> None:
+        """SIGKILL the process (a crash), by PID; ``restart`` brings it back."""
+        _RUNNING.pop(self.process.pid, None)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.process.wait(timeout=STOP_WAIT_S)
+
+    def restart(self) -> None:
+        """Start the same command again (same ports, same data) and wait until it is ready."""
+        if self.process.poll() is None:
+            self.kill()
+        self.process = _spawn(self.argv, self.log_path, self.log_path.parent)
+        self._stopped = False
+        _wait_ready(self.process, lambda: _seaweed_writable(self), self.log_path)
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -259,6 +275,7 @@ def start_seaweedfs(
             secret_access_key=secret,
             process=proc,
             log_path=log_path,
+            argv=argv,
         )
         try:
             _wait_ready(proc, lambda s=server: _seaweed_writable(s), log_path)

@@ -61,4 +61,5 @@ class Lake(RefOps, ObjectOps, HistoryOps, PathOps):
     Args:
         kv: the metadata store (``gateway.core.ports.KVStore``).
         blobs: the blob backend (``gateway.core.ports.BlobStore``).
+        events: where lineage events go (``gateway.core.events.LakeEvents``).
     """

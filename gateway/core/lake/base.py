@@ -16,6 +16,7 @@ from gateway.core.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
+from gateway.core.events import NO_EVENTS, LakeEvents
 from gateway.core.model import (
     Branch,
 )
@@ -44,11 +45,14 @@ class LakeBase:
     Args:
         kv: the metadata store (``gateway.core.ports.KVStore``).
         blobs: the blob backend (``gateway.core.ports.BlobStore``).
+        events: where lineage events go (``gateway.core.events``; default: nowhere).
     """
 
-    def __init__(self, kv: KVStore, blobs: BlobStore) -> None:
+    def __init__(self, kv: KVStore, blobs: BlobStore, *, events: LakeEvents = NO_EVENTS) -> None:
         self.kv = kv
         self.blobs = blobs
+        #: Told of every published commit (lineage events); runs report through it too.
+        self.events = events
         self._tasks: set[asyncio.Future[None]] = set()
 
     def _quick(self, fn: Callable[[KVReader], T]) -> T:

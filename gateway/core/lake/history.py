@@ -9,7 +9,7 @@ from collections.abc import (
     Sequence,
 )
 
-from gateway.core import codec, committing, keys, listing, pathhistory, tree
+from gateway.core import committing, gcrefs, heads, keys, listing, pathhistory, tree
 from gateway.core.history import merge_base, walk
 from gateway.core.ids import Path
 from gateway.core.lake.base import (
@@ -72,6 +72,7 @@ class HistoryOps(LakeBase):
                 inputs=inputs,
             )
         )
+        self.events.published(repo, branch, prepared.commit, operation="commit")
         return prepared.commit
 
     async def _publish(self, prepare: Callable[[View], committing.Prepared]) -> committing.Prepared:
@@ -258,6 +259,7 @@ class HistoryOps(LakeBase):
             )
 
         prepared = await self._publish(prepare)
+        self.events.published(repo, dest, prepared.commit, operation="merge", source=source)
         return MergeOutcome(commit=prepared.commit, fast_forward=False, changes=prepared.changes)
 
     async def _pick(
@@ -288,6 +290,8 @@ class HistoryOps(LakeBase):
                 allow_empty=allow_empty,
             )
         )
+        operation = "revert" if revert else "cherry-pick"
+        self.events.published(repo, branch, prepared.commit, operation=operation, source=ref)
         return prepared.commit
 
     async def revert(
@@ -346,7 +350,7 @@ class HistoryOps(LakeBase):
             b = view.branch(repo, branch)
             committing.check_writable(view, repo, branch)
             nb = committing.fresh_branch(b, token=new_token())
-            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            heads.put_branch(w, repo, nb, b.head)
             return b.staging_token
 
         old = await self.kv.write(fn)
@@ -379,7 +383,10 @@ class HistoryOps(LakeBase):
             committing.check_writable(view, repo, branch)
             target = view.resolve(repo, ref)
             nb = committing.fresh_branch(b, head=target.commit, token=new_token())
-            w.put(keys.branch(repo, branch), codec.encode_branch(nb))
+            heads.put_branch(w, repo, nb, b.head)
+            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, target.commit)])
+            if target.commit != b.head:
+                gcrefs.note_unreached(w, repo, "b", branch, b.head)
             return nb, b.staging_token
 
         nb, old = await self.kv.write(fn)

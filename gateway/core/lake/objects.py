@@ -13,7 +13,7 @@ from collections.abc import (
 )
 from pathlib import Path as FsPath
 
-from gateway.core import codec, keys, listing, multipart, names, staging, tree
+from gateway.core import codec, gcrefs, keys, listing, multipart, names, staging, tree
 from gateway.core.errors import (
     ObjectNotFound,
     PreconditionFailed,
@@ -73,7 +73,12 @@ class ObjectOps(LakeBase):
         )
 
     async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
-        await self.kv.write(lambda w: _put_inline(w, blob_id, data))
+        def fn(w: KVWriter) -> None:
+            _put_inline(w, blob_id, data)
+            # Referenced by a later transaction: young until then (see gcrefs).
+            gcrefs.note_young(w, [gcrefs.blob_ref(blob_id)])
+
+        await self.kv.write(fn)
 
     async def _read_blob(
         self, blob_id: BlobId, size: int, offset: int, length: int
@@ -141,6 +146,28 @@ class ObjectOps(LakeBase):
 
         return self._quick(fn)
 
+    async def stat_read(self, repo: str, ref: str, path: str) -> tuple[ResolvedRef, Entry, bool]:
+        """``stat_object`` plus where the entry came from: (the ref resolved in the same
+        snapshot, the entry, whether it is a staged, uncommitted write). Lineage records a read
+        as (repository, resolved commit, path, ETag) unless it saw a staged write."""
+
+        def fn(r: KVReader) -> tuple[ResolvedRef, Entry, bool]:
+            view = View(r)
+            resolved = view.resolve(repo, ref)
+            if resolved.branch is not None and not resolved.committed_only:
+                assert resolved.staging_token is not None
+                hit, staged = view.staged(repo, resolved.staging_token, path)
+                if hit:
+                    if staged is None:
+                        raise ObjectNotFound(f"object {path!r} not found")
+                    return resolved, staged, True
+            found = tree.get(view.commit(repo, resolved.commit).tree, path, view.nodes)
+            if found is None:
+                raise ObjectNotFound(f"object {path!r} not found")
+            return resolved, found, False
+
+        return self._quick(fn)
+
     async def check_writable(self, repo: str, branch: str) -> None:
         """Raise what a write to ``branch`` would raise (RepositoryNotFound, BranchNotFound,
         ReadOnlyRef, ProtectedBranch) before a body is streamed. Advisory: the write itself
@@ -174,6 +201,7 @@ class ObjectOps(LakeBase):
                 _put_inline(w, blob.blob_id, blob.data)
             w.put(keys.staging(repo, b.staging_token) + path.encode("utf-8"), value)
             view.bump_staging(repo, b.staging_token)
+            gcrefs.note_fresh(w, [gcrefs.address_ref(entry.address)])
             return entry
 
         return await self.kv.write(fn)
@@ -184,6 +212,7 @@ class ObjectOps(LakeBase):
         Raises what ``put_object`` raises; an invalid path fails the whole batch.
         """
         encoded = [(names.check_path(p).encode("utf-8"), staging.encode(e)) for p, e in items]
+        addresses = {e.address for _, e in items}
 
         def fn(w: KVWriter) -> int:
             view = View(w)
@@ -192,6 +221,7 @@ class ObjectOps(LakeBase):
             for path, value in encoded:
                 w.put(base + path, value)
             view.bump_staging(repo, b.staging_token)
+            gcrefs.note_fresh(w, map(gcrefs.address_ref, addresses))
             return len(encoded)
 
         return await self.kv.write(fn)
@@ -324,6 +354,7 @@ class ObjectOps(LakeBase):
             if blob.data is not None:
                 _put_inline(w, blob.blob_id, blob.data)
             w.put(keys.part(repo, upload_id, number), multipart.encode_part(part))
+            gcrefs.note_fresh(w, [gcrefs.blob_ref(blob.blob_id)])
             return part
 
         return await self.kv.write(fn)
@@ -379,6 +410,7 @@ class ObjectOps(LakeBase):
             )
             view.bump_staging(repo, b.staging_token)
             multipart.delete_upload(w, repo, upload_id)
+            gcrefs.note_fresh(w, [gcrefs.address_ref(entry.address)])
             return entry
 
         return await self.kv.write(fn)

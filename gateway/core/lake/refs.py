@@ -11,7 +11,7 @@ from collections.abc import (
 )
 from typing import TypeVar
 
-from gateway.core import codec, committing, keys, listing, names, pathindex, tree
+from gateway.core import codec, committing, gcrefs, heads, keys, listing, names, pathindex, tree
 from gateway.core.errors import (
     BranchExists,
     Conflict,
@@ -79,7 +79,7 @@ class RefOps(LakeBase):
             w.put(keys.repo(name), codec.encode_repository(repo))
             View(w).put_commit(name, root)
             b = Branch(name=BranchName(default_branch), head=root.id, staging_token=new_token())
-            w.put(keys.branch(name, default_branch), codec.encode_branch(b))
+            heads.put_branch(w, name, b, None)
             return repo
 
         return await self.kv.write(fn)
@@ -129,6 +129,7 @@ class RefOps(LakeBase):
                         raise NotEmpty(f"repository {name!r} is not empty (tag {t.name!r})")
             w.delete(keys.repo(name))
             w.delete(keys.protect(name))
+            w.delete(keys.gc_rules(name))
             w.put(keys.deleting(name), b"")
 
         await self.kv.write(fn)
@@ -170,6 +171,10 @@ class RefOps(LakeBase):
         """
         return self._quick(lambda r: View(r).resolve(repo, ref))
 
+    async def head_at(self, repo: str, name: str, seq: int) -> heads.HeadAt:
+        """Branch ``name``'s head as of the open snapshot ``seq`` (``gateway.core.heads``)."""
+        return self._quick(lambda r: heads.head_at(r, repo, name, seq))
+
     async def create_branch(
         self, repo: str, name: str, source: str, *, hidden: bool = False
     ) -> Branch:
@@ -185,7 +190,8 @@ class RefOps(LakeBase):
             b = Branch(
                 name=BranchName(name), head=src.commit, staging_token=new_token(), hidden=hidden
             )
-            w.put(keys.branch(repo, name), codec.encode_branch(b))
+            heads.put_branch(w, repo, b, None)
+            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, src.commit)])
             return b
 
         return await self.kv.write(fn)
@@ -218,7 +224,8 @@ class RefOps(LakeBase):
             if view.repo(repo).default_branch == name:
                 raise DefaultBranch(f"cannot delete the default branch {name!r}")
             committing.check_writable(view, repo, name)
-            w.delete(keys.branch(repo, name))
+            heads.delete_branch(w, repo, name, b.head)
+            gcrefs.note_unreached(w, repo, "b", name, b.head)
             return b.staging_token
 
         token = await self.kv.write(fn)
@@ -259,6 +266,7 @@ class RefOps(LakeBase):
                 raise TagExists(f"tag {name!r} already exists")
             t = Tag(name=TagName(name), commit=target.commit)
             w.put(keys.tag(repo, name), codec.encode_tag(t))
+            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, target.commit)])
             return t
 
         return await self.kv.write(fn)
@@ -275,8 +283,9 @@ class RefOps(LakeBase):
 
     async def delete_tag(self, repo: str, name: str) -> None:
         def fn(w: KVWriter) -> None:
-            View(w).tag(repo, name)
+            t = View(w).tag(repo, name)
             w.delete(keys.tag(repo, name))
+            gcrefs.note_unreached(w, repo, "t", name, t.commit)
 
         await self.kv.write(fn)
 

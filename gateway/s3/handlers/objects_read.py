@@ -103,11 +103,16 @@ async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
     if length <= SMALL_OBJECT:
         body = b"".join([chunk async for chunk in ctx.lake.read_entry(entry, offset, length)])
         return web.Response(status=status, body=body, headers=headers)
+    chunks = ctx.lake.read_entry(entry, offset, length)
+    # The first chunk before the status line: a blob store that is down or throttling answers
+    # 503 SlowDown here, not a 200 with a broken body (decision 0013).
+    first = await anext(chunks, b"")
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
     await response.prepare(ctx.request)
     try:
-        async for chunk in ctx.lake.read_entry(entry, offset, length):
+        await response.write(first)
+        async for chunk in chunks:
             await response.write(chunk)
         await response.write_eof()
     except ConnectionError:

@@ -34,9 +34,9 @@ def _make(cls: type[core.WeirError]) -> core.WeirError:
 def test_every_error_class_maps_to_a_deliberate_spec(cls: type[core.WeirError]) -> None:
     spec = s3_error_for(_make(cls))
     assert isinstance(spec, S3ErrorSpec)
-    if cls in (core.WeirError, s3e.S3Detail) or issubclass(cls, core.Corruption):
-        # The only deliberate 500s: the two abstract bases (never raised) and lost or
-        # damaged stored data (blobs, tree nodes).
+    if cls in (core.WeirError, s3e.S3Detail, core.StorageFault) or issubclass(cls, core.Corruption):
+        # The only deliberate 500s: the two abstract bases (never raised), lost or damaged
+        # stored data (blobs, tree nodes), and an object store refusing what no retry fixes.
         assert spec.status == 500
     else:
         assert spec.status < 500 or spec.code in (
@@ -88,7 +88,8 @@ def test_every_error_class_maps_to_a_deliberate_spec(cls: type[core.WeirError]) 
         (core.NotImplementedFeature("acl"), "NotImplemented", 501),
         (core.MergeConflict("c", []), "OperationAborted", 409),
         (core.BranchMoved("c"), "OperationAborted", 409),
-        (core.StorageError("io"), "ServiceUnavailable", 503),
+        (core.StorageError("io"), "SlowDown", 503),
+        (core.StorageFault("denied"), "InternalError", 500),
         (s3e.SlowDown("io"), "SlowDown", 503),
     ],
 )
