@@ -222,6 +222,15 @@ def _verdict(v: Verdict) -> JSON:
     }
 
 
+async def run_outputs(request: web.Request) -> web.Response:
+    limit = amount(request)
+    found = await service(request).outputs(
+        principal_of(request), request.match_info["run"], after=q_str(request, "after"), limit=limit
+    )
+    rows = [schemas.diff(c, include_right_stats=True) for c in found.changes]
+    return web.json_response(schemas.page(rows, found.truncated, found.next_after or "", limit))
+
+
 async def compare_run(request: web.Request) -> web.Response:
     limit = amount(request)
     rows = await service(request).comparison(
@@ -430,6 +439,16 @@ ROUTES = [
         "runs",
         body="RerunCreation",
         responses={201: "RunStarted"},
+    ),
+    RouteSpec(
+        "GET",
+        RUN + "/outputs",
+        run_outputs,
+        "listRunOutputs",
+        "What a succeeded run wrote: the changes of its commit against its start commit",
+        "runs",
+        query=list(PAGINATION),
+        responses={200: "DiffList"},
     ),
     RouteSpec(
         "GET",

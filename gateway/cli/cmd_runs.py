@@ -323,15 +323,9 @@ def _short(text: str, width: int = 60) -> str:
 
 
 def show_run(ctx: Context) -> int:
-    client = ctx.client()
-    run = RunsApi(client).get(ctx.args.run)
-    outputs: list[Json] = []
-    if run.get("result_commit"):
-        outputs = list(
-            client.diff_refs(
-                run["repository"], run["start_commit"], run["result_commit"], two_dot=True
-            )
-        )
+    api = RunsApi(ctx.client())
+    run = api.get(ctx.args.run)
+    outputs = list(api.outputs(run["id"])) if run.get("result_commit") else []
     if ctx.json:
         ctx.emit_json({**run, "outputs": outputs})
         return 0

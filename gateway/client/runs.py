@@ -101,6 +101,9 @@ class RunsApi:
         body = {"exit_status": exit_status, "error": error}
         return self.client.request("POST", f"/runs/{_seg(run_id)}/finish", json_body=body)
 
+    def outputs(self, run_id: str) -> Iterator[Json]:
+        return self.client.paginate(f"/runs/{_seg(run_id)}/outputs")
+
     def comparison(self, run_id: str) -> Iterator[Json]:
         return self.client.paginate(f"/runs/{_seg(run_id)}/comparison")
 
