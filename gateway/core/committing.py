@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.core import codec, gcrefs, heads, keys, staging, tree
+from gateway.core import codec, heads, keys, staging, tree
 from gateway.core.errors import (
     BranchMoved,
     Conflict,
@@ -217,7 +217,6 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
             raise InvalidArgument(f"input manifest {i.manifest!r} is not a stored tree")
     write_nodes(w, p.nodes.pending())
     view.put_commit(p.repo, p.commit)
-    gcrefs.note_fresh(w, [gcrefs.commit_ref(p.repo, p.commit.id)])
     gen = p.commit.generation
     for path, deleted in p.changed_paths:
         w.put(keys.history(p.repo, path, gen, p.commit.id), DELETED if deleted else b"")
@@ -230,8 +229,14 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         p.purge_token, token = token, new_token()
     else:
         # Writes raced the commit (or it took a subset): remove exactly the records it took.
+        # A record that is gone was dropped after the snapshot (the deletion of a path that was
+        # only staged, a reset of a path): the prepared tree still holds what it dropped, so
+        # the commit must be prepared again (found by GC's concurrency test).
         for key, raw in p.staged_raw:
-            if w.get(key) == raw:
+            current = w.get(key)
+            if current is None:
+                raise BranchMoved(f"branch {p.branch.name!r}: a staged change was withdrawn")
+            if current == raw:
                 w.delete(key)
     heads.put_branch(w, p.repo, fresh_branch(cur, head=p.commit.id, token=token), cur.head)
     return p.commit
