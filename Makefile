@@ -26,8 +26,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gateway
 
+# The conformance suite runs against one Weir and against three gateways on one PostgreSQL and
+# one SeaweedFS behind a round-robin load balancer (tests/support/cluster.py), then once more
+# with Weir's blobs on SeaweedFS.
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	WEIR_CONFORMANCE_TARGETS=weir,weir-cluster $(BIN)/pytest -q -p no:cacheprovider
 	WEIR_TEST_BLOB_BACKEND=s3 $(BIN)/pytest -q -p no:cacheprovider conformance
 
 # The functional, CLI and conformance suites against Weir keeping its blobs on a real SeaweedFS
@@ -40,7 +43,7 @@ unit: $(STAMP)
 
 # The S3 conformance suite against Weir (started by the suite) and against a reference server.
 conformance: $(STAMP)
-	$(BIN)/pytest -q conformance
+	WEIR_CONFORMANCE_TARGETS=weir,weir-cluster $(BIN)/pytest -q conformance
 
 conformance-reference: $(STAMP)
 	WEIR_CONFORMANCE_TARGET=seaweedfs $(BIN)/pytest -q conformance

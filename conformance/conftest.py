@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conformance.rawhttp import Credentials, RawClient
-from conformance.targets import Target, target_from_environment
+from conformance.targets import Target, target_from_environment, targets_from_environment
 
 
 def make_client(target: Target, access_key: str | None = None, secret: str | None = None) -> Any:
@@ -76,10 +76,12 @@ def new_bucket_name() -> str:
     return f"conf-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(scope="session")
-def target() -> Iterator[Target]:
-    """The endpoint under test, started for the session when the environment names none."""
-    with target_from_environment() as tgt:
+@pytest.fixture(scope="session", params=targets_from_environment())
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The endpoint under test, started for the session when the environment names none; once
+    per kind when ``WEIR_CONFORMANCE_TARGETS`` names several (pytest runs each kind's tests
+    together)."""
+    with target_from_environment(None if request.param == "env" else request.param) as tgt:
         yield tgt
 
 

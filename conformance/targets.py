@@ -2,7 +2,9 @@
 
 ``S3_ENDPOINT_URL`` (with ``S3_ACCESS_KEY_ID``, ``S3_SECRET_ACCESS_KEY``, ``S3_BUCKET``,
 ``S3_KEY_PREFIX``) selects an existing endpoint. Otherwise ``WEIR_CONFORMANCE_TARGET`` picks a
-server to start on 127.0.0.1: ``weir`` (default), ``seaweedfs`` or ``moto``. Started servers are
+server to start on 127.0.0.1: ``weir`` (default), ``weir-cluster`` (three gateways on one
+PostgreSQL and one SeaweedFS behind a round-robin load balancer: every request goes to the next
+gateway), ``seaweedfs`` or ``moto``. Started servers are
 stopped by the PID they were started with, never by name. SeaweedFS and moto are started by the
 shared helpers in ``tests/support/s3servers.py``.
 """
@@ -114,6 +116,27 @@ def _start_weir(workdir: Path) -> Iterator[Target]:
         stop(proc)
 
 
+def _start_weir_cluster(workdir: Path) -> Iterator[Target]:
+    # Three gateways on one PostgreSQL and one SeaweedFS, behind a round-robin load balancer
+    # that sends each request to the next gateway (see tests/support/cluster.py, rrproxy.py).
+    # The cluster is the test process's shared one (tests/functional/test_scale_postgres.py
+    # uses it too); it stops when the process exits.
+    from tests.support.cluster import shared_cluster
+    from tests.support.rrproxy import RoundRobinProxy
+
+    cluster = shared_cluster()
+    proxy = RoundRobinProxy([e.removeprefix("http://") for e in cluster.endpoints])
+    try:
+        endpoint = proxy.start()
+        yield Target(
+            "weir-cluster", endpoint, cluster.access_key, cluster.secret_key, None, "main/"
+        )
+    finally:
+        proxy.stop()
+    # Every gateway answered its share: the suite really ran against all of them.
+    assert min(proxy.served.values(), default=0) >= 20, dict(proxy.served)
+
+
 def _start_seaweedfs(workdir: Path) -> Iterator[Target]:
     # The shared starter also waits until a volume accepts writes and retries on port races.
     from tests.support.s3servers import start_seaweedfs
@@ -146,9 +169,21 @@ def _start_moto(workdir: Path) -> Iterator[Target]:
         server.stop()
 
 
+def targets_from_environment() -> list[str]:
+    """The kinds of target to run the suite against, in order: ``WEIR_CONFORMANCE_TARGETS``
+    (comma-separated, e.g. ``weir,weir-cluster`` as ``make test`` sets it), else
+    ``WEIR_CONFORMANCE_TARGET``, else ``weir``. An ``S3_ENDPOINT_URL`` overrides them all."""
+    if os.environ.get("S3_ENDPOINT_URL"):
+        return ["env"]
+    many = os.environ.get("WEIR_CONFORMANCE_TARGETS", "")
+    kinds = [k.strip() for k in many.split(",") if k.strip()]
+    return kinds or [os.environ.get("WEIR_CONFORMANCE_TARGET", "weir")]
+
+
 @contextlib.contextmanager
-def target_from_environment() -> Iterator[Target]:
-    """Yield the target chosen by the environment, starting (and finally stopping) a server."""
+def target_from_environment(kind: str | None = None) -> Iterator[Target]:
+    """Yield the target chosen by the environment (or ``kind``), starting (and finally
+    stopping) a server."""
     endpoint = os.environ.get("S3_ENDPOINT_URL")
     if endpoint:
         yield Target(
@@ -161,8 +196,13 @@ def target_from_environment() -> Iterator[Target]:
             os.environ.get("S3_REGION", "us-east-1"),
         )
         return
-    kind = os.environ.get("WEIR_CONFORMANCE_TARGET", "weir")
-    starters = {"weir": _start_weir, "seaweedfs": _start_seaweedfs, "moto": _start_moto}
+    kind = kind or os.environ.get("WEIR_CONFORMANCE_TARGET", "weir")
+    starters = {
+        "weir": _start_weir,
+        "weir-cluster": _start_weir_cluster,
+        "seaweedfs": _start_seaweedfs,
+        "moto": _start_moto,
+    }
     if kind not in starters:
         raise RuntimeError(f"WEIR_CONFORMANCE_TARGET must be one of {sorted(starters)}")
     with tempfile.TemporaryDirectory(prefix=f"conformance-{kind}-") as tmp:

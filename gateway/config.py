@@ -36,6 +36,16 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class MetaSettings:
+    backend: str = "lmdb"  # lmdb (embedded, <data_dir>/meta) | postgres (shared by gateways)
+    dsn: str = ""  # postgres: libpq URI or key=value string; the password may come from PGPASSWORD
+    schema: str = "weir"  # postgres: the schema holding Weir's tables
+    pool_size: int = 8  # postgres: most connections for reads (the writer has its own one)
+    connect_timeout_seconds: int = 5  # postgres: longest wait for a connection
+    retry_seconds: int = 5  # postgres: re-run conflicting transactions this long, then 503
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
@@ -103,6 +113,7 @@ class Settings:
     access_log: bool = True
     lmdb_map_size_gib: int = 1024
     storage: StorageSettings = field(default_factory=StorageSettings)
+    meta: MetaSettings = field(default_factory=MetaSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -134,6 +145,7 @@ class Settings:
 
 _SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
+    "meta": MetaSettings,
     "auth": AuthSettings,
     "server": ServerSettings,
     "gc": GcSettings,
@@ -249,6 +261,7 @@ def load_settings(
         )
     if settings.storage.backend == "s3" and not settings.storage.s3_bucket:
         raise InvalidArgument("storage.backend = s3 needs storage.s3_bucket")
+    _check_meta(settings.meta)
     ol = settings.openlineage
     if ol.url and ol.file:
         raise InvalidArgument("openlineage: set url or file, not both")
@@ -272,3 +285,14 @@ def load_settings(
         raise InvalidArgument("runs.read_flush_ms and runs.finish_timeout_seconds must be >= 1")
     settings.host_port  # noqa: B018 - validates the listen address early
     return settings
+
+
+def _check_meta(meta: MetaSettings) -> None:
+    if meta.backend not in ("lmdb", "postgres"):
+        raise InvalidArgument(f"meta.backend must be lmdb or postgres, got {meta.backend!r}")
+    if meta.backend == "postgres" and not meta.dsn:
+        raise InvalidArgument("meta.backend = postgres needs meta.dsn (e.g. postgresql://host/db)")
+    if not meta.schema.isidentifier() or meta.schema.lower().startswith("pg_"):
+        raise InvalidArgument(f"meta.schema must be a plain identifier, got {meta.schema!r}")
+    if meta.pool_size < 1 or meta.connect_timeout_seconds < 1 or meta.retry_seconds < 1:
+        raise InvalidArgument("meta.pool_size, connect_timeout_seconds, retry_seconds must be >= 1")

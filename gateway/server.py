@@ -52,6 +52,17 @@ BOOTSTRAP: web.AppKey[list[str]] = web.AppKey("weir.bootstrap", list)
 
 
 def open_metadata(settings: Settings) -> KVStore:
+    m = settings.meta
+    if m.backend == "postgres":
+        from gateway.meta.postgres_store import PostgresKVStore
+
+        return PostgresKVStore(
+            m.dsn,
+            schema=m.schema,
+            pool_size=m.pool_size,
+            connect_timeout=float(m.connect_timeout_seconds),
+            retry_seconds=float(m.retry_seconds),
+        )
     from gateway.meta.lmdb_store import LmdbKVStore
 
     path = settings.data_path / "meta"
@@ -123,6 +134,7 @@ async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str
         print(f"weir: resumed {swept} interrupted purge(s)", file=sys.stderr, flush=True)
     # Runs whose credential lapsed while the server was down: expired, snapshots released.
     await RunService(lake, users, users).sweep()
+    await users.check_encryption_key()  # gateways sharing a database must share the key
     a = settings.auth
     created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
     if created is None:
@@ -344,8 +356,13 @@ async def _serve(settings: Settings) -> None:
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     data = settings.data_path.resolve()
+    meta = (
+        f", metadata: postgres schema {settings.meta.schema}"
+        if settings.meta.backend == "postgres"
+        else ""
+    )
     print(
-        f"Weir {__version__} listening on http://{host}:{port} (data: {data})",
+        f"Weir {__version__} listening on http://{host}:{port} (data: {data}{meta})",
         file=sys.stderr,
         flush=True,
     )

@@ -13,6 +13,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "gateway.core.lake": (
         "aiohttp",
         "lmdb",
+        "psycopg",
+        "psycopg_pool",
         "aiobotocore",
         "botocore",
         "gateway.meta",
@@ -22,6 +24,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.server",
     ),
     "gateway.core.tree": ("aiohttp", "lmdb", "aiobotocore", "gateway.meta", "gateway.storage"),
+    # Every module of the engine, the ports included: no database driver.
+    "gateway.core.ports": ("psycopg", "psycopg_pool", "lmdb", "aiohttp"),
+    "gateway.core.committing": ("psycopg", "psycopg_pool", "lmdb", "aiohttp"),
     "gateway.core.tree.merge": (
         "aiohttp",
         "lmdb",
@@ -31,6 +36,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     # Backends know the ports, not each other, nor the protocols.
     "gateway.meta.lmdb_store": (
+        "psycopg",
         "aiohttp",
         "aiobotocore",
         "gateway.storage",
@@ -38,6 +44,19 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.admin",
         "gateway.server",
     ),
+    "gateway.meta.postgres_store": (
+        "lmdb",
+        "aiohttp",
+        "aiobotocore",
+        "gateway.meta.lmdb_store",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    # The embedded default never loads the database driver: it is imported only when
+    # meta.backend = "postgres" (and by ``weir db`` commands when they run).
+    "gateway.server": ("psycopg", "psycopg_pool", "gateway.meta.postgres_store"),
     "gateway.storage.local": (
         "aiohttp",
         "lmdb",
@@ -142,6 +161,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # The CLI speaks HTTP to a server through the client; it never loads the engine or a backend.
     "gateway.cli.main": (
         "lmdb",
+        "psycopg",
         "gateway.core.lake",
         "gateway.meta",
         "gateway.storage",

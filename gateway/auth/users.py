@@ -9,6 +9,7 @@ Key layout (this module owns the ``u/`` and ``g/`` prefixes and nothing else):
 * ``u/k/<access_key_id>``     -> [user, sealed secret, creation_date]
 * ``u/uk/<user>/<key id>``    -> b"" (index: a user's keys, for listing and deletion)
 * ``g/<user>/<grant id>``     -> [repository glob, branch glob, action name]
+* ``u/c``                     -> a sealed known text: which encryption key sealed this store
 
 User names and access key ids never contain ``/``, so a ``<user>/`` prefix scan is exact.
 
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.auth import temporary
-from gateway.auth.crypto import SecretBox
+from gateway.auth.crypto import SecretBox, SecretKeyError
 from gateway.auth.grants import Grant, allows, parse_action, ref_base_name
 from gateway.core import codec
 from gateway.core.access import Action, Principal
@@ -63,6 +64,8 @@ DEFAULT_ADMIN = "admin"
 AUTH_TOPIC = "auth"
 
 _USER = b"u/n/"
+_KEY_CHECK = b"u/c"
+_KEY_CHECK_TEXT = "weir-encryption-key-check"
 _KEY = b"u/k/"
 _USER_KEYS = b"u/uk/"
 _GRANT = b"g/"
@@ -331,6 +334,34 @@ class UserStore:
         if not created:
             return None
         return NewCredentials(key_id, secret, user, now)
+
+    async def check_encryption_key(self) -> None:
+        """Make sure this server's encryption key is the one the stored secrets are sealed with.
+
+        The first server to start on a store records a sealed known text; every later start
+        opens it. Gateways sharing one database must share one key (``auth.encryption_key_file``):
+        with another key they could not read a single access key, so they refuse to start.
+
+        Raises:
+            SecretKeyError: the key differs from the one that sealed the store.
+        """
+        sealed = self._box.seal(_KEY_CHECK_TEXT, _KEY_CHECK_TEXT)
+
+        def write(w: KVWriter) -> bytes:
+            found = w.get(_KEY_CHECK)
+            if found is None:
+                w.put(_KEY_CHECK, sealed)
+                return sealed
+            return found
+
+        record = await self._kv.write(write)
+        try:
+            self._box.open(record, _KEY_CHECK_TEXT)
+        except SecretKeyError:
+            raise SecretKeyError(
+                "the encryption key (auth.encryption_key_file) is not the one the stored secrets "
+                "were sealed with: every gateway of one metadata store needs the same key file"
+            ) from None
 
     # -- users --------------------------------------------------------------------------------
     async def create_user(self, name: str, *, admin: bool = False) -> User:

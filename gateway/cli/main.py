@@ -21,6 +21,7 @@ from gateway import __version__
 from gateway.cli import (
     cmd_auth,
     cmd_blame,
+    cmd_db,
     cmd_gc,
     cmd_history,
     cmd_lineage,
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_lineage.register(sub)
     cmd_gc.register(sub)
     cmd_runs.register(sub)
+    cmd_db.register(sub)
     return parser
 
 

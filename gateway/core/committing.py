@@ -203,7 +203,13 @@ def prepare_commit(
 
 
 def publish(w: KVWriter, p: Prepared) -> Commit:
-    """Compare-and-swap the branch to the prepared commit. Raises BranchMoved on a lost race."""
+    """Compare-and-swap the branch to the prepared commit. Raises BranchMoved on a lost race.
+
+    Safe to re-run (a networked store re-runs a transaction that lost a serialisation
+    conflict): ``p.purge_token`` is decided afresh by every run, so only the run that committed
+    names the token to purge.
+    """
+    p.purge_token = None
     view = View(w)
     cur = view.branch(p.repo, p.branch.name)
     if cur.head != p.branch.head or cur.staging_token != p.branch.staging_token:

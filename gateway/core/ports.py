@@ -74,7 +74,17 @@ class KVStore(Protocol):
           that touched ``topic`` has returned -- in this or any other process sharing the
           store -- ``generation(topic)`` differs from what it returned before that write
           began (no staleness window). See docs/decisions/0012-cache-invalidation.md.
+        * ``fn`` may be run more than once (a networked store re-runs a transaction that lost a
+          serialisation conflict): it must have no effect outside the transaction — no I/O,
+          no mutation of objects that outlive it — except through its result.
+
+    Attributes:
+        inline_reads: True when a ``read_sync`` costs microseconds (an embedded store), so a
+            bounded point read may run on the event loop's thread; False when a read is a
+            network round trip (a database), which must go through ``read``.
     """
+
+    inline_reads: bool
 
     async def read(self, fn: Callable[[KVReader], T]) -> T: ...
 

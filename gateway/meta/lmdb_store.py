@@ -95,6 +95,8 @@ class LmdbKVStore:
             group commit it grows more slowly than the number of writes.
     """
 
+    inline_reads = True  # reads are memory-mapped B-tree descents: no I/O wait
+
     def __init__(
         self,
         path: Path,

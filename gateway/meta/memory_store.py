@@ -207,6 +207,8 @@ class MemoryKVStore:
         commit_count: write transactions that changed something.
     """
 
+    inline_reads = True  # reads are in-memory lookups: no I/O wait
+
     def __init__(self) -> None:
         self._snap = _Snapshot([], {})
         self._write_lock = threading.Lock()

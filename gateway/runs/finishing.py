@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import secrets
 import time
@@ -217,7 +218,11 @@ class FinishOps(RunServiceBase):
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
-            self._sweeper = asyncio.ensure_future(self._sweep_loop())
+            # A fresh context: the sweeper outlives the request that started it and must not
+            # carry that request's context variables (its audit scope) into its writes.
+            self._sweeper = asyncio.get_running_loop().create_task(
+                self._sweep_loop(), context=contextvars.Context()
+            )
 
     async def _sweep_loop(self) -> None:
         while True:

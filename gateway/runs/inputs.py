@@ -71,10 +71,11 @@ def read_log(kv: KVStore, run_id: str, *, page: int = PAGE) -> Iterator[Row]:
             return list(itertools.islice(r.scan(lo, end), page))
 
         batch = kv.read_sync(fetch)
+        cut = len(prefix)
         for k, v in batch:
-            repo, commit, path = store.split_read_key(run_id, k)
+            repo, commit, path = k[cut:].split(b"\x00", 2)
             etag, size, ref = codec.unpack(v)
-            yield repo, commit, path, etag, int(size), ref
+            yield repo.decode(), commit.decode(), path.decode(), etag, int(size), ref
         if len(batch) < page:
             return
         start = batch[-1][0] + b"\x00"

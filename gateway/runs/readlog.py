@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 
 from gateway.core import codec
@@ -104,7 +105,11 @@ class ReadRecorder:
         if self._count >= self._max:
             await self.flush()
         elif self._task is None and not self._closed:
-            self._task = asyncio.ensure_future(self._loop())
+            # A fresh context: the loop outlives the request whose read started it and must not
+            # carry that request's context variables (its audit scope) into later batches.
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(), context=contextvars.Context()
+            )
 
     async def _join(self, run_id: str) -> bool:
         key = store.participant_key(run_id, self.process_id)

@@ -199,9 +199,11 @@ class Supervisor:
         from gateway import __version__
 
         data = self.settings.data_path.resolve()
+        m = self.settings.meta
+        meta = f", metadata: postgres schema {m.schema}" if m.backend == "postgres" else ""
         print(
             f"Weir {__version__} listening on http://{host}:{port} "
-            f"(data: {data}, workers: {self.count})",
+            f"(data: {data}{meta}, workers: {self.count})",
             file=sys.stderr,
             flush=True,
         )

@@ -10,11 +10,14 @@ import pytest
 
 from gateway.meta.lmdb_store import LmdbKVStore
 from gateway.meta.memory_store import MemoryKVStore
+from gateway.meta.postgres_store import PostgresKVStore
+from tests.support.postgres import PostgresServer, new_schema_name, shared_server
 
-KV_BACKENDS = ["lmdb", "memory"]
+KV_BACKENDS = ["lmdb", "memory", "postgres"]
 
-KVStoreImpl = LmdbKVStore | MemoryKVStore
+KVStoreImpl = LmdbKVStore | MemoryKVStore | PostgresKVStore
 KVLmdbFactory = Callable[..., LmdbKVStore]
+KVPgFactory = Callable[..., PostgresKVStore]
 
 
 @pytest.fixture
@@ -32,13 +35,37 @@ def kv_lmdb_factory(tmp_path: Path) -> Iterator[KVLmdbFactory]:
         store.close()
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> PostgresServer:
+    """The real PostgreSQL server of this test session (started on first use)."""
+    return shared_server()
+
+
+@pytest.fixture
+def kv_pg_factory(pg_server: PostgresServer) -> Iterator[KVPgFactory]:
+    """Opens ``PostgresKVStore``s, each in a fresh schema unless ``schema=`` is given."""
+    opened: list[PostgresKVStore] = []
+
+    def make(schema: str | None = None, **options: Any) -> PostgresKVStore:
+        store = PostgresKVStore(pg_server.dsn, schema=schema or new_schema_name(), **options)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture(params=KV_BACKENDS)
 def kv_store(
-    request: pytest.FixtureRequest, kv_lmdb_factory: KVLmdbFactory
+    request: pytest.FixtureRequest, kv_lmdb_factory: KVLmdbFactory, tmp_path: Path
 ) -> Iterator[KVStoreImpl]:
     """A fresh, empty store of every kind."""
     if request.param == "lmdb":
         yield kv_lmdb_factory()
+        return
+    if request.param == "postgres":
+        yield request.getfixturevalue("kv_pg_factory")()
         return
     store = MemoryKVStore()
     yield store

@@ -3,7 +3,9 @@
 ``weir_server`` (session scope) runs ``python -m gateway serve`` on a free loopback port with a
 fresh data directory and the admin credential from ``WEIR_ACCESS_KEY_ID`` /
 ``WEIR_SECRET_ACCESS_KEY``, waits for ``GET /_health`` (bounded), and stops the process by its
-PID at the end. Tests isolate themselves by creating their own bucket (``bucket`` fixture).
+PID at the end. ``WEIR_TEST_META_BACKEND=postgres`` (or ``pytest --meta-backend postgres``) puts
+its metadata in a fresh schema of a real PostgreSQL server started for the test session.
+Tests isolate themselves by creating their own bucket (``bucket`` fixture).
 """
 
 from __future__ import annotations

@@ -310,6 +310,12 @@ def test_failure_keeps_the_source_branch_untouched(
     # The run branch is kept with what the job wrote, uncommitted.
     assert [d["path"] for d in api.diff_uncommitted(repo, "runs/broken")] == ["half.txt"]
 
+    # Killed by a signal: weir run exits 128+N, the run fails with the signal's name.
+    killed = job(tmp_path, "killed", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    result = weir(["run", repo, "--name", "killed", "--", *killed], env)
+    assert result.code == 128 + 9
+    assert "SIGKILL" in last_run(api, repo)["error"]
+
     result = weir(["run", repo, "--name", "gone", "--discard-on-failure", "--", *command], env)
     assert result.code == 3
     assert "runs/gone" not in {b["id"] for b in api.list_branches(repo)}
@@ -476,5 +482,19 @@ def test_two_concurrent_runs_from_one_branch_are_isolated(
     roots = ca.list_objects_v2(Bucket=repo, Delimiter="/").get("CommonPrefixes", [])
     assert [p["Prefix"] for p in roots] == ["main/"]
     assert keys(s3, repo, "main/") == ["main/in"]
+    # The admin API maps the same way for the same credential.
+    admin_a = AdminClient(
+        weir_server.endpoint,
+        a["credentials"]["access_key_id"],
+        a["credentials"]["secret_access_key"],
+    )
+    listed = [o["path"] for o in admin_a.list_objects(repo, "main", delimiter="")]
+    assert listed == ["in", "only-a", "out"]
+    with admin_a.open_object(repo, "main", "out") as body:
+        assert b"".join(body.chunks()) == b"from a"
+    assert [b["id"] for b in admin_a.list_branches(repo)] == ["main"]
+    with pytest.raises(ApiError) as refused:
+        admin_a.create_branch(repo, "elsewhere", "main")
+    assert refused.value.status == 403
     assert runs.finish(a["id"], 0)["status"] == "succeeded"
     assert runs.finish(b["id"], 0)["status"] == "succeeded"

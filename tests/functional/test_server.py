@@ -17,15 +17,18 @@ import pytest
 from botocore.config import Config
 
 from tests.functional.conftest import REPO_ROOT, _healthy, free_port, run_weir
+from tests.support.postgres import server_meta_env
 
 CRED_RE = re.compile(r"access key id:\s+(\S+)\n\s+secret access key:\s+(\S+)")
 
 
-def _env() -> dict[str, str]:
+def _env(data_dir: Path | None = None) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
+    # WEIR_TEST_META_BACKEND=postgres: one schema per data directory, kept across restarts.
+    env.update(server_meta_env(key=str(data_dir) if data_dir else None))
     return env
 
 
@@ -46,7 +49,7 @@ def serve_plain(data_dir: Path, log: Path) -> Iterator[int]:
                 str(data_dir),
             ],
             cwd=REPO_ROOT,
-            env=_env(),
+            env=_env(data_dir),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from gateway.core.ports import BlobStore, KVStore
+from tests.support.postgres import server_meta_env
 from tests.support.s3servers import S3Server, start_seaweedfs
 
 ENV = "WEIR_TEST_BLOB_BACKEND"
@@ -49,15 +50,19 @@ def seaweedfs() -> S3Server:
 
 
 def server_env(data_dir: Path, tag: str = "weir") -> dict[str, str]:
-    """Environment variables that put a Weir server on the selected backend ({} for local).
+    """Environment variables that put a Weir server on the selected backends ({} for the
+    embedded defaults): blobs (``WEIR_TEST_BLOB_BACKEND``) and metadata
+    (``WEIR_TEST_META_BACKEND=postgres``: a schema of its own on the tests' PostgreSQL).
 
-    The key prefix follows from ``data_dir``: a server restarted on the same data directory
-    finds its blobs again, two data directories never share a prefix."""
+    The key prefix and the schema follow from ``data_dir``: a server restarted on the same data
+    directory finds its blobs and metadata again, two data directories never share them."""
+    meta = server_meta_env(key=str(Path(data_dir).resolve()))
     if selected() != "s3":
-        return {}
+        return meta
     s = seaweedfs()
     digest = hashlib.blake2b(str(Path(data_dir).resolve()).encode(), digest_size=8).hexdigest()
     return {
+        **meta,
         "WEIR_STORAGE_BACKEND": "s3",
         "WEIR_STORAGE_S3_BUCKET": BUCKET,
         "WEIR_STORAGE_S3_PREFIX": f"{tag}-{digest}/",

@@ -55,13 +55,17 @@ class LakeBase:
         self.events = events
         self._tasks: set[asyncio.Future[None]] = set()
 
-    def _quick(self, fn: Callable[[KVReader], T]) -> T:
-        """A bounded point read (a few B-tree descents, microseconds) run on the calling thread.
+    async def _quick(self, fn: Callable[[KVReader], T]) -> T:
+        """A bounded point read: resolve a ref, stat one path, get one record.
 
-        Cheaper than the worker-thread hop of ``kv.read`` (see docs/decisions/0009); only for
-        lookups whose cost does not grow with the data: resolve a ref, stat one path.
+        On an embedded store (``kv.inline_reads``: a few B-tree descents, microseconds) it runs
+        on the calling thread, cheaper than the worker-thread hop of ``kv.read`` (see
+        docs/decisions/0009). On a networked store a read is a round trip, which must never
+        block the event loop: it goes through ``kv.read`` like every other read.
         """
-        return self.kv.read_sync(fn)
+        if self.kv.inline_reads:
+            return self.kv.read_sync(fn)
+        return await self.kv.read(fn)
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run housekeeping after the caller's answer; ``close`` waits for it."""

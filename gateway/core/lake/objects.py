@@ -84,7 +84,7 @@ class ObjectOps(LakeBase):
         self, blob_id: BlobId, size: int, offset: int, length: int
     ) -> AsyncIterator[bytes]:
         if size <= INLINE_LIMIT:
-            data = self._quick(lambda r: r.get(keys.inline_blob(blob_id)))
+            data = await self._quick(lambda r: r.get(keys.inline_blob(blob_id)))
             if data is not None:
                 yield data[offset : offset + length]
                 return
@@ -144,7 +144,7 @@ class ObjectOps(LakeBase):
             resolved = _in_snapshot(view, repo, ref)
             return listing.stat(view, repo, resolved, path)
 
-        return self._quick(fn)
+        return await self._quick(fn)
 
     async def stat_read(self, repo: str, ref: str, path: str) -> tuple[ResolvedRef, Entry, bool]:
         """``stat_object`` plus where the entry came from: (the ref resolved in the same
@@ -166,13 +166,13 @@ class ObjectOps(LakeBase):
                 raise ObjectNotFound(f"object {path!r} not found")
             return resolved, found, False
 
-        return self._quick(fn)
+        return await self._quick(fn)
 
     async def check_writable(self, repo: str, branch: str) -> None:
         """Raise what a write to ``branch`` would raise (RepositoryNotFound, BranchNotFound,
         ReadOnlyRef, ProtectedBranch) before a body is streamed. Advisory: the write itself
         checks again atomically."""
-        self._quick(lambda r: self._writable_branch(View(r), repo, branch))
+        await self._quick(lambda r: self._writable_branch(View(r), repo, branch))
 
     async def put_object(
         self,

@@ -86,7 +86,7 @@ class RefOps(LakeBase):
 
     async def get_repository(self, name: str) -> Repository:
         """Raises RepositoryNotFound."""
-        return self._quick(lambda r: View(r).repo(name))
+        return await self._quick(lambda r: View(r).repo(name))
 
     async def list_repositories(
         self, *, prefix: str = "", after: str = "", limit: int = 1000
@@ -169,11 +169,11 @@ class RefOps(LakeBase):
 
         Raises RepositoryNotFound, RefNotFound, AmbiguousRef, InvalidName.
         """
-        return self._quick(lambda r: View(r).resolve(repo, ref))
+        return await self._quick(lambda r: View(r).resolve(repo, ref))
 
     async def head_at(self, repo: str, name: str, seq: int) -> heads.HeadAt:
         """Branch ``name``'s head as of the open snapshot ``seq`` (``gateway.core.heads``)."""
-        return self._quick(lambda r: heads.head_at(r, repo, name, seq))
+        return await self._quick(lambda r: heads.head_at(r, repo, name, seq))
 
     async def create_branch(
         self, repo: str, name: str, source: str, *, hidden: bool = False
@@ -196,7 +196,7 @@ class RefOps(LakeBase):
         return await self.kv.write(fn)
 
     async def get_branch(self, repo: str, name: str) -> Branch:
-        return self._quick(lambda r: View(r).branch(repo, name))
+        return await self._quick(lambda r: View(r).branch(repo, name))
 
     async def list_branches(
         self,
@@ -271,7 +271,7 @@ class RefOps(LakeBase):
         return await self.kv.write(fn)
 
     async def get_tag(self, repo: str, name: str) -> Tag:
-        return self._quick(lambda r: View(r).tag(repo, name))
+        return await self._quick(lambda r: View(r).tag(repo, name))
 
     async def list_tags(
         self, repo: str, *, prefix: str = "", after: str = "", limit: int = 1000
