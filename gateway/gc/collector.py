@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import secrets
@@ -127,7 +128,9 @@ class Collector:
         """Collect every ``interval_minutes`` (0: never) in the background."""
         minutes = self.config.interval_minutes
         if minutes > 0 and self._schedule is None:
-            self._schedule = asyncio.ensure_future(self._scheduled(minutes * 60.0))
+            self._schedule = asyncio.get_running_loop().create_task(
+                self._scheduled(minutes * 60.0), context=contextvars.Context()
+            )
 
     async def _scheduled(self, interval: float) -> None:
         while True:
@@ -189,7 +192,11 @@ class Collector:
         self._cancel.clear()
         self._last_beat = time.time()
         self._run = run
-        self._task = asyncio.ensure_future(self._execute(run))
+        # A fresh context: the collection outlives the request that started it and must not
+        # carry that request's context variables (an audit scope) into its own writes.
+        self._task = asyncio.get_running_loop().create_task(
+            self._execute(run), context=contextvars.Context()
+        )
         return run
 
     async def collect(self, **kwargs: Any) -> GcRun:
