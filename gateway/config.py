@@ -97,6 +97,11 @@ class OpenLineageSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    reads: bool = False  # also record reads (every GET/HEAD/list) on the audit trail
+
+
+@dataclass(frozen=True)
 class RunsSettings:
     credential_ttl_seconds: int = 900  # a run credential lives this long unless renewed
     max_credential_ttl_seconds: int = 604800  # the longest TTL a run may ask for
@@ -119,6 +124,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     gc: GcSettings = field(default_factory=GcSettings)
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
 
     @property
@@ -151,6 +157,7 @@ _SECTIONS: dict[str, type] = {
     "gc": GcSettings,
     "ui": UISettings,
     "openlineage": OpenLineageSettings,
+    "audit": AuditSettings,
     "runs": RunsSettings,
 }
 

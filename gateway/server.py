@@ -19,10 +19,12 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import __version__
+from gateway.audit.kv import AuditedKV
 from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
 from gateway.auth.sessions import SessionStore
 from gateway.auth.users import UserStore
 from gateway.config import Settings, load_settings
+from gateway.core import audit
 from gateway.core.errors import InvalidArgument, WeirError
 from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
@@ -136,7 +138,8 @@ async def _startup_work(lake: Lake, users: UserStore, settings: Settings) -> str
     await RunService(lake, users, users).sweep()
     await users.check_encryption_key()  # gateways sharing a database must share the key
     a = settings.auth
-    created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
+    with audit.system("ensureAdmin"):  # the first credential is on the audit trail too
+        created = await users.ensure_admin(a.access_key_id or None, a.secret_access_key or None)
     if created is None:
         return None
     if not a.access_key_id:
@@ -155,8 +158,8 @@ async def startup(settings: Settings) -> None:
     """The one-time start-up work on its own (the supervisor of ``--workers N`` runs it once,
     before any worker serves); opens the stores and closes them again."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    kv = open_metadata(settings)
-    lake = Lake(kv, open_blobs(settings, kv))
+    raw = open_metadata(settings)
+    lake = Lake(AuditedKV(raw), open_blobs(settings, raw))
     try:
         users = UserStore(lake.kv, load_encryption_key(settings))
         await _startup_work(lake, users, settings)
@@ -173,8 +176,11 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     ``/_metrics`` reports every worker.
     """
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    kv = open_metadata(settings)
-    blobs = open_blobs(settings, kv)
+    raw = open_metadata(settings)
+    # Everything that changes the lake writes through the audited store (decision 0015); the
+    # blob backend's index writes are physical bookkeeping and use the store directly.
+    kv = AuditedKV(raw, reads=settings.audit.reads)
+    blobs = open_blobs(settings, raw)
     emitter = openlineage.from_settings(settings.openlineage, version=__version__)
     lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))

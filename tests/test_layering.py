@@ -168,6 +168,17 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.s3",
         "gateway.admin",
     ),
+    # The audit trail sits on the ports: no web framework, no concrete store.
+    "gateway.audit.kv": (
+        "aiohttp",
+        "lmdb",
+        "gateway.meta",
+        "gateway.storage",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.audit.requests": ("aiohttp", "lmdb", "gateway.meta", "gateway.storage"),
     # Lineage drawings are pure functions of the API's JSON: the CLI renders with them.
     "gateway.lineage.render": (
         "aiohttp",

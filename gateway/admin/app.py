@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from gateway.admin import (
+    routes_audit,
     routes_auth,
     routes_branches,
     routes_config,
@@ -27,6 +28,7 @@ from gateway.admin import (
     routes_session,
     routes_staging,
 )
+from gateway.admin.auditing import audit_middleware
 from gateway.admin.auth import SPECS, auth_middleware
 from gateway.admin.errors import error_middleware
 from gateway.admin.openapi import DOCUMENT, build_document
@@ -62,6 +64,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_lineage.ROUTES,
     *routes_staging.ROUTES,
     *routes_auth.ROUTES,
+    *routes_audit.ROUTES,
     *routes_gc.ROUTES,
     *routes_runs.ROUTES,
     *routes_session.ROUTES,
@@ -87,7 +90,8 @@ def create_admin_app(
     The returned app does not own ``lake`` or ``users``: the composition root closes them.
     """
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_JSON_BODY
+        middlewares=[error_middleware, audit_middleware, auth_middleware],
+        client_max_size=MAX_JSON_BODY,
     )
     app[LAKE] = lake
     app[USERS] = users

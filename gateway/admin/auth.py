@@ -35,6 +35,7 @@ from gateway.admin.routing import (
     RouteSpec,
     run_checks,
 )
+from gateway.core import audit
 from gateway.core.access import Principal
 from gateway.core.errors import AccessDenied, Unauthenticated
 from gateway.observability import USER
@@ -119,6 +120,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     principal = await authenticate(request)
     request[PRINCIPAL_KEY] = principal
+    audit.identify(principal.user, principal.access_key_id)  # the caller on the audit trail
     request[USER] = principal.user  # for the access log
     if principal.run:
         scope = request.config_dict.get(SCOPE)

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from gateway import __version__
 from gateway.cli import (
+    cmd_audit,
     cmd_auth,
     cmd_blame,
     cmd_db,
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_objects.register(sub)
     cmd_blame.register(sub)
     cmd_lineage.register(sub)
+    cmd_audit.register(sub)
     cmd_gc.register(sub)
     cmd_runs.register(sub)
     cmd_db.register(sub)

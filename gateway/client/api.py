@@ -572,6 +572,25 @@ class AdminClient:
         url = _path("/repositories/{}/branches/{}/objects", repo, branch)
         self.request("DELETE", url, query={"path": path})
 
+    # -- audit trail (Weir) ----------------------------------------------------------------
+
+    def audit(
+        self,
+        *,
+        repository: str = "",
+        user: str = "",
+        since: str = "",
+        until: str = "",
+        limit: int | None = None,
+    ) -> Iterator[Json]:
+        """Audit records, newest first (admins; ``since``/``until`` are RFC 3339)."""
+        query = {"repository": repository, "user": user, "since": since, "until": until}
+        return self.paginate("/audit", query, limit=limit)
+
+    def audit_verify(self) -> Json:
+        """Check the audit trail's hash chain: ``{ok, records, head, broken_at, reason}``."""
+        return self.request("GET", "/audit/verify")
+
     # -- users, keys and grants (Weir extensions under /auth) ----------------------------------
 
     def list_users(self) -> Iterator[Json]:

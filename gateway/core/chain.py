@@ -119,12 +119,17 @@ def floor(r: KVReader, repo: str, start: str, generation: int) -> Link:
     is at least ``generation``: ``start`` itself when even its parent is below. O(log n) reads.
 
     So commit C (generation g) is on the chain of H exactly when ``floor(H, g).commit == C``.
+
+    Commits removed by garbage collection (retention) take their links with them: a jump into
+    removed history falls back to the parent, and the chain ends where the parent is gone.
     """
     cur = link(r, repo, start)
     while True:
+        nxt: Link | None = None
         if cur.jump != cur.commit and cur.jump_generation >= generation:
-            cur = link(r, repo, cur.jump)
-        elif cur.parent and cur.parent_generation >= generation:
-            cur = link(r, repo, cur.parent)
-        else:
+            nxt = get_link(r, repo, cur.jump)
+        if nxt is None and cur.parent and cur.parent_generation >= generation:
+            nxt = get_link(r, repo, cur.parent)
+        if nxt is None:
             return cur
+        cur = nxt

@@ -216,6 +216,14 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         raise BranchMoved(f"branch {p.branch.name!r} moved during the operation; retry")
     if p.require_clean and view.has_staged(p.repo, cur.staging_token):
         raise DirtyBranch(f"branch {p.branch.name!r} has uncommitted changes")
+    whole = (
+        p.staging_seq is not None and view.staging_seq(p.repo, cur.staging_token) == p.staging_seq
+    )
+    if not whole and any(w.get(key) is None for key, _ in p.staged_raw):
+        # A staged write this commit folded in was withdrawn since the snapshot (a delete of a
+        # path never committed drops its staged record, and so does a reset): publishing would
+        # bring back what was deleted after it was acknowledged. Prepare again.
+        raise BranchMoved(f"staged changes of {p.branch.name!r} were withdrawn meanwhile; retry")
     for repo, cid in p.sources:
         view.require_commit(repo, cid)
     for i in p.commit.inputs:
@@ -229,7 +237,7 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
     for i in p.commit.inputs:
         w.put(keys.downstream(i.repository, i.commit, p.repo, p.commit.id), b"")
     token = cur.staging_token
-    if p.staging_seq is not None and view.staging_seq(p.repo, token) == p.staging_seq:
+    if whole:
         # Nothing was staged since the snapshot: the commit took the whole staging area, so
         # retire its token in O(1); the caller purges the old records outside this transaction.
         p.purge_token, token = token, new_token()

@@ -31,6 +31,11 @@ HISTORY = b"V/"
 CHAIN = b"J/"
 #: W/<name> -> engine-wide format markers (e.g. which index migrations have run).
 ENGINE = b"W/"
+#: The audit trail (gateway.audit): a/r<seq, 8 bytes BE> -> record, a/h -> [seq, hash] (head).
+AUDIT = b"a/"
+#: F/<blob hex> -> purge tombstone (gateway.integrity.purge; "forgotten"): the blob's bytes were
+#: removed on purpose (when, who, why). Not a missing blob: GC and verify must not count it.
+PURGED = b"F/"
 PROTECT = b"X/"  # X/<repo> -> list of protected-branch globs
 DELETING = b"D/"  # D/<repo> -> b"": the repository was deleted and its records are being purged
 STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging area (8 bytes)
@@ -52,9 +57,10 @@ BLOBLOC = b"b/"
 #: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
 PENDING = b"p/"
 #: Pending presigned staging uploads of the admin API (shared by every worker process):
-#: V/t/<token> -> the upload; V/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
-#: V/n -> how many are pending (8 bytes BE).
-PRESIGNED = b"V/"
+#: w/t/<token> -> the upload; w/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
+#: w/n -> how many are pending (8 bytes BE). (Briefly under V/, which path history owns: the
+#: path-index migration removes such leftovers.)
+PRESIGNED = b"w/"
 PRESIGNED_BY_TOKEN = PRESIGNED + b"t/"
 PRESIGNED_BY_EXPIRY = PRESIGNED + b"e/"
 PRESIGNED_COUNT = PRESIGNED + b"n"
@@ -180,6 +186,18 @@ def history_prefix(repo_name: str, path_prefix: str) -> bytes:
 
 def chain(repo_name: str, commit_hex: str) -> bytes:
     return CHAIN + _s(repo_name) + SEP + commit_hex.encode("ascii")
+
+
+def audit_record(seq: int) -> bytes:
+    return AUDIT + b"r" + seq.to_bytes(8, "big")
+
+
+AUDIT_RECORDS = AUDIT + b"r"
+AUDIT_HEAD = AUDIT + b"h"
+
+
+def purged(blob_hex: str) -> bytes:
+    return PURGED + blob_hex.encode("ascii")
 
 
 def engine_marker(name: str) -> bytes:

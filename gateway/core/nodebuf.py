@@ -7,7 +7,7 @@ unreferenced nodes. Large computations flush the buffer in batches to bound memo
 
 from __future__ import annotations
 
-from gateway.core import gcrefs, keys
+from gateway.core import audit, gcrefs, keys
 from gateway.core.ports import KVStore, KVWriter
 from gateway.core.view import KVNodeStore
 
@@ -45,7 +45,8 @@ class BufferedNodeStore:
             batch = self._buf
             self._buf = {}
             self._size = 0
-            self._kv.write_sync(lambda w: write_young_nodes(w, batch))
+            with audit.housekeeping():  # immutable nodes, unreferenced until published
+                self._kv.write_sync(lambda w: write_young_nodes(w, batch))
             self._flushed = True
 
     def pending(self) -> dict[bytes, bytes]:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from gateway.core import chain, keys, tree
+from gateway.core.errors import CommitNotFound
 from gateway.core.model import Commit
 from gateway.core.ports import KVReader
 from gateway.core.tree.diff import diff as tree_diff
@@ -139,8 +140,17 @@ def first_parent_history(view: View, repo: str, head: str, spec: PathSpec) -> It
     cur = chain.link(r, repo, head)
     for g, c in cands.below(cur.generation):
         cur = chain.floor(r, repo, cur.commit, g)
-        if cur.commit == c:
-            yield view.commit(repo, c)
+        found = _commit(view, repo, c) if cur.commit == c else None
+        if found is not None:
+            yield found
+
+
+def _commit(view: View, repo: str, cid: str) -> Commit | None:
+    """The commit, or None when garbage collection removed it (history ends there)."""
+    try:
+        return view.commit(repo, cid)
+    except CommitNotFound:
+        return None
 
 
 def _key(c: Commit) -> tuple[int, float, str]:
@@ -165,8 +175,8 @@ def history(view: View, repo: str, head: str, spec: PathSpec) -> Iterator[Commit
                 continue
             searched.add(c.id)
             hit = newest_on_chain(r, repo, cands, c.id)
-            if hit is not None and hit not in decided:
-                hc = view.commit(repo, hit)
+            hc = None if hit is None or hit in decided else _commit(view, repo, hit)
+            if hc is not None:
                 heapq.heappush(heap, (_key(hc), True, hc))
             continue
         if c.id in decided:
@@ -174,8 +184,8 @@ def history(view: View, repo: str, head: str, spec: PathSpec) -> Iterator[Commit
         decided.add(c.id)
         yield c
         for pid in c.parents:
-            if pid not in searched:
-                p = view.commit(repo, pid)
+            p = None if pid in searched else _commit(view, repo, pid)
+            if p is not None:
                 heapq.heappush(heap, (_key(p), False, p))
 
 
@@ -189,13 +199,11 @@ def blame(view: View, repo: str, head: str, path: str) -> Commit | None:
     cur = head
     while True:
         hit = newest_on_chain(r, repo, cands, cur)
-        if hit is None:
+        c = None if hit is None else _commit(view, repo, hit)
+        if c is None:
             return None
-        c = view.commit(repo, hit)
-        source = next(
-            (q for q in c.parents[1:] if spec.same_state(view, view.commit(repo, q).tree, c.tree)),
-            None,
-        )
+        parents = [p for p in (_commit(view, repo, q) for q in c.parents[1:]) if p is not None]
+        source = next((q.id for q in parents if spec.same_state(view, q.tree, c.tree)), None)
         if source is None:
             return c
         cur = source

@@ -17,7 +17,9 @@ from gateway.core.ports import KVReader, KVStore, KVWriter
 from gateway.core.view import View
 
 MARKER = keys.engine_marker("path-index")
-VERSION = b"2"
+VERSION = b"3"
+#: Pending presigned uploads briefly kept under V/ (now keys.PRESIGNED): removed here.
+_STRAY_PRESIGNED = (b"V/t/", b"V/e/", b"V/n")
 BATCH = 500
 
 
@@ -39,6 +41,7 @@ async def migrate(kv: KVStore) -> int:
         done += converted
         if converted < BATCH:
             break
+    await kv.write(_drop_stray_presigned)
     await kv.write(lambda w: w.put(MARKER, VERSION))
     return done
 
@@ -73,6 +76,12 @@ def _take(it: Iterator[tuple[bytes, bytes]], n: int) -> list[tuple[bytes, bytes]
         if len(out) >= n:
             break
     return out
+
+
+def _drop_stray_presigned(w: KVWriter) -> None:
+    for prefix in _STRAY_PRESIGNED:
+        for k, _ in list(w.scan(prefix, keys.prefix_end(prefix))):
+            w.delete(k)
 
 
 def _convert_batch(w: KVWriter) -> int:

@@ -223,7 +223,10 @@ class _Builder:
                         w = pathhistory.blame(view, repo, used, path)
                         cache[used] = w is not None and w.id == x.id
                     else:
-                        cache[used] = is_ancestor(x, u, lambda cid: view.commit(repo, cid))
+                        try:
+                            cache[used] = is_ancestor(x, u, lambda cid: view.commit(repo, cid))
+                        except NotFound:  # history between them was garbage-collected
+                            cache[used] = False
                 if not cache[used]:
                     continue
                 try:

@@ -65,7 +65,9 @@ class EmitterConfig:
 
 
 def iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
+    """RFC 3339 in UTC with a fixed width (microseconds always), so strings sort by time."""
+    moment = datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def commit_run_id(commit_id: str) -> str:

@@ -19,6 +19,8 @@ import secrets
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gateway.audit.requests import request_scope
+from gateway.core import audit
 from gateway.core.access import Authenticator, Authorizer, LakeScope
 from gateway.core.errors import AccessDenied, IncompleteBody, InvalidRange
 from gateway.core.lake import Lake
@@ -33,6 +35,22 @@ log = logging.getLogger("weir.s3")
 
 _STARTED = web.RequestKey("weir.s3.started", bool)
 _S3 = web.RequestKey("weir.s3", bool)
+
+
+def _audit_scope(
+    request: web.Request, request_id: str, target: router.Target, op: str
+) -> audit.Scope:
+    ref, _, path = (target.key or "").partition("/")
+    return audit.Scope(
+        api="s3",
+        operation=op,
+        address=request.remote or "",
+        request_id=request_id,
+        repository=target.bucket,
+        ref=ref,
+        path=path,
+        mutating=request.method not in ("GET", "HEAD"),
+    )
 
 
 def new_request_id() -> str:
@@ -68,29 +86,9 @@ class S3Gateway:
             request[OP] = route.op
             if target.bucket:
                 request[REPO] = target.bucket
-            principal, payload_factory = await self.auth.authenticate(request)
-            request[USER] = principal.user
-            lake = self.lake
-            if principal.run:  # a run credential: refs mapped before any handler runs
-                if self.scope is None:
-                    raise AccessDenied("run credentials are not accepted by this server")
-                lake = await self.scope.lake_for(principal, lake)
-            ctx = S3Context(
-                request=request,
-                lake=lake,
-                authz=self.authz,
-                principal=principal,
-                region=self.region,
-                request_id=request_id,
-                bucket=target.bucket,
-                key=target.key,
-                query=request.query,
-                payload_factory=payload_factory,
-            )
-            response = await route.handler(ctx)
-            if BYTES_OUT not in request and isinstance(response, web.Response):
-                request[BYTES_OUT] = response.content_length or 0
-            return response
+            scope = _audit_scope(request, request_id, target, route.op)
+            async with request_scope(self.lake.kv, scope):
+                return await self._serve(request, request_id, target, route)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -107,6 +105,35 @@ class S3Gateway:
                 raise
             resource = target.resource if target is not None else request.path
             return self.error_response(request, exc, resource, request_id)
+
+    async def _serve(
+        self, request: web.Request, request_id: str, target: router.Target, route: router.Route
+    ) -> web.StreamResponse:
+        """Authenticate, map a run's refs, run the operation (inside the audit scope)."""
+        principal, payload_factory = await self.auth.authenticate(request)
+        request[USER] = principal.user
+        audit.identify(principal.user, principal.access_key_id)
+        lake = self.lake
+        if principal.run:  # a run credential: refs mapped before any handler runs
+            if self.scope is None:
+                raise AccessDenied("run credentials are not accepted by this server")
+            lake = await self.scope.lake_for(principal, lake)
+        ctx = S3Context(
+            request=request,
+            lake=lake,
+            authz=self.authz,
+            principal=principal,
+            region=self.region,
+            request_id=request_id,
+            bucket=target.bucket,
+            key=target.key,
+            query=request.query,
+            payload_factory=payload_factory,
+        )
+        response = await route.handler(ctx)
+        if BYTES_OUT not in request and isinstance(response, web.Response):
+            request[BYTES_OUT] = response.content_length or 0
+        return response
 
     def error_response(
         self, request: web.Request, exc: Exception, resource: str, request_id: str

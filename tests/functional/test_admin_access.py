@@ -403,6 +403,8 @@ def test_every_route_declares_its_authorization() -> None:
     checked_in_handler = {"createBranch", "listRepositories"}
     # Runs by id: the run service checks (the run's user or an admin; READ to see one).
     checked_in_handler |= {"listRuns", "getRun", "renewRun", "finishRun", "rerunRun", "compareRun"}
+    # listAudit: ADMIN globally, or on the repository named by the `repository` filter.
+    checked_in_handler |= {"listAudit"}
     checked_in_handler |= {"listRunOutputs"}
     public = {"healthCheck", "getOpenAPI", "uploadStaged"}  # uploadStaged: the token is the key
     public |= {"createSession"}  # sign-in: the key pair in the body is checked like Basic

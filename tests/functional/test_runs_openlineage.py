@@ -29,7 +29,9 @@ def _run_events(sink: Collector, job: str, n: int) -> list[dict[str, Any]]:
     with sink.changed:
         ok = sink.changed.wait_for(lambda: len(mine()) >= n, timeout=30)
         assert ok, f"{len(mine())} event(s) for {job}, expected {n}"
-        return mine()
+        # A run's start and finish may be served by different worker processes, each with its
+        # own delivery thread: arrival order is not event order (consumers use eventTime).
+        return sorted(mine(), key=lambda e: str(e["eventTime"]))
 
 
 def test_runs_emit_start_complete_and_fail(

@@ -274,3 +274,31 @@ async def test_altered_history_is_detected(lake: Lake) -> None:
     lake.kv.write_sync(tamper)
     with pytest.raises(errors.CorruptCommit):
         await lake.get_commit("repo", "forged")
+
+
+async def test_a_delete_racing_a_commit_is_not_undone_by_it(lake: Lake) -> None:
+    """A commit prepared before a staged-only path was deleted must not publish that path."""
+    from gateway.core import committing
+    from gateway.core.view import View
+
+    await put(lake, "repo", "main", "kept", b"1")
+    await put(lake, "repo", "main", "gone", b"2")
+    prepared = lake.kv.read_sync(
+        lambda r: committing.prepare_commit(
+            View(r),
+            lake.kv,
+            "repo",
+            "main",
+            message="m",
+            committer="t",
+            metadata=None,
+            paths=None,
+            allow_empty=False,
+            creation_date=None,
+        )
+    )
+    await lake.delete_object("repo", "main", "gone")  # acknowledged: never committed, so dropped
+    with pytest.raises(errors.BranchMoved):
+        lake.kv.write_sync(lambda w: committing.publish(w, prepared))
+    await lake.commit("repo", "main", message="m", committer="t")  # prepares again
+    assert set(await state(lake, "repo", "main")) == {"kept"}

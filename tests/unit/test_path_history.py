@@ -269,3 +269,36 @@ async def test_a_store_from_before_the_index_is_migrated_at_sweep() -> None:
     assert lake.kv.read_sync(lambda r: next(iter(r.scan(keys.PATHLOG, b"L0")), None)) is None
     raw = lake.kv.read_sync(lambda r: r.get(keys.commit("rep", head)))
     assert raw is not None and codec.decode_commit(head, raw).id == head  # type: ignore[arg-type]
+
+
+async def test_history_ends_where_garbage_collection_removed_commits() -> None:
+    lake = memory_lake()
+    await lake.create_repository("rep")
+    ids = []
+    for i in range(40):
+        await put(lake, "rep", "main", "p", str(i).encode())
+        ids.append((await lake.commit("rep", "main", message=str(i), committer="t")).id)
+    gone = set(ids[5:25])  # what retention removes: commit, chain link and history keys
+
+    def collect(w: KVWriter) -> None:
+        for cid in gone:
+            w.delete(keys.commit("rep", cid))
+            w.delete(keys.chain("rep", cid))
+        base = keys.history_of("rep", "p")
+        for k, _ in list(w.scan(base, keys.prefix_end(base))):
+            if k[-64:].decode() in gone:
+                w.delete(k)
+
+    await lake.kv.write(collect)
+    view_cache = chain._LINKS._data
+    view_cache.clear()
+    from gateway.core import view as view_module
+
+    view_module._COMMITS._data.clear()
+    kept = ids[25:][::-1]
+    full = await lake.path_history("rep", "main", "p", limit=100)
+    assert [v.commit.id for v in full.versions] == kept
+    fp = await lake.path_history("rep", "main", "p", first_parent=True, limit=100)
+    assert [v.commit.id for v in fp.versions] == kept
+    blamed = await lake.blame("rep", "main", "p")
+    assert blamed.lines[0].commit is not None and blamed.lines[0].commit.id == ids[-1]

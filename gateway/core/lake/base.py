@@ -10,7 +10,7 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-from gateway.core import committing, keys
+from gateway.core import audit, committing, keys
 from gateway.core.errors import (
     BranchNotFound,
     ReadOnlyRef,
@@ -83,8 +83,9 @@ class LakeBase:
                 w.delete(k)
             return len(ks)
 
-        while await self.kv.write(batch) == PURGE_BATCH:
-            pass
+        with audit.housekeeping():  # consequences of an audited change (retire, delete)
+            while await self.kv.write(batch) == PURGE_BATCH:
+                pass
 
     def _writable_branch(self, view: View, repo: str, branch: str) -> Branch:
         b = view.branch_or_none(repo, branch)

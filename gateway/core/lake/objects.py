@@ -13,7 +13,7 @@ from collections.abc import (
 )
 from pathlib import Path as FsPath
 
-from gateway.core import codec, gcrefs, keys, listing, multipart, names, staging, tree
+from gateway.core import audit, codec, gcrefs, keys, listing, multipart, names, staging, tree
 from gateway.core.errors import (
     ObjectNotFound,
     PreconditionFailed,
@@ -78,7 +78,8 @@ class ObjectOps(LakeBase):
             # Referenced by a later transaction: young until then (see gcrefs).
             gcrefs.note_young(w, [gcrefs.blob_ref(blob_id)])
 
-        await self.kv.write(fn)
+        with audit.housekeeping():  # content-addressed bytes, unreferenced until staged
+            await self.kv.write(fn)
 
     async def _read_blob(
         self, blob_id: BlobId, size: int, offset: int, length: int

@@ -11,7 +11,18 @@ from collections.abc import (
 )
 from typing import TypeVar
 
-from gateway.core import codec, committing, gcrefs, heads, keys, listing, names, pathindex, tree
+from gateway.core import (
+    audit,
+    codec,
+    committing,
+    gcrefs,
+    heads,
+    keys,
+    listing,
+    names,
+    pathindex,
+    tree,
+)
 from gateway.core.errors import (
     BranchExists,
     Conflict,
@@ -138,7 +149,8 @@ class RefOps(LakeBase):
     async def _purge_repository(self, name: str) -> None:
         for table in keys.REPO_TABLES:
             await self._purge(table + name.encode() + keys.SEP)
-        await self.kv.write(lambda w: w.delete(keys.deleting(name)))
+        with audit.housekeeping():
+            await self.kv.write(lambda w: w.delete(keys.deleting(name)))
 
     async def sweep(self) -> int:
         """Finish housekeeping a crash interrupted; returns how many areas were purged.
