@@ -38,7 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.core import gcrefs, keys
+from gateway.core import audit, gcrefs, keys
 from gateway.core.errors import Conflict, InvalidArgument, NotFound
 from gateway.core.ports import BlobStore, KVReader, KVStore, KVWriter
 from gateway.core.view import View
@@ -89,7 +89,8 @@ class Collector:
         kv: the metadata store.
         blobs: the blob backend.
         config: settings.
-        on_finish: called with each finished run (the audit hook); must not raise.
+        audit: appends a finished run's record to the audit trail, inside the transaction that
+            stores its report (``(writer, run, report JSON)``).
     """
 
     def __init__(
@@ -98,12 +99,12 @@ class Collector:
         blobs: BlobStore,
         config: GcConfig,
         *,
-        on_finish: Callable[[GcRun], None] | None = None,
+        audit: Callable[[KVWriter, GcRun, dict[str, Any]], None] | None = None,
     ) -> None:
         self.kv = kv
         self.blobs = blobs
         self.config = config
-        self._on_finish = on_finish
+        self._audit = audit
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="weir-gc")
         self._run: GcRun | None = None
         self._task: asyncio.Task[GcRun] | None = None
@@ -174,7 +175,12 @@ class Collector:
             raise InvalidArgument("grace_seconds must not be negative")
         if repository is not None:
             await self.kv.read(lambda r: View(r).repo(repository))
+        scope = audit.current()  # the request that starts it (None: the schedule)
         run = GcRun(
+            started_by=scope.user if scope is not None else "weir",
+            access_key_id=scope.access_key_id if scope is not None else "",
+            address=scope.address if scope is not None else "",
+            request_id=scope.request_id if scope is not None else "",
             id=_run_id(),
             repository=repository,
             dry_run=dry_run,
@@ -345,9 +351,6 @@ class Collector:
             " (dry run)" if run.dry_run else "",
             total,
         )
-        if self._on_finish is not None:
-            with contextlib.suppress(Exception):
-                self._on_finish(run)
         return run
 
     def _open_marks(self, run: GcRun) -> MarkSet:
@@ -377,6 +380,8 @@ class Collector:
 
         def store(w: KVWriter) -> None:
             w.put(gcrefs.RUNS + run.id.encode(), report)
+            if self._audit is not None:
+                self._audit(w, run, final)
             w.delete(CANCEL + run.id.encode())
             old = [k for k, _ in w.scan(gcrefs.RUNS, keys.prefix_end(gcrefs.RUNS), reverse=True)]
             for k in old[KEEP_REPORTS:]:
