@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import s3_backend
 from bench.rawclient import (
     Connection,
     FastConnection,
@@ -120,6 +121,7 @@ class Target:
     samples: dict[str, list[float]] = field(default_factory=dict)
     last_main_cpu: float = 0.0  # main-thread CPU-seconds of the last run_pool
     profile: Path | None = None  # Weir under serve_inproc: per-phase profiles go here
+    store_pid: int | None = None  # --backend s3: the SeaweedFS behind Weir (its CPU counts too)
 
     async def mark(self, name: str = "discard") -> None:
         """Have a profiled server dump what it profiled since the last mark as ``name``."""
@@ -204,20 +206,22 @@ async def phase_large(t: Target, reps: int, data: bytearray, nonce: int) -> None
     host, port = t.address
     view = memoryview(data)
     chunks = [view[i : i + MIB] for i in range(0, LARGE, MIB)]
-    # (MB/s, server CPU-s/GB, client CPU-s/GB, server main-thread CPU-s/GB)
-    put: list[tuple[float, float, float, float]] = []
-    get: list[tuple[float, float, float, float]] = []
+    # (MB/s, server CPU-s/GB, client CPU-s/GB, server main-thread CPU-s/GB, stack CPU-s/GB)
+    put: list[tuple[float, float, float, float, float]] = []
+    get: list[tuple[float, float, float, float, float]] = []
     for r in range(-1, reps):  # r == -1: warm-up, not recorded
         data[:16] = f"{nonce:08d}{r + 1:08d}".encode()  # distinct content: no dedup
         key = encode_key_path(BUCKET, f"main/large/obj-{r + 1}")
         for method, into, body in (("PUT", put, chunks), ("GET", get, [])):
             await t.mark()
+            store0 = cpu_snapshot(t.store_pid) if t.store_pid else None
             cpu0, own0, t0 = cpu_snapshot(t.pid), time.process_time(), time.perf_counter()
             main0 = main_thread_cpu_seconds(t.pid)
             resp = await asyncio.to_thread(
                 blocking_transfer, host, port, t.signer, method, key, body=body, length=LARGE
             )
             wall, cpu = time.perf_counter() - t0, cpu_since(t.pid, cpu0)
+            stack = cpu + (cpu_since(t.store_pid, store0) if t.store_pid and store0 else 0.0)
             own = time.process_time() - own0
             loop = main_thread_cpu_seconds(t.pid) - main0
             _expect(resp, 200, f"{method} 64 MiB")
@@ -226,12 +230,13 @@ async def phase_large(t: Target, reps: int, data: bytearray, nonce: int) -> None
             await t.mark(f"{method.lower()}64" if r == 0 else "discard")
             if r >= 0:
                 gb = LARGE / 1e9
-                into.append((LARGE / wall / 1e6, cpu / gb, own / gb, loop / gb))
+                into.append((LARGE / wall / 1e6, cpu / gb, own / gb, loop / gb, stack / gb))
     for name, rows in (("put64", put), ("get64", get)):
         t.samples[f"{name}_mbps"] = [row[0] for row in rows]
         t.results[f"{name}_mbps"] = statistics.median(row[0] for row in rows)
         t.results[f"{name}_cpu_s_gb"] = statistics.median(row[1] for row in rows)
         t.results[f"{name}_client_cpu_s_gb"] = statistics.median(row[2] for row in rows)
+        t.results[f"{name}_stack_cpu_s_gb"] = statistics.median(row[4] for row in rows)
         if t.name.startswith("weir"):
             t.results[f"{name}_loop_cpu_s_gb"] = statistics.median(row[3] for row in rows)
 
@@ -386,13 +391,15 @@ async def phase_list(t: Target, reps: int, delimiter: bool) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def ratios(targets: list[Target]) -> dict[str, dict[str, dict[str, Any]]]:
+def ratios(
+    targets: list[Target], metrics: list[tuple[str, str, float | None, str]] | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """For every Weir target: each metric's ratio to SeaweedFS in this run, and the verdict."""
     ref = next((t for t in targets if t.name == "seaweedfs"), None)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for weir in (t for t in targets if t.name.startswith("weir")):
         rows: dict[str, dict[str, Any]] = {}
-        for metric, _, goal, sense in METRICS:
+        for metric, _, goal, sense in metrics or METRICS:
             w = weir.results.get(metric)
             s = ref.results.get(metric) if ref else None
             ratio = w / s if w is not None and s else None
@@ -434,6 +441,7 @@ def render(
     targets: list[Target],
     rows: dict[str, dict[str, dict[str, Any]]],
     scaled: dict[str, dict[str, Any]],
+    metrics: list[tuple[str, str, float | None, str]] | None = None,
 ) -> str:
     widths = [max(12, len(t.name) + 2) for t in targets]
     columns = list(zip(targets, widths, strict=True))
@@ -442,7 +450,7 @@ def render(
     head += "".join(f"{n + '/sfs':>{w}}" for n, w in zip(rows, rwidths, strict=True))
     head += "  target"
     lines = [head, "-" * len(head)]
-    for metric, label, goal, sense in METRICS:
+    for metric, label, goal, sense in metrics or METRICS:
         if not any(metric in t.results for t in targets):
             continue  # a skipped phase
         cells = "".join(
@@ -486,6 +494,9 @@ async def run_phases(targets: list[Target], args: argparse.Namespace) -> None:
     await each("setup", phase_setup)
     if not args.skip_large:
         await each("64 MiB PUT+GET", lambda t: phase_large(t, args.reps, data, nonce))
+    if args.backend == "s3":  # the object-store phases only (bench/s3_backend.py)
+        await each("4 x 64 MiB PUT (RSS)", lambda t: s3_backend.phase_rss(t, data, nonce))
+        return
     for op in ("put4k", "get4k", "head4k"):
         await each(op, functools.partial(_small, op=op, args=args, base=base, nonce=nonce))
     if args.skip_list:
@@ -517,6 +528,13 @@ def main() -> int:
         default="",
         help="measure Weir with each of these worker counts (comma-separated, e.g. 1,2), "
         "named weir-wN; the N/1 throughput ratios are reported too (default: one worker)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["local", "s3"],
+        default="local",
+        help="s3: Weir keeps its blobs on the SeaweedFS it is compared with (64 MiB and "
+        "4 x 64 MiB RSS phases only; bench/s3_backend.py)",
     )
     parser.add_argument("--skip-large", action="store_true", help="skip the 64 MiB phase")
     parser.add_argument("--skip-list", action="store_true", help="skip the listing phases")
@@ -555,14 +573,20 @@ def main() -> int:
         tmp = Path(tmp_name)
         try:
             starters: list[Callable[[], S3Server]] = []
-            if worker_counts:
+            if args.backend == "s3":
+                store = start_seaweedfs(tmp / "seaweedfs")
+                starters += [
+                    lambda: s3_backend.start_weir_on(store, tmp / "weir", args.profile),
+                    lambda: store,
+                ]
+            elif worker_counts:
                 for n in worker_counts:
                     starters.append(functools.partial(start_weir, tmp / f"w{n}", None, [], n))
             else:
                 starters.append(lambda: start_weir(tmp, args.profile, []))
             for i, group in enumerate(what_ifs):  # patched Weirs in the same run as the baseline
                 starters.append(functools.partial(start_weir, tmp / f"what-if-{i}", None, group))
-            if not args.only_weir:
+            if not args.only_weir and args.backend == "local":
                 starters.append(lambda: start_seaweedfs(tmp / "seaweedfs"))
             if args.moto:
                 starters.append(lambda: start_moto(tmp / "moto"))
@@ -573,16 +597,25 @@ def main() -> int:
                 signer = Signer(server.access_key_id, server.secret_access_key, server.region)
                 signer.self_check()
                 profile = args.profile if server.name == "weir" else None
-                targets.append(Target(server, signer, profile=profile))
+                target = Target(server, signer, profile=profile)
+                if args.backend == "s3" and server.name == "weir":
+                    target.store_pid = store.process.pid
+                targets.append(target)
                 print(f"started {server.name} pid {server.process.pid} {server.endpoint_url}")
             asyncio.run(run_phases(targets, args))
         finally:
             for t in targets:
                 t.server.stop()
-    rows = ratios(targets)
+    metrics = s3_backend.METRICS if args.backend == "s3" else METRICS
+    rows = ratios(targets, metrics)
     scaled = scaling(targets)
     print()
-    print(render(targets, rows, scaled))
+    print(render(targets, rows, scaled, metrics))
+    if args.backend == "s3":
+        weir = next(t for t in targets if t.name == "weir")
+        growth = weir.results.get("rss4_growth_mib", float("nan"))
+        verdict = "MET" if growth < s3_backend.RSS_GROWTH_TARGET else "MISSED"
+        print(f"{'weir RSS growth, 4 x 64 MiB PUT at once':48}{growth:8.0f} MiB  < 200  {verdict}")
     if args.json is not None:
         doc = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -167,7 +167,11 @@ def serve_inproc(out_dir: Path | None, argv: list[str]) -> int:
 
 
 def start_weir(
-    tmp: Path, profile: Path | None, what_ifs: list[str], workers: int | None = None
+    tmp: Path,
+    profile: Path | None,
+    what_ifs: list[str],
+    workers: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> S3Server:
     """``python -m gateway serve --workers N`` on a free port (named ``weir-wN`` when ``workers``
     is given, else ``weir`` with one worker); through ``serve_inproc`` in a single process when
@@ -175,7 +179,9 @@ def start_weir(
     port = free_port_block(1)
     tmp.mkdir(parents=True, exist_ok=True)
     data, log_path = tmp / "weir-data", tmp / "weir.log"
-    env = dict(os.environ, WEIR_ACCESS_KEY_ID=WEIR_KEY, WEIR_SECRET_ACCESS_KEY=WEIR_SECRET)
+    env = dict(os.environ, WEIR_ACCESS_KEY_ID=WEIR_KEY, WEIR_SECRET_ACCESS_KEY=WEIR_SECRET) | (
+        env or {}
+    )
     if "access-log-off" in what_ifs:
         env["WEIR_ACCESS_LOG"] = "false"
     if "memory-blobs" in what_ifs:

@@ -110,6 +110,13 @@ class RunsSettings:
 
 
 @dataclass(frozen=True)
+class ImportsSettings:
+    # Zero-copy imports read with the storage.s3_* endpoint and credentials.
+    enabled: bool = True
+    lease_s: int = 30  # a job whose process stopped renewing it this long is resumed elsewhere
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     data_dir: str = "./data"
@@ -126,6 +133,7 @@ class Settings:
     openlineage: OpenLineageSettings = field(default_factory=OpenLineageSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
+    imports: ImportsSettings = field(default_factory=ImportsSettings)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -159,6 +167,7 @@ _SECTIONS: dict[str, type] = {
     "openlineage": OpenLineageSettings,
     "audit": AuditSettings,
     "runs": RunsSettings,
+    "imports": ImportsSettings,
 }
 
 

@@ -33,6 +33,7 @@ from gateway.core.lake import Lake
 from gateway.core.ports import BlobStore, KVStore, KVWriter
 from gateway.gc.collector import Collector, GcConfig
 from gateway.gc.report import GcRun
+from gateway.importer.service import ImportService
 from gateway.lineage import openlineage
 from gateway.observability import (
     METRICS,
@@ -142,6 +143,31 @@ def _audit_gc(w: KVWriter, run: GcRun, report: dict[str, Any]) -> None:
     )
 
 
+def open_imports(settings: Settings, lake: Lake) -> ImportService | None:
+    """The import service, reading external buckets with the storage.s3_* endpoint and
+    credentials (also when blobs stay on local disk); it also serves imported objects' bytes."""
+    if not settings.imports.enabled:
+        return None
+    from gateway.importer.service import ImportService
+    from gateway.importer.source import S3Source
+    from gateway.storage.s3_client import ClientSettings
+    from gateway.storage.s3_data import DataClient
+
+    s = settings.storage
+    client = ClientSettings(
+        endpoint_url=s.s3_endpoint_url or None,
+        region=s.s3_region,
+        access_key_id=s.s3_access_key_id or None,
+        secret_access_key=s.s3_secret_access_key or None,
+        max_attempts=s.s3_max_attempts,
+        connect_timeout=s.s3_connect_timeout_s,
+        read_timeout=s.s3_read_timeout_s,
+    )
+    source = S3Source(DataClient(client, s.s3_bucket))
+    lake.external = source
+    return ImportService(lake, source, lease=float(settings.imports.lease_s))
+
+
 def load_encryption_key(settings: Settings) -> bytes:
     """The key that seals stored secrets: from the configured file, else ``<data_dir>/secret.key``
     (created 0600 on first start)."""
@@ -211,6 +237,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
     lake = Lake(kv, blobs, events=emitter or NO_EVENTS)
     users = UserStore(kv, load_encryption_key(settings))
     collector = open_collector(settings, lake)
+    imports = open_imports(settings, lake)
     r = settings.runs
     runs = RunService(
         lake,
@@ -255,7 +282,11 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
         sweeper = asyncio.ensure_future(
             sweep_periodically(blobs, float(settings.storage.orphan_grace_s))
         )
+        if imports is not None:
+            imports.start_background()  # resumes imports a stopped process left running
         yield
+        if imports is not None:
+            await imports.close()
         await collector.close()
         await runs.close()
         sweeper.cancel()
@@ -286,6 +317,7 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
             version=__version__,
             runs=runs,
             gc=collector,
+            imports=imports,
             sessions=sessions,
             cookie_secure=settings.auth.session_cookie_secure,
         ),

@@ -65,6 +65,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "gateway.admin",
         "gateway.server",
     ),
+    # Imports run on the facade and the S3 data path; they know no protocol layer, no database.
+    "gateway.importer.service": (
+        "lmdb",
+        "gateway.meta",
+        "gateway.s3",
+        "gateway.admin",
+        "gateway.server",
+    ),
+    "gateway.core.imports": ("aiohttp", "lmdb", "aiobotocore", "botocore", "gateway.storage"),
+    "gateway.core.blobindex": ("aiohttp", "lmdb", "aiobotocore", "botocore", "gateway.storage"),
     "gateway.storage.s3": ("lmdb", "gateway.meta", "gateway.s3", "gateway.admin", "gateway.server"),
     # Garbage collection sits on the engine's ports; its on-disk mark set (lmdb) loads only
     # when a collection runs, so the admin API can hold a collector without loading lmdb.

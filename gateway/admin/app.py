@@ -18,6 +18,7 @@ from gateway.admin import (
     routes_branches,
     routes_config,
     routes_gc,
+    routes_import,
     routes_lineage,
     routes_objects,
     routes_paths,
@@ -48,6 +49,7 @@ from gateway.auth.users import UserStore
 from gateway.core.access import Authenticator, Authorizer
 from gateway.core.lake import Lake
 from gateway.gc.collector import Collector
+from gateway.importer.service import ImportService
 from gateway.runs.service import RunService
 
 #: JSON request bodies are small; object bodies are streamed and not subject to this limit.
@@ -66,6 +68,7 @@ ALL_ROUTES: Sequence[RouteSpec] = (
     *routes_auth.ROUTES,
     *routes_audit.ROUTES,
     *routes_gc.ROUTES,
+    *routes_import.ROUTES,
     *routes_runs.ROUTES,
     *routes_session.ROUTES,
 )
@@ -80,6 +83,7 @@ def create_admin_app(
     version: str,
     gc: Collector | None = None,
     runs: RunService | None = None,
+    imports: ImportService | None = None,
     sessions: SessionStore | None = None,
     cookie_secure: bool = False,
 ) -> web.Application:
@@ -104,6 +108,8 @@ def create_admin_app(
     if sessions is not None:
         app[SESSIONS] = sessions
     app[routes_staging.STAGING] = routes_staging.StagingArea(lake.kv)
+    if imports is not None:
+        app[routes_import.IMPORTS] = imports
     if runs is not None:
         app[routes_runs.RUNS] = runs
         app[SCOPE] = runs

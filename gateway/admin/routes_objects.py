@@ -134,11 +134,16 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         offset, length = byte_range.resolve(entry.size)  # InvalidRange -> 416
         status = 206
         headers[hdrs.CONTENT_RANGE] = f"bytes {offset}-{offset + length - 1}/{entry.size}"
+    chunks = lake.read_entry(entry, offset, length)
+    # The first chunk before the status line: a store failure or a changed import source is an
+    # ordinary error answer, not a 200 with a broken body.
+    first = await anext(chunks, b"")
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
     await response.prepare(request)
     try:
-        async for chunk in lake.read_entry(entry, offset, length):
+        await response.write(first)
+        async for chunk in chunks:
             await response.write(chunk)
     except (ConnectionError, TimeoutError):
         raise

@@ -25,6 +25,7 @@ from gateway.cli import (
     cmd_db,
     cmd_gc,
     cmd_history,
+    cmd_import,
     cmd_lineage,
     cmd_objects,
     cmd_refs,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_lineage.register(sub)
     cmd_audit.register(sub)
     cmd_gc.register(sub)
+    cmd_import.register(sub)
     cmd_runs.register(sub)
     cmd_db.register(sub)
     return parser

@@ -1,7 +1,7 @@
 """Where a blob's bytes live in an object store: the blake3 -> physical-object index.
 
 A backend that streams a body to the store *before* its hash is known (see
-docs/decisions/0012-s3-streaming-layout.md) writes every upload to a fresh, unique physical key
+docs/decisions/0020-s3-streaming-layout.md) writes every upload to a fresh, unique physical key
 and records, once the hash is known, which physical object holds which blob. Two records, both in
 the metadata store, make that crash-safe and race-free:
 

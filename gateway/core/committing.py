@@ -202,6 +202,64 @@ def prepare_commit(
     )
 
 
+#: Changes of an area folded into the tree per pass: bounds memory whatever the area's size.
+AREA_BATCH = 50_000
+
+
+def prepare_area(
+    view: View,
+    kv: KVStore,
+    repo: str,
+    branch_name: str,
+    token: str,
+    *,
+    message: str,
+    committer: str,
+    metadata: Mapping[str, str] | None,
+) -> Prepared:
+    """A commit onto ``branch_name`` of the entries staged under ``token`` -- a private staging
+    area no branch has (a zero-copy import's) -- leaving the branch's own staging area as it is.
+    Folds the area in passes of ``AREA_BATCH`` changes (memory stays bounded; the tree nodes
+    go to the metadata store in batches, ``BufferedNodeStore``). Raises NoChanges,
+    ProtectedBranch, BranchNotFound."""
+    b = view.branch(repo, branch_name)
+    check_writable(view, repo, branch_name)
+    head = view.commit(repo, b.head)
+    base_key = keys.staging(repo, token)
+    n = len(base_key)
+    decode = staging.leaf_value
+    nodes = BufferedNodeStore(view.nodes, kv)
+    root = head.tree
+    batch: list[tuple[str, Any]] = []
+    for key, raw in view.kv.scan(base_key, keys.prefix_end(base_key)):
+        batch.append((key[n:].decode("utf-8"), decode(raw)))
+        if len(batch) >= AREA_BATCH:
+            root = apply_raw(root, batch, nodes, DEFAULT_CACHE)
+            batch = []
+    if batch:
+        root = apply_raw(root, batch, nodes, DEFAULT_CACHE)
+    changed = _changed(head.tree, root, nodes) if root != head.tree else []
+    if not changed:  # by identity: entries that only point elsewhere for the same bytes
+        raise NoChanges(f"nothing to commit on branch {branch_name!r}")
+    commit = _new_commit(
+        view,
+        repo,
+        root=root,
+        parents=[head.id],
+        committer=committer,
+        message=message,
+        metadata=metadata,
+        creation_date=None,
+    )
+    return Prepared(
+        repo=repo,
+        branch=b,
+        commit=commit,
+        nodes=nodes,
+        changed_paths=_changed(head.tree, root, nodes),
+    )
+
+
 def publish(w: KVWriter, p: Prepared) -> Commit:
     """Compare-and-swap the branch to the prepared commit. Raises BranchMoved on a lost race.
 

@@ -146,6 +146,11 @@ class PreconditionFailed(WeirError):
     """A conditional operation's condition (If-Match, expected head, ...) does not hold."""
 
 
+class SourceChanged(PreconditionFailed):
+    """An imported object changed or disappeared at its source since the import: its bytes are
+    not served (they would not be the ones the commit recorded). The message names the import."""
+
+
 class NotModified(WeirError):
     """A conditional read's If-None-Match / If-Modified-Since says the client's copy is current."""
 

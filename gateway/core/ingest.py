@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 import blake3
 
+from gateway.core.errors import IncompleteBody
 from gateway.core.ids import BlobId
 from gateway.core.lake.types import Hasher
 from gateway.core.model import BlobInfo
@@ -33,6 +34,7 @@ async def ingest(
     inline_limit: int = 0,
     inline_sink: InlineSink | None = None,
     defer_inline: bool = False,
+    size: int | None = None,
 ) -> BlobInfo:
     """Write ``chunks`` into a new blob named by its blake3, computing MD5 and ``hashers`` in the
     same pass. Hashing of a piece runs in a worker thread while the backend writes the previous
@@ -44,6 +46,10 @@ async def ingest(
     ``defer_inline`` the small body is not stored but returned in ``BlobInfo.data``: the caller
     must hand that info to the write that records the object, which stores both in one
     transaction.
+
+    ``size`` is the length the client announced, when it did: the backend may then stream the
+    bytes to their destination as they arrive (``BlobStore.open_writer``). A body running past
+    it raises IncompleteBody at once; one falling short is left to ``check``.
 
     ``check`` runs after the last byte and before the blob is published; if it raises, the blob
     is aborted and nothing is stored. Any exception from ``chunks`` (a client that went away)
@@ -61,7 +67,7 @@ async def ingest(
             h.update(data)
 
     writer: BlobWriter | None = None
-    size = 0
+    total = 0
     # Three stages overlap: the loop receives piece i+1 while a worker thread hashes piece i and
     # the backend writes piece i. Each stage handles pieces in order (it awaits its previous one).
     hashing: asyncio.Future[None] | None = None
@@ -81,7 +87,7 @@ async def ingest(
             else:
                 hashing = loop.run_in_executor(None, update, piece)
             if writer is None:
-                writer = await blobs.open_writer()
+                writer = await blobs.open_writer(size)
             if pending is not None:
                 await pending
             pending = asyncio.ensure_future(writer.write(piece))
@@ -89,7 +95,9 @@ async def ingest(
         async for chunk in chunks:
             if not chunk:
                 continue
-            size += len(chunk)
+            total += len(chunk)
+            if size is not None and total > size:
+                raise IncompleteBody(f"the body is longer than the {size} bytes announced")
             if not parts and len(chunk) >= CHUNK:
                 await flush(bytes(chunk))
                 continue
@@ -101,20 +109,20 @@ async def ingest(
                 buffered = 0
                 await flush(piece)
         rest = b"".join(parts)
-        small = inline_sink is not None and writer is None and size <= inline_limit
+        small = inline_sink is not None and writer is None and total <= inline_limit
         if small:
             update(rest)
         elif rest:
             await flush(rest)
         elif writer is None:  # an empty body with no inline store
-            writer = await blobs.open_writer()
+            writer = await blobs.open_writer(size)
         if hashing is not None:
             await hashing
             hashing = None
         if pending is not None:
             await pending
             pending = None
-        info = BlobInfo(blob_id=BlobId(b3.hexdigest()), size=size, md5_hex=md5.hexdigest())
+        info = BlobInfo(blob_id=BlobId(b3.hexdigest()), size=total, md5_hex=md5.hexdigest())
         if check is not None:
             check(info, {name: h.digest() for name, h in extra.items()})
         if small and defer_inline:

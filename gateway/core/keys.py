@@ -56,6 +56,8 @@ GC_RULES = b"Y/"  # Y/<repo> -> the repository's retention rules (gateway.gc.rul
 BLOBLOC = b"b/"
 #: p/<physical token> -> an object-store upload in progress, or a physical object being deleted
 PENDING = b"p/"
+#: j/<repo>\0<import id> -> a zero-copy import job (gateway.core.imports)
+IMPORTS = b"j/"
 #: Pending presigned staging uploads of the admin API (shared by every worker process):
 #: w/t/<token> -> the upload; w/e/<expiry, 8 bytes BE seconds><token> -> b"" (expiry order);
 #: w/n -> how many are pending (8 bytes BE). (Briefly under V/, which path history owns: the
@@ -140,6 +142,14 @@ def blob_location(blob_hex: str) -> bytes:
 
 def pending_upload(token: str) -> bytes:
     return PENDING + token.encode("ascii")
+
+
+def import_job(repo_name: str, import_id: str) -> bytes:
+    return import_jobs(repo_name) + import_id.encode("ascii")
+
+
+def import_jobs(repo_name: str) -> bytes:
+    return IMPORTS + _s(repo_name) + SEP
 
 
 def manifest(manifest_hex: str) -> bytes:
@@ -288,4 +298,5 @@ REPO_TABLES = (
     HEADLOG,
     COLLECTED,
     REFLOG,
+    IMPORTS,
 )

@@ -16,6 +16,22 @@ from gateway.core.ids import BlobId, BranchName, CommitId, Path, RepoName, TagNa
 
 #: Prefix of an entry address that names a multipart manifest instead of a single blob.
 MANIFEST_PREFIX = "m:"
+#: Prefix of an entry address that names an object outside Weir, brought in by a zero-copy
+#: import: ``x:<import id>:<url>`` (``s3://bucket/key``). Its bytes are read from there, checked
+#: against the entry's ETag and size (docs/decisions/0022-zero-copy-import.md).
+EXTERNAL_PREFIX = "x:"
+
+
+def external_address(import_id: str, url: str) -> str:
+    return f"{EXTERNAL_PREFIX}{import_id}:{url}"
+
+
+def parse_external(address: str) -> tuple[str, str]:
+    """(import id, url) of an external address."""
+    import_id, _, url = address[len(EXTERNAL_PREFIX) :].partition(":")
+    return import_id, url
+
+
 #: Entry metadata keys starting with this hold standard HTTP object headers (Cache-Control, ...),
 #: not user metadata: ":" cannot occur in an HTTP header name, so the two never collide.
 HEADER_KEY_PREFIX = ":"
@@ -46,16 +62,25 @@ class Entry:
     def identity(self) -> bytes:
         """Content identity for diff and merge: same bytes, type and metadata = same object.
 
-        Re-uploading identical bytes is not a change (mtime and ETag are not part of it).
+        Re-uploading identical bytes is not a change (mtime and ETag are not part of it). An
+        external object (an import) is identified by its source, ETag and size, not by the
+        import that brought it in: importing an unchanged source again is not a change either.
         """
+        address: object = self.address
+        if self.address.startswith(EXTERNAL_PREFIX):
+            address = [parse_external(self.address)[1], self.etag, self.size]
         packed = msgpack.packb(
-            [self.address, self.content_type, sorted(self.metadata.items())], use_bin_type=True
+            [address, self.content_type, sorted(self.metadata.items())], use_bin_type=True
         )
         return blake3.blake3(packed).digest()
 
     @property
     def is_multipart(self) -> bool:
         return self.address.startswith(MANIFEST_PREFIX)
+
+    @property
+    def is_external(self) -> bool:
+        return self.address.startswith(EXTERNAL_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +268,7 @@ class BlobInfo:
 
 
 __all__ = [
+    "EXTERNAL_PREFIX",
     "MANIFEST_PREFIX",
     "BlobInfo",
     "Branch",

@@ -123,6 +123,32 @@ class BlobCapabilities:
     server_side_copy: bool = False
 
 
+class SpliceSource(Protocol):
+    """An opened read of a byte range whose bytes can be moved into a socket by the kernel
+    (``BlobStore.open_splice``): the store has answered, no byte has been sent yet."""
+
+    length: int
+
+    async def splice_to(self, fd: int) -> None:
+        """Send all ``length`` bytes into ``fd``, a connected non-blocking socket. Raises
+        StorageError when the store fails for good, ConnectionError when the peer goes away."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ExternalReader(Protocol):
+    """Reads objects outside Weir that imports brought in (``model.EXTERNAL_PREFIX``)."""
+
+    def read(
+        self, url: str, *, etag: str, size: int, offset: int, length: int
+    ) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes from ``offset`` of the object at ``url``, which must still
+        have ``etag`` and ``size``: raises SourceChanged (before any byte) when it changed or
+        is gone, StorageError when its store fails."""
+        ...
+
+
 class BlobWriter(Protocol):
     """An in-progress blob write. The bytes are invisible until ``commit``.
 
@@ -146,7 +172,11 @@ class BlobStore(Protocol):
 
     capabilities: BlobCapabilities
 
-    async def open_writer(self) -> BlobWriter: ...
+    async def open_writer(self, size: int | None = None) -> BlobWriter:
+        """Start a blob. ``size``, when the caller knows it (an upload's Content-Length), lets a
+        backend stream the bytes to their destination as they arrive; the writer then refuses
+        more bytes and its commit fails on fewer."""
+        ...
 
     def read(
         self, blob_id: BlobId, offset: int = 0, length: int | None = None
@@ -182,6 +212,12 @@ class BlobStore(Protocol):
 
     def local_path(self, blob_id: BlobId) -> FsPath | None:
         """The blob's file on local disk when ``capabilities.local_files``, else None."""
+        ...
+
+    async def open_splice(self, blob_id: BlobId, offset: int, length: int) -> SpliceSource | None:
+        """Open ``length`` bytes from ``offset`` for an in-kernel copy into a socket, when the
+        backend can (S3 over plain HTTP); None when it cannot (read it with ``read``). Raises
+        what ``read`` raises on its first chunk (BlobNotFound, StorageError)."""
         ...
 
     async def sweep(self, *, grace: float) -> int:

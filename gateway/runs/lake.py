@@ -200,6 +200,9 @@ class RunLake(Lake):
     def local_path(self, entry: Entry) -> FsPath | None:
         return self._lake.local_path(entry)
 
+    async def open_splice(self, entry: Entry, offset: int, length: int) -> Any:
+        return await self._lake.open_splice(entry, offset, length)  # an entry read already
+
     # -- writes: the run branch only ------------------------------------------------------------
     def _w(self, repo: str, branch: str) -> str:
         return self._map.write_branch(repo, branch)
@@ -281,6 +284,12 @@ class RunLake(Lake):
     # -- refused ----------------------------------------------------------------------------------
     async def create_repository(self, name: str, *a: Any, **k: Any) -> Repository:
         raise _refused("create repositories")
+
+    async def commit_area(self, repo: str, *a: Any, **k: Any) -> Commit:
+        raise _refused("import objects")
+
+    async def discard_area(self, repo: str, token: str) -> None:
+        raise _refused("import objects")
 
     async def delete_repository(self, name: str, *a: Any, **k: Any) -> None:
         raise _refused("delete repositories")

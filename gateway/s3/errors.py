@@ -259,6 +259,8 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             "At least one of the pre-conditions you specified did not hold",
         ),
         core.NotModified: S3ErrorSpec("NotModified", 304, "Not Modified"),
+        # An imported object whose source changed: the message names the import (decision 0022).
+        core.SourceChanged: S3ErrorSpec("PreconditionFailed", 412, None),
         # conflicts
         core.Conflict: S3ErrorSpec("OperationAborted", 409, None),
         core.NotEmpty: S3ErrorSpec(
@@ -280,7 +282,7 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             "A header or query you provided implies functionality that is not implemented.",
         ),
         # The object store behind Weir is down, slow or throttling and the backend's bounded
-        # retries ran out: SDKs retry SlowDown with backoff (decision 0013). A refusal no retry
+        # retries ran out: SDKs retry SlowDown with backoff (decision 0021). A refusal no retry
         # fixes (credentials, a missing bucket) is a server fault.
         core.StorageError: S3ErrorSpec("SlowDown", 503, "Please reduce your request rate."),
         core.StorageFault: _INTERNAL,

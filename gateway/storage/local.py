@@ -57,9 +57,10 @@ def check_range(offset: int, length: int | None) -> None:
 class LocalBlobWriter:
     """Writes one blob into a temp file; ``commit`` renames it into place. One task at a time."""
 
-    def __init__(self, store: LocalBlobStore, spool: SpoolFile) -> None:
+    def __init__(self, store: LocalBlobStore, spool: SpoolFile, size: int | None = None) -> None:
         self._store = store
         self._spool = spool
+        self._expected = size
         self._finished = False
         self._publishing: asyncio.Future[None] | None = None
 
@@ -67,6 +68,8 @@ class LocalBlobWriter:
         """Append ``chunk`` (written in a worker thread; one write in flight)."""
         if self._finished:
             raise InvalidArgument("write after commit or abort")
+        if self._expected is not None and self._spool.size + len(chunk) > self._expected:
+            raise StorageError(f"more bytes than the {self._expected} announced")
         try:
             await self._spool.write(chunk)
         except OSError as exc:
@@ -78,6 +81,9 @@ class LocalBlobWriter:
         if self._finished:
             raise InvalidArgument("commit after commit or abort")
         self._finished = True
+        if self._expected is not None and self._spool.size != self._expected:
+            await self._spool.discard()
+            raise StorageError(f"{self._spool.size} bytes written, {self._expected} announced")
         try:
             await self._spool.flush()
         except BaseException as exc:
@@ -132,10 +138,10 @@ class LocalBlobStore:
         """Where ``blob_id`` lives (whether or not it exists)."""
         return self.root / blob_key(check_blob_id(blob_id))
 
-    async def open_writer(self) -> LocalBlobWriter:
+    async def open_writer(self, size: int | None = None) -> LocalBlobWriter:
         """Start a blob write. Its locked temp file under ``root/tmp`` is created with the first
         ~1 MiB of data (or at commit for a smaller blob)."""
-        return LocalBlobWriter(self, SpoolFile(self.temp, self.executor))
+        return LocalBlobWriter(self, SpoolFile(self.temp, self.executor), size)
 
     def publish_sync(self, spool: SpoolFile, blob_id: BlobId) -> None:
         """Blocking commit step: write what is still buffered, fsync, rename; or drop
@@ -248,6 +254,9 @@ class LocalBlobStore:
             return await self._run(_unlink_unused, path, unused_since)
         except OSError as exc:
             raise StorageError(f"deleting blob {blob_id}: {exc}") from exc
+
+    async def open_splice(self, blob_id: BlobId, offset: int, length: int) -> None:
+        return None  # local files go out with sendfile (local_path); memory has no socket
 
     async def sweep(self, *, grace: float) -> int:
         """Remove temp files no live writer holds (their lock tells, so ``grace`` is unused)."""

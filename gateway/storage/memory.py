@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from gateway.core.errors import BlobNotFound, InvalidArgument
+from gateway.core.errors import BlobNotFound, InvalidArgument, StorageError
 from gateway.core.ids import BlobId
 from gateway.core.ports import BlobCapabilities, BlobStat
 from gateway.storage.layout import check_blob_id, check_hex_prefix
@@ -16,21 +16,29 @@ from gateway.storage.local import READ_CHUNK, check_range
 class MemoryBlobWriter:
     """Collects chunks; ``commit`` publishes them at once (the first commit of an id wins)."""
 
-    def __init__(self, store: MemoryBlobStore) -> None:
+    def __init__(self, store: MemoryBlobStore, size: int | None = None) -> None:
         self._store = store
         self._chunks: list[bytes] = []
+        self._size = 0
+        self._expected = size
         self._finished = False
 
     async def write(self, chunk: bytes) -> None:
         if self._finished:
             raise InvalidArgument("write after commit or abort")
+        if self._expected is not None and self._size + len(chunk) > self._expected:
+            raise StorageError(f"more bytes than the {self._expected} announced")
         self._chunks.append(bytes(chunk))
+        self._size += len(chunk)
 
     async def commit(self, blob_id: BlobId) -> None:
         blob_id = check_blob_id(blob_id)
         if self._finished:
             raise InvalidArgument("commit after commit or abort")
         self._finished = True
+        if self._expected is not None and self._size != self._expected:
+            self._chunks = []
+            raise StorageError(f"{self._size} bytes written, {self._expected} announced")
         data = b"".join(self._chunks)
         self._chunks = []
         self._store.blobs.setdefault(blob_id, data)  # dedup: an existing blob is kept
@@ -51,8 +59,8 @@ class MemoryBlobStore:
         self.mtimes: dict[BlobId, float] = {}  # last stored or deduplicated against
         self._read_chunk = read_chunk
 
-    async def open_writer(self) -> MemoryBlobWriter:
-        return MemoryBlobWriter(self)
+    async def open_writer(self, size: int | None = None) -> MemoryBlobWriter:
+        return MemoryBlobWriter(self, size)
 
     async def read(
         self, blob_id: BlobId, offset: int = 0, length: int | None = None
@@ -105,6 +113,9 @@ class MemoryBlobStore:
 
     def local_path(self, blob_id: BlobId) -> Path | None:
         return None
+
+    async def open_splice(self, blob_id: BlobId, offset: int, length: int) -> None:
+        return None  # local files go out with sendfile (local_path); memory has no socket
 
     async def sweep(self, *, grace: float) -> int:
         return 0  # nothing outlives a writer here

@@ -1,6 +1,6 @@
 """Blob backend on any S3-compatible object store (AWS S3, SeaweedFS, MinIO, Ceph), via aiobotocore.
 
-Layout (docs/decisions/0012-s3-streaming-layout.md), under ``prefix`` in one bucket::
+Layout (docs/decisions/0020-s3-streaming-layout.md), under ``prefix`` in one bucket::
 
     data/<token>          one object per stored upload; token = 32 random hex digits
     blobs/ab/cd/<blake3>  blobs written by Weir before the blob index (read-only fallback)
@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from botocore.exceptions import ClientError
 
 from gateway.core import blobindex
@@ -60,7 +61,9 @@ from gateway.storage.s3_client import (
     is_not_found,
     storage_error,
 )
-from gateway.storage.s3_writer import MAX_PARTS, S3BlobWriter
+from gateway.storage.s3_data import DataClient, StoreError, backoff, retryable, store_error
+from gateway.storage.s3_splice import RawResponse, SpliceSource, Unsupported, open_raw
+from gateway.storage.s3_writer import MAX_PARTS, S3BlobWriter, _Part
 from gateway.storage.spool import SpoolFile, TempDir
 
 T = TypeVar("T")
@@ -149,6 +152,7 @@ class S3BlobStore:
         self._probe: Any = None
         self._client_lock = asyncio.Lock()
         self._checked: tuple[float, StorageError | None] = (0.0, None)
+        self.data = DataClient(self.settings, bucket)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -168,8 +172,16 @@ class S3BlobStore:
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    async def lookup(self, blob_id: BlobId) -> blobindex.BlobLocation | None:
+        """The blob's index record: a point read, on the event loop only for an embedded
+        metadata store (``KVStore.inline_reads``)."""
+        if self.kv.inline_reads:
+            return self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        return await self.kv.read(lambda r: blobindex.lookup(r, blob_id))
+
     def key_of(self, blob_id: BlobId) -> str:
-        """The object key holding ``blob_id`` (from the index; the legacy key when unknown)."""
+        """The object key holding ``blob_id`` (from the index; the legacy key when unknown).
+        Blocking: for tests and tools."""
         loc = self.kv.read_sync(lambda r: blobindex.lookup(r, check_blob_id(blob_id)))
         return self._key(blob_id, loc)
 
@@ -191,12 +203,13 @@ class S3BlobStore:
 
     # -- writing (called by S3BlobWriter) ---------------------------------------------------------
 
-    async def open_writer(self) -> S3BlobWriter:
-        return S3BlobWriter(self)
+    async def open_writer(self, size: int | None = None) -> S3BlobWriter:
+        """A new writer; ``size``, when known, lets a large blob stream part by part."""
+        return S3BlobWriter(self, size)
 
     async def touch(self, blob_id: BlobId) -> bool:
         """If the index knows the blob, mark it used now and return True (dedup)."""
-        if self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id)) is None:
+        if await self.lookup(blob_id) is None:
             return False
         now = time.time()
         return await self.kv.write(lambda w: blobindex.touch(w, blob_id, now)) is not None
@@ -215,27 +228,15 @@ class S3BlobStore:
         )
         return str(created["UploadId"])
 
-    async def upload_part(
-        self, token: str, start: asyncio.Future[str], number: int, data: bytes, reserved: int
-    ) -> str:
-        """Upload one part once the upload exists; give its memory back when done. Its ETag."""
-        try:
-            upload_id = await asyncio.shield(start)
-            client = await self.client()
-            key = self.physical_key(token)
-            resp = await call(
-                f"UploadPart {key} #{number}",
-                client.upload_part,
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-            return str(resp["ETag"])
-        finally:
-            del data
-            self.budget.give(reserved)
+    async def upload_part(self, token: str, upload_id: str, part: _Part) -> str:
+        """Upload one part (streamed while its bytes arrive when its length is known); its
+        ETag."""
+        key = self.physical_key(token)
+        query = {"partNumber": str(part.number), "uploadId": upload_id}
+        if part.length is None:
+            data = part.joined()
+            return await self.data.put(key, data, len(data), query=query, what="UploadPart")
+        return await self.data.put(key, part.body, part.length, query=query, what="UploadPart")
 
     async def complete_multipart(self, token: str, upload_id: str, etags: list[str]) -> None:
         client = await self.client()
@@ -262,9 +263,7 @@ class S3BlobStore:
             raise storage_error(f"AbortMultipartUpload {key}", exc) from exc
 
     async def put_object(self, token: str, data: bytes) -> None:
-        client = await self.client()
-        key = self.physical_key(token)
-        await call(f"PutObject {key}", client.put_object, Bucket=self.bucket, Key=key, Body=data)
+        await self.data.put(self.physical_key(token), data, len(data), what="PutObject")
 
     async def delete_physical(self, token: str) -> None:
         client = await self.client()
@@ -305,16 +304,8 @@ class S3BlobStore:
                 await self.budget.take(n)
                 try:
                     data = await asyncio.shield(self._run(_pread_exact, spool.fd, n, i * part))
-                    resp = await call(
-                        f"UploadPart {key} #{i + 1}",
-                        client.upload_part,
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=i + 1,
-                        Body=data,
-                    )
-                    etags[i] = str(resp["ETag"])
+                    query = {"partNumber": str(i + 1), "uploadId": upload_id}
+                    etags[i] = await self.data.put(key, data, n, query=query, what="UploadPart")
                 finally:
                     self.budget.give(n)
 
@@ -348,14 +339,15 @@ class S3BlobStore:
         """
         blob_id = check_blob_id(blob_id)
         check_range(offset, length)
-        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        loc = await self.lookup(blob_id)
         key = self._key(blob_id, loc)
         if loc is not None:
-            # The size is known: no request for what lies past the end.
+            # The size is known: no request for what lies past the end, and none with a Range
+            # for the whole object.
             end = loc.size if length is None else min(loc.size, offset + length)
             if offset >= end:
                 return
-            length = end - offset
+            length = None if offset == 0 and end == loc.size else end - offset
         elif length == 0:
             if await self._head(key) is None:
                 raise BlobNotFound(f"blob {blob_id} not found")
@@ -366,22 +358,20 @@ class S3BlobStore:
             if resp is None:
                 return  # the range starts at or past the end: nothing to send
             # A server that ignores Range answers 200 with the whole object: cut it here.
-            ranged = pos > 0 or left is not None
-            skip = pos if ranged and resp["ResponseMetadata"]["HTTPStatusCode"] == 200 else 0
+            skip = pos if (pos > 0 or left is not None) and resp.status == 200 else 0
             try:
-                async with resp["Body"] as body:
-                    async for chunk in body.iter_chunks(READ_CHUNK):
-                        if skip:
-                            dropped = min(skip, len(chunk))
-                            chunk, skip = chunk[dropped:], skip - dropped
-                        if left is not None:
-                            chunk = chunk[:left]
-                            left -= len(chunk)
-                        if chunk:
-                            pos += len(chunk)
-                            yield chunk
-                        if left == 0:
-                            return
+                async for chunk in resp.content.iter_chunked(READ_CHUNK):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                    if left is not None:
+                        chunk = chunk[:left]
+                        left -= len(chunk)
+                    if chunk:
+                        pos += len(chunk)
+                        yield chunk
+                    if left == 0:
+                        return
                 if left is not None and left > 0:
                     raise ConnectionError(f"body ended {left} bytes early")
                 return
@@ -389,25 +379,94 @@ class S3BlobStore:
                 resumes += 1
                 if resumes > self.read_resumes:
                     raise storage_error(f"GET {key} (body, {resumes} attempts)", exc) from exc
+            finally:
+                resp.release()
 
-    async def _get_range(self, blob_id: BlobId, key: str, pos: int, left: int | None) -> Any:
-        """GetObject of ``left`` bytes (None: to the end) from ``pos``; None when the range
-        starts at or past the end (416)."""
-        kwargs: dict[str, str] = {}
-        if pos > 0 or left is not None:
-            kwargs["Range"] = f"bytes={pos}-{'' if left is None else pos + left - 1}"
-        client = await self.client()
-        try:
-            return await client.get_object(Bucket=self.bucket, Key=key, **kwargs)
-        except ClientError as exc:
-            code, status = error_code(exc)
-            if is_not_found(exc):
-                raise BlobNotFound(f"blob {blob_id} not found") from None
-            if code == "InvalidRange" or status == 416:
+    async def open_splice(self, blob_id: BlobId, offset: int, length: int) -> SpliceSource | None:
+        """A ranged GET opened for ``splice(2)`` into a socket (``gateway.storage.s3_splice``):
+        only over plain HTTP, for an indexed blob, when the store answers a ranged request with
+        exactly the bytes asked for; else None (the caller uses ``read``)."""
+        blob_id = check_blob_id(blob_id)
+        endpoint = self.settings.endpoint_url or ""
+        if not endpoint.startswith("http://") or length <= 0:
+            return None
+        loc = await self.lookup(blob_id)
+        if loc is None or offset + length > loc.size:
+            return None
+        key = self.physical_key(loc.token)
+        what = f"GET {key}"
+
+        async def reopen(done: int, left: int) -> RawResponse:
+            response = await self._open_raw(blob_id, key, offset + done, left)
+            if response is None:
+                raise StorageError(f"object store {what}: the range can no longer be spliced")
+            return response
+
+        response = await self._open_raw(blob_id, key, offset, length)
+        if response is None:
+            return None
+        return SpliceSource(
+            length=length,
+            _response=response,
+            _reopen=reopen,
+            _read_timeout=self.settings.read_timeout,
+            _resumes=self.read_resumes,
+            what=what,
+        )
+
+    async def _size_of(self, blob_id: BlobId) -> int:
+        loc = await self.lookup(blob_id)
+        return -1 if loc is None else loc.size
+
+    async def _open_raw(
+        self, blob_id: BlobId, key: str, start: int, length: int
+    ) -> RawResponse | None:
+        """Open a ranged GET on a raw socket, retried like every store request; None when the
+        answer is not exactly the range (a store that ignores Range, no Content-Length)."""
+        url = self.data.url(key)
+        # A whole object is asked for without Range: some stores serve ranges more slowly.
+        whole = start == 0 and length == await self._size_of(blob_id)
+        headers = {} if whole else {"Range": f"bytes={start}-{start + length - 1}"}
+        attempts = self.settings.max_attempts
+        for attempt in range(attempts):
+            try:
+                signed = await self.data.signed("GET", url, headers)
+                response = await asyncio.to_thread(
+                    open_raw, url, signed, self.settings.connect_timeout, self.settings.read_timeout
+                )
+            except Unsupported:
                 return None
-            raise storage_error(f"GET {key}", exc) from exc
-        except TRANSPORT_ERRORS as exc:
-            raise storage_error(f"GET {key}", exc) from exc
+            except OSError as exc:
+                if attempt == attempts - 1:
+                    raise storage_error(f"GET {key}", exc) from exc
+                await asyncio.sleep(backoff(attempt))  # a retry schedule
+                continue
+            if response.status < 300:
+                expected = 200 if whole else 206
+                if response.status != expected or int(response.headers["content-length"]) != length:
+                    response.close()
+                    return None
+                return response
+            error = store_error(response.status, response.error_body)
+            if response.status == 404:
+                raise BlobNotFound(f"blob {blob_id} not found")
+            if not retryable(error.status, error.code) or attempt == attempts - 1:
+                raise error.domain(f"GET {key}")
+            await asyncio.sleep(backoff(attempt))  # a retry schedule
+        raise AssertionError("unreachable")
+
+    async def _get_range(
+        self, blob_id: BlobId, key: str, pos: int, left: int | None
+    ) -> aiohttp.ClientResponse | None:
+        """Open a GetObject of ``left`` bytes (None: to the end) from ``pos``; None when the
+        range starts at or past the end (416)."""
+        end = None if left is None else pos + left - 1
+        try:
+            return await self.data.get(key, pos, end)
+        except StoreError as exc:
+            if exc.status == 404:
+                raise BlobNotFound(f"blob {blob_id} not found") from None
+            raise exc.domain(f"GET {key}") from exc
 
     async def _head(self, key: str) -> dict[str, Any] | None:
         client = await self.client()
@@ -423,7 +482,7 @@ class S3BlobStore:
 
     async def stat(self, blob_id: BlobId) -> BlobStat | None:
         blob_id = check_blob_id(blob_id)
-        loc = self.kv.read_sync(lambda r: blobindex.lookup(r, blob_id))
+        loc = await self.lookup(blob_id)
         if loc is not None:
             return BlobStat(size=loc.size, mtime=loc.touched)
         head = await self._head(self._key(blob_id, None))
@@ -551,6 +610,7 @@ class S3BlobStore:
     async def close(self) -> None:
         """Close the HTTP clients and the thread pool. The store is unusable after."""
         await self._stack.aclose()
+        await self.data.close()
         self._client = self._probe = None
         await asyncio.to_thread(self._executor.shutdown, True)
 

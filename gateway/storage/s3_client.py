@@ -1,7 +1,7 @@
 """The object-store client of the S3 backend: connection settings, the retry policy, how store
 failures become domain errors, and the memory budget shared by a store's writers.
 
-Retry policy (docs/decisions/0013-object-store-faults.md): every request goes through botocore's
+Retry policy (docs/decisions/0021-object-store-faults.md): every request goes through botocore's
 *standard* retry mode -- up to ``max_attempts`` attempts for throttling (503 SlowDown, 429),
 5xx answers and transport failures (refused, reset, timed out), with exponential backoff and full
 jitter (at most 20 s between attempts), and a retry quota per client so that an outage makes

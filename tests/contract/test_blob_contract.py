@@ -293,6 +293,36 @@ class TestBlobContract:
         assert not await blob_store.delete(young_id)
         assert await listed(blob_store) == []
 
+    @pytest.mark.parametrize("size", [0, 100, 6 * MiB + 1, 12 * MiB])
+    async def test_known_size_roundtrip(self, blob_store: BlobStore, size: int) -> None:
+        data = payload(size, seed=size)
+        writer = await blob_store.open_writer(size)
+        for piece in chunked(data, 700 * 1024):  # pieces straddle part boundaries
+            await writer.write(piece)
+        await writer.commit(id_of(data))
+        assert await blob_hash(blob_store, id_of(data)) == id_of(data)
+        assert await read_all(blob_store, id_of(data), 5 * MiB - 3, 10) == data[5 * MiB - 3 :][:10]
+
+    @pytest.mark.parametrize("size", [1000, 6 * MiB])
+    async def test_known_size_is_enforced(
+        self, blob_store: BlobStore, tmp_path: Path, size: int
+    ) -> None:
+        data = payload(size, seed=3)
+        longer = await blob_store.open_writer(size - 1)
+        with pytest.raises(StorageError):
+            for piece in chunked(data, MiB):
+                await longer.write(piece)
+        await longer.abort()
+        shorter = await blob_store.open_writer(size + 1)
+        for piece in chunked(data, MiB):
+            await shorter.write(piece)
+        with pytest.raises(StorageError):
+            await shorter.commit(id_of(data))
+        await shorter.abort()
+        assert not await blob_store.exists(id_of(data))
+        assert await listed(blob_store) == []
+        assert temp_files(blob_store, tmp_path) == []
+
     async def test_sweep_and_check(self, blob_store: BlobStore) -> None:
         await blob_store.check()
         assert await blob_store.sweep(grace=3600) == 0

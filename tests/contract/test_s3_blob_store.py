@@ -26,7 +26,7 @@ from gateway.storage.s3 import S3BlobStore
 from tests.contract.blob_fixtures import *  # noqa: F403
 from tests.contract.blob_fixtures import S3_TEST_PART_SIZE, make_s3_store
 from tests.support.blob_helpers import blob_hash, chunked, id_of, listed, payload, put, read_all
-from tests.support.faulty_proxy import FaultyProxy
+from tests.support.faulty_proxy import Fault, FaultyProxy
 from tests.support.s3servers import S3Server, free_port_block
 
 MiB = 1024 * 1024
@@ -297,6 +297,45 @@ async def test_read_resumes_after_a_broken_connection(
             await read_all(store_via_proxy, bid)
     finally:
         await store_via_proxy.close()
+        await store.close()
+        await proxy.close()
+
+
+async def test_streamed_parts_are_sent_again_from_memory(
+    moto_server: S3Server, moto_bucket: str, tmp_path: Path
+) -> None:
+    """A streamed part whose connection is reset mid-body is retried from the bytes the writer
+    kept; a streamed upload abandoned half-way leaves nothing behind."""
+    proxy = FaultyProxy(moto_server.endpoint_url)
+    endpoint = await proxy.start()
+    store = S3BlobStore(
+        kv=MemoryKVStore(),
+        bucket=moto_bucket,
+        prefix=f"stream-{os.getpid()}",
+        endpoint_url=endpoint,
+        access_key_id="k",
+        secret_access_key="s",
+        part_size=S3_TEST_PART_SIZE,
+        max_attempts=3,
+    )
+    try:
+        data = payload(2 * S3_TEST_PART_SIZE + 1234, seed=31)
+        reset = proxy.inject(Fault("reset", "PUT", "partNumber=2", after=MiB))
+        writer = await store.open_writer(len(data))
+        for piece in chunked(data, 300 * 1024):
+            await writer.write(piece)
+        await writer.commit(id_of(data))
+        assert reset.fired == 1
+        assert await blob_hash(store, id_of(data)) == id_of(data)
+
+        abandoned = await store.open_writer(len(data))
+        for piece in chunked(data[: S3_TEST_PART_SIZE + MiB], MiB):
+            await abandoned.write(piece)
+        await abandoned.abort()
+        assert uploads(moto_server, moto_bucket, store.prefix) == []
+        assert await pending(store) == []
+        assert store.buffered_bytes == 0
+    finally:
         await store.close()
         await proxy.close()
 

@@ -6,7 +6,7 @@ Usage (from the repository root)::
     PYTHONPATH=. python -m tests.support.blob_bench local-small [--count 2000]
 
 The S3 backend is measured end to end by ``bench/s3.py --backend s3`` (Weir on SeaweedFS against
-SeaweedFS directly, docs/decisions/0012-s3-streaming-layout.md).
+SeaweedFS directly, docs/decisions/0020-s3-streaming-layout.md).
 """
 
 from __future__ import annotations

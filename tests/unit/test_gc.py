@@ -393,3 +393,20 @@ async def test_a_repository_or_branch_created_while_marking_keeps_its_commits(
     assert (await lake.get_commit("late", "main")).message == "Repository created"
     exp, have = await census(lake)
     assert have == exp
+
+
+async def test_imported_entries_are_kept_and_never_collected(lake: Lake, tmp_path: Path) -> None:
+    """An imported entry points at an external object (``x:<import>:s3://...``): nothing Weir
+    stores, nothing GC marks or deletes; GC runs through trees that hold such entries."""
+    from gateway.core.model import external_address
+
+    address = external_address("imp1", "s3://theirs/data/part-0.parquet")
+    ext = Entry(address=address, size=123, etag="e" * 32)
+    await lake.put_objects("repo", "main", [("imported/part-0.parquet", ext)])
+    await lake.commit("repo", "main", message="import", committer="t")
+    await put(lake, "repo", "main", "imported/part-0.parquet", blob(BIG, "mine"))  # staged over
+    done = await run(collector(lake, tmp_path, retention_days=0))
+    assert done.mark.missing == 0
+    assert (await lake.stat_object("repo", "main@", "imported/part-0.parquet")).address == address
+    exp, have = await census(lake)
+    assert have == exp

@@ -7,11 +7,12 @@ import dataclasses
 
 import pytest
 
-from gateway.core import codec, errors, keys
+from gateway.core import codec, committing, errors, keys
 from gateway.core.ids import CommitId, TagName
 from gateway.core.lake import Lake, Resolution
 from gateway.core.model import ChangeKind, ConflictKind, MergeStrategy, Side, Tag
 from gateway.core.ports import KVWriter
+from gateway.core.view import View
 from tests.unit.lake_helpers import memory_lake, put, read, state
 
 
@@ -276,20 +277,21 @@ async def test_altered_history_is_detected(lake: Lake) -> None:
         await lake.get_commit("repo", "forged")
 
 
-async def test_a_delete_racing_a_commit_is_not_undone_by_it(lake: Lake) -> None:
-    """A commit prepared before a staged-only path was deleted must not publish that path."""
-    from gateway.core import committing
-    from gateway.core.view import View
-
-    await put(lake, "repo", "main", "kept", b"1")
-    await put(lake, "repo", "main", "gone", b"2")
+@pytest.mark.parametrize("drop", ["delete", "reset"])
+async def test_a_staged_change_dropped_while_a_commit_runs_stays_dropped(
+    lake: Lake, drop: str
+) -> None:
+    """A delete (or reset) of a path with nothing committed drops its staged record. A commit
+    whose snapshot took that record must not publish it: the caller was told it is gone."""
+    await put(lake, "repo", "main", "kept", b"k")
+    await put(lake, "repo", "main", "gone", b"g")
     prepared = lake.kv.read_sync(
         lambda r: committing.prepare_commit(
             View(r),
             lake.kv,
             "repo",
             "main",
-            message="m",
+            message="racing",
             committer="t",
             metadata=None,
             paths=None,
@@ -297,8 +299,13 @@ async def test_a_delete_racing_a_commit_is_not_undone_by_it(lake: Lake) -> None:
             creation_date=None,
         )
     )
-    await lake.delete_object("repo", "main", "gone")  # acknowledged: never committed, so dropped
+    if drop == "delete":
+        await lake.delete_object("repo", "main", "gone")
+    else:
+        await lake.reset_path("repo", "main", "gone")
     with pytest.raises(errors.BranchMoved):
         lake.kv.write_sync(lambda w: committing.publish(w, prepared))
-    await lake.commit("repo", "main", message="m", committer="t")  # prepares again
-    assert set(await state(lake, "repo", "main")) == {"kept"}
+    # Through the facade the commit starts again from a fresh snapshot.
+    await commit(lake, "main", "again")
+    assert await state(lake, "repo", "main@") == {"kept": b"k"}
+    assert await state(lake, "repo", "main") == {"kept": b"k"}

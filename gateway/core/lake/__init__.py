@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from gateway.core.lake.base import INLINE_LIMIT, PURGE_BATCH
 from gateway.core.lake.history import HistoryOps
+from gateway.core.lake.imports import ImportOps
 from gateway.core.lake.objects import ObjectOps
 from gateway.core.lake.paths import PathOps
 from gateway.core.lake.refs import RefOps
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 
-class Lake(RefOps, ObjectOps, HistoryOps, PathOps):
+class Lake(RefOps, ObjectOps, HistoryOps, PathOps, ImportOps):
     """Facade over the engine: repositories, refs, objects, commits, diff, merge, multipart.
 
     Its parts live in ``lake_refs``, ``lake_objects`` and ``lake_history`` over the shared

@@ -20,7 +20,7 @@ from gateway.core.events import NO_EVENTS, LakeEvents
 from gateway.core.model import (
     Branch,
 )
-from gateway.core.ports import BlobStore, KVReader, KVStore, KVWriter
+from gateway.core.ports import BlobStore, ExternalReader, KVReader, KVStore, KVWriter
 from gateway.core.view import View
 
 #: Keys deleted per purge transaction: small enough that a purge of a million retired staging
@@ -53,6 +53,8 @@ class LakeBase:
         self.blobs = blobs
         #: Told of every published commit (lineage events); runs report through it too.
         self.events = events
+        #: Where imported (external) objects are read from; set by the composition root.
+        self.external: ExternalReader | None = None
         self._tasks: set[asyncio.Future[None]] = set()
 
     async def _quick(self, fn: Callable[[KVReader], T]) -> T:

@@ -17,6 +17,8 @@ from gateway.core import audit, codec, gcrefs, keys, listing, multipart, names, 
 from gateway.core.errors import (
     ObjectNotFound,
     PreconditionFailed,
+    SourceChanged,
+    StorageFault,
 )
 from gateway.core.ids import BlobId, BranchName, Path, RepoName
 from gateway.core.ingest import ingest as _ingest
@@ -33,14 +35,16 @@ from gateway.core.lake.types import (
     Upload,
 )
 from gateway.core.model import (
+    EXTERNAL_PREFIX,
     MANIFEST_PREFIX,
     BlobInfo,
     Branch,
     Entry,
     RefKind,
     ResolvedRef,
+    parse_external,
 )
-from gateway.core.ports import KVReader, KVWriter
+from gateway.core.ports import KVReader, KVWriter, SpliceSource
 from gateway.core.view import View
 
 
@@ -55,12 +59,15 @@ class ObjectOps(LakeBase):
         hashers: Mapping[str, Hasher] | None = None,
         check: Callable[[BlobInfo, Mapping[str, bytes]], None] | None = None,
         defer_inline: bool = False,
+        size: int | None = None,
     ) -> BlobInfo:
         """Stream a body into a new blob, computing blake3 + MD5 (+ ``hashers``) in one pass off
         the event loop. ``check(info, digests)`` runs before the blob is published and may raise
         (BadDigest, IncompleteBody, ...) to abort it: nothing is stored then. If the iterator
         raises (client went away), the blob is aborted and the error propagates.
         Publishing is atomic and deduplicated. Returns the blob's info with ``checksums`` empty.
+        ``size``: the length the client announced, if any (lets the backend stream the bytes to
+        the object store as they arrive; a longer body raises IncompleteBody).
         """
         return await _ingest(
             self.blobs,
@@ -70,6 +77,7 @@ class ObjectOps(LakeBase):
             inline_limit=INLINE_LIMIT,
             inline_sink=self._store_inline,
             defer_inline=defer_inline,
+            size=size,
         )
 
     async def _store_inline(self, blob_id: BlobId, data: bytes) -> None:
@@ -101,6 +109,10 @@ class ObjectOps(LakeBase):
             length = max(0, entry.size - offset)
         if length <= 0:
             return
+        if entry.address.startswith(EXTERNAL_PREFIX):
+            async for chunk in self._read_external(entry, offset, min(length, entry.size - offset)):
+                yield chunk
+            return
         if not entry.address.startswith(MANIFEST_PREFIX):
             async for chunk in self._read_blob(BlobId(entry.address), entry.size, offset, length):
                 yield chunk
@@ -125,10 +137,38 @@ class ObjectOps(LakeBase):
             if length <= 0:
                 break
 
+    async def _read_external(self, entry: Entry, offset: int, length: int) -> AsyncIterator[bytes]:
+        """An imported object's bytes, from its source, checked against the recorded ETag and
+        size; a changed or deleted source raises SourceChanged naming the import."""
+        import_id, url = parse_external(entry.address)
+        if self.external is None:
+            raise StorageFault(f"imported object {url}: no reader for external objects is set")
+        try:
+            async for chunk in self.external.read(
+                url, etag=entry.etag, size=entry.size, offset=offset, length=length
+            ):
+                yield chunk
+        except SourceChanged as exc:
+            raise SourceChanged(
+                f"this object was imported by import {import_id} from {url} (ETag {entry.etag}, "
+                f"{entry.size} bytes), and the source no longer matches: {exc.message}. "
+                "Import it again to version its current content."
+            ) from None
+
+    async def open_splice(self, entry: Entry, offset: int, length: int) -> SpliceSource | None:
+        """The entry's byte range opened for an in-kernel copy into a socket, when its bytes are
+        one blob of a backend that can do that (``BlobStore.open_splice``); else None."""
+        if (
+            entry.address.startswith((MANIFEST_PREFIX, EXTERNAL_PREFIX))
+            or entry.size <= INLINE_LIMIT
+        ):
+            return None
+        return await self.blobs.open_splice(BlobId(entry.address), offset, length)
+
     def local_path(self, entry: Entry) -> FsPath | None:
         """A local file holding exactly the entry's bytes (sendfile), when the backend has one."""
         if (
-            entry.address.startswith(MANIFEST_PREFIX)
+            entry.address.startswith((MANIFEST_PREFIX, EXTERNAL_PREFIX))
             or entry.size <= INLINE_LIMIT
             or not self.blobs.capabilities.local_files
         ):

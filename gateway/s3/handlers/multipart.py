@@ -85,7 +85,11 @@ async def upload_part(ctx: S3Context) -> web.StreamResponse:
     upload = await _upload_for_key(ctx)
     payload = await ctx.payload(require_length=True)
     info = await ctx.lake.ingest(
-        payload.chunks, hashers=payload.hashers, check=payload.check, defer_inline=True
+        payload.chunks,
+        hashers=payload.hashers,
+        check=payload.check,
+        defer_inline=True,
+        size=payload.declared_size,  # the object store can take the bytes as they arrive
     )
     ctx.request[BYTES_IN] = info.size
     part = await ctx.lake.put_part(ctx.bucket, upload.upload_id, number, info)
@@ -101,7 +105,7 @@ async def upload_part_copy(ctx: S3Context) -> web.StreamResponse:
     source = await resolve_copy_source(ctx)
     entry = source.entry
     range_header = ctx.headers.get("x-amz-copy-source-range")
-    if range_header is None and not entry.is_multipart:
+    if range_header is None and not entry.is_multipart and not entry.is_external:
         info = BlobInfo(blob_id=BlobId(entry.address), size=entry.size, md5_hex=entry.etag)
     else:
         offset, length = 0, entry.size

@@ -68,7 +68,11 @@ async def put_object(ctx: S3Context) -> web.StreamResponse:
     if payload.declared_size is None or payload.declared_size > PRECHECK_BYTES:
         await require_branch(ctx, ref)  # refuse before a large upload, not after
     info = await ctx.lake.ingest(
-        payload.chunks, hashers=payload.hashers, check=payload.check, defer_inline=True
+        payload.chunks,
+        hashers=payload.hashers,
+        check=payload.check,
+        defer_inline=True,
+        size=payload.declared_size,  # the object store can take the bytes as they arrive
     )
     ctx.request[BYTES_IN] = info.size
     entry = Entry(
