@@ -29,12 +29,11 @@ from botocore.exceptions import ClientError
 
 from gateway.client.api import AdminClient, ApiError
 from gateway.config import load_settings
-from gateway.meta.lmdb_store import LmdbKVStore
-from gateway.server import open_blobs
+from gateway.server import open_blobs, open_metadata
 from tests.contract.blob_fixtures import seaweedfs_server  # noqa: F401
 from tests.functional.conftest import WeirServer, run_weir
 from tests.functional.gc_helpers import admin, run_gc
-from tests.support import gc_census
+from tests.support import gc_census, weir_backend
 from tests.support.s3servers import S3Server
 
 WRITERS = 3
@@ -303,8 +302,10 @@ def _census_after_stop(lake: Lake) -> str | None:
     """Stop the server and compare what its store holds with what must be kept; None when they
     are equal, else what differs."""
     lake.stop()
-    settings = load_settings(environ=lake.env, overrides={"data_dir": str(lake.data_dir)})
-    kv = LmdbKVStore(lake.data_dir / "meta")
+    # The server's own settings: its metadata may be on PostgreSQL (WEIR_TEST_META_BACKEND).
+    environ = {**weir_backend.server_env(lake.data_dir, "functional"), **lake.env}
+    settings = load_settings(environ=environ, overrides={"data_dir": str(lake.data_dir)})
+    kv = open_metadata(settings)
     try:
         blobs = open_blobs(settings, kv)
 
