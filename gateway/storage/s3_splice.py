@@ -26,10 +26,12 @@ import select
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from gateway.core.errors import StorageError
 
+T = TypeVar("T")
 F_SETPIPE_SZ = 1031
 SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 PIPE_SIZE = 1 << 20
@@ -182,12 +184,13 @@ class SpliceSource:
         try:
             while True:
                 if response.prefix:
-                    await asyncio.to_thread(_send_all, fd, response.prefix)
+                    await _in_thread(response.sock, fd, _send_all, fd, response.prefix)
                     done += len(response.prefix)
                     response.prefix = b""
                 if done < self.length:
-                    done += await asyncio.to_thread(
-                        splice_body, response.sock, fd, self.length - done, self._read_timeout
+                    left = self.length - done
+                    done += await _in_thread(
+                        response.sock, fd, splice_body, response.sock, fd, left, self._read_timeout
                     )
                 if done >= self.length:
                     return
@@ -204,6 +207,27 @@ class SpliceSource:
 
     def close(self) -> None:
         self._response.close()
+
+
+async def _in_thread(src: socket.socket, fd: int, fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` in a worker thread, moving bytes from ``src`` to ``fd``. If the caller is
+    cancelled, both connections are shut down (which ends the thread at once) and the thread is
+    waited for before the cancellation goes on: no descriptor is closed while it is in use."""
+    job = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        with contextlib.suppress(OSError):
+            src.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            dst = socket.socket(fileno=os.dup(fd))
+            try:
+                dst.shutdown(socket.SHUT_RDWR)
+            finally:
+                dst.close()
+        with contextlib.suppress(BaseException):
+            await job
+        raise
 
 
 def _send_all(fd: int, data: bytes) -> None:

@@ -157,7 +157,14 @@ async def _splice(
         try:
             if transport is None or transport.is_closing():
                 raise ConnectionResetError("client went away")
-            await source.splice_to(sock.fileno())
+            # Our own descriptor of the client's connection: should asyncio close its socket
+            # meanwhile (the client went away), its number could be reused for another
+            # connection, which must never receive these bytes.
+            fd = os.dup(sock.fileno())
+            try:
+                await source.splice_to(fd)
+            finally:
+                os.close(fd)
             await response.write_eof()
         except ConnectionError:
             _client_gone(request)
