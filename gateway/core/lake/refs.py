@@ -17,6 +17,7 @@ from gateway.core import (
     committing,
     gcrefs,
     heads,
+    imports,
     keys,
     listing,
     names,
@@ -308,6 +309,9 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
     """
     out: list[bytes] = []
     view = View(r)
+    # A running import's private staging area belongs to no branch and must survive a restart
+    # (the import resumes from its cursor; decision 0022).
+    private = {(job.repo, job.token.encode()) for job in imports.running(r)}
     for table in (keys.STAGING, keys.STAGESEQ):
         start = table
         end = keys.prefix_end(table)
@@ -320,8 +324,9 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
             token = tail.split(keys.SEP, 1)[0]
             group = table + repo_b + keys.SEP + token
             repo = repo_b.decode()
-            live = view.repo_exists(repo) and any(
-                b.staging_token.encode() == token for b in view.iter_branches(repo)
+            live = view.repo_exists(repo) and (
+                (repo, token) in private
+                or any(b.staging_token.encode() == token for b in view.iter_branches(repo))
             )
             if not live:
                 out.append(group + (keys.SEP if table == keys.STAGING else b""))
