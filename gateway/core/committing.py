@@ -301,9 +301,16 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
         # retire its token in O(1); the caller purges the old records outside this transaction.
         p.purge_token, token = token, new_token()
     else:
-        # Writes raced the commit (or it took a subset): remove exactly the records it took.
+        # Writes raced the commit (or it took a subset): remove exactly the records it took. A
+        # record rewritten since the snapshot stays staged (it overlays the commit). A record
+        # *removed* since the snapshot (a DELETE of a never-committed path drops its staged write,
+        # a reset drops it) must not be published by this commit, or the removal would be lost:
+        # the commit is computed again from a fresh snapshot.
         for key, raw in p.staged_raw:
-            if w.get(key) == raw:
+            now = w.get(key)
+            if now is None:
+                raise BranchMoved(f"a staged change of {p.branch.name!r} was removed; retry")
+            if now == raw:
                 w.delete(key)
     heads.put_branch(w, p.repo, fresh_branch(cur, head=p.commit.id, token=token), cur.head)
     return p.commit

@@ -29,12 +29,12 @@ from botocore.exceptions import ClientError
 
 from gateway.client.api import AdminClient, ApiError
 from gateway.config import load_settings
-from gateway.meta.lmdb_store import LmdbKVStore
-from gateway.server import open_blobs
+from gateway.server import open_blobs, open_metadata
 from tests.contract.blob_fixtures import seaweedfs_server  # noqa: F401
 from tests.functional.conftest import WeirServer, run_weir
 from tests.functional.gc_helpers import admin, run_gc
 from tests.support import gc_census
+from tests.support.postgres import server_meta_env
 from tests.support.s3servers import S3Server
 
 WRITERS = 3
@@ -76,6 +76,9 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
             WEIR_STORAGE_S3_SECRET_ACCESS_KEY=store.secret_access_key,
         )
     data = tmp_path / "data"
+    # WEIR_TEST_META_BACKEND=postgres: the schema run_weir gives this data directory, so that the
+    # census below opens the same metadata store.
+    env.update(server_meta_env(key=str(data.resolve())))
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(run_weir(data, tmp_path / "server.log", env_extra=env))
         yield Lake(server, env, data, stack.close)
@@ -304,7 +307,7 @@ def _census_after_stop(lake: Lake) -> str | None:
     are equal, else what differs."""
     lake.stop()
     settings = load_settings(environ=lake.env, overrides={"data_dir": str(lake.data_dir)})
-    kv = LmdbKVStore(lake.data_dir / "meta")
+    kv = open_metadata(settings)
     try:
         blobs = open_blobs(settings, kv)
 

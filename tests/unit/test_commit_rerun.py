@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.core import committing, keys
+from gateway.core.errors import BranchMoved
 from gateway.core.ports import KVWriter
 from gateway.core.view import View
 from tests.unit.lake_helpers import memory_lake, put, read, state
@@ -45,3 +46,26 @@ async def test_publish_rerun_decides_the_staging_purge_afresh() -> None:
     assert await state(lake, "repo", "main@") == {"a": b"1"}
     assert await read(lake, "repo", "main", "b") == b"2"
     assert kv.read_sync(lambda r: r.get(keys.staging_seq("repo", branch.staging_token))) is not None
+
+
+async def test_a_staged_write_removed_during_a_commit_is_not_published() -> None:
+    """DELETE of a path that was staged but never committed drops the staged record; a commit
+    whose snapshot still held that record must not publish it (the delete would be lost)."""
+    lake = memory_lake()
+    await lake.create_repository("repo")
+    await put(lake, "repo", "main", "keep", b"1")
+    await put(lake, "repo", "main", "gone", b"2")
+    kv = lake.kv
+    prepared = kv.read_sync(
+        lambda r: committing.prepare_commit(
+            View(r), kv, "repo", "main", message="m", committer="c", metadata=None, paths=None,
+            allow_empty=False, creation_date=None,
+        )
+    )  # fmt: skip
+    assert await lake.delete_object("repo", "main", "gone")  # between snapshot and publication
+    with pytest.raises(BranchMoved):
+        kv.write_sync(lambda w: committing.publish(w, prepared))
+    # Through the facade the commit is computed again and the delete holds.
+    await lake.commit("repo", "main", message="m", committer="c")
+    assert await state(lake, "repo", "main") == {"keep": b"1"}
+    assert await state(lake, "repo", "main@") == {"keep": b"1"}
