@@ -4,8 +4,9 @@ memory of recording a million reads, and the two ways to read branches as of a r
 Three parts, each bounded:
 
 - ``get``: one Weir process (``--workers 1``, so all server CPU is one process tree), 4 KiB
-  objects on ``main``; GETs signed with the admin's key (plain), with a run credential reading
-  ``REPO/main`` (mapped to the run branch, read recorded) and with the same credential reading
+  objects on ``main`` (``--objects`` >= 200 + ``--gets`` x ``--rounds``: every read distinct);
+  GETs signed with the admin's key (plain), with a run credential reading ``REPO/main`` (mapped
+  to the run branch, read recorded) and with the same credential reading
   another repository's ``main`` (mapped to its head as of the start, read recorded). The three
   are interleaved round by round so drift hits all alike; server CPU-ms per GET from
   ``/proc/<pid>/task/*/schedstat`` (as ``bench/s3.py``), medians of the rounds, ratio to plain.
@@ -73,18 +74,26 @@ def _admin(endpoint: str, method: str, path: str, body: Any = None) -> Any:
 
 
 async def _put_objects(host: str, port: int, signer: Signer, bucket: str, n: int) -> None:
+    """Create ``bucket`` and ``n`` 4 KiB objects on main, 16 PUTs in flight (group commit)."""
     authority = f"{host}:{port}"
-    conn = await FastConnection.open(host, port)
-    try:
-        status, _ = await conn.send(build_request(signer, authority, "PUT", f"/{bucket}"))
-        assert status == 200, status
-        for i in range(n):
-            path = encode_key_path(bucket, f"main/small/obj-{i}")
-            body = (f"{i:010d}".encode() * (SMALL // 10 + 1))[:SMALL]
-            status, _ = await conn.send(build_request(signer, authority, "PUT", path, body))
-            assert status == 200, status
-    finally:
-        conn.close()
+    first = await FastConnection.open(host, port)
+    status, _ = await first.send(build_request(signer, authority, "PUT", f"/{bucket}"))
+    first.close()
+    assert status == 200, status
+    todo = iter(range(n))
+
+    async def worker() -> None:
+        conn = await FastConnection.open(host, port)
+        try:
+            for i in todo:
+                path = encode_key_path(bucket, f"main/small/obj-{i}")
+                body = (f"{i:010d}".encode() * (SMALL // 10 + 1))[:SMALL]
+                status, _ = await conn.send(build_request(signer, authority, "PUT", path, body))
+                assert status == 200, status
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(16)))
 
 
 async def _gets(
@@ -335,9 +344,9 @@ async def part_snapshot(args: argparse.Namespace, out: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", default="get,memory,snapshot")
-    parser.add_argument("--objects", type=int, default=12_200)
-    parser.add_argument("--gets", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--objects", type=int, default=20_200)
+    parser.add_argument("--gets", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--reads", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--branches", type=int, nargs="+", default=[10, 1000, 100_000])

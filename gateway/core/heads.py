@@ -18,7 +18,7 @@ the whole lake) per run; instead the engine keeps a *head history* while someone
 Every write of a ``B/`` record goes through ``put_branch``/``delete_branch`` so that no head
 change escapes the log (``tests/unit/test_heads.py`` checks that no other module writes one).
 Pure: records are reached through a ``KVReader``/``KVWriter`` inside the caller's transaction.
-See docs/decisions/0015-isolated-runs.md for the alternatives and measurements.
+See docs/decisions/0023-isolated-runs.md for the alternatives and measurements.
 """
 
 from __future__ import annotations

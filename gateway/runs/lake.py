@@ -68,6 +68,11 @@ class RunLake(Lake):
             return await self._lake.stat_object(repo, ref, path)
         # The hot path of every GET and HEAD: kept flat (the mapping and the recording without
         # an await in the common case).
+        at = self._map.commit_now(repo, ref)
+        if at is not None:  # a snapshot head or a pin: a commit, nothing staged to overlay
+            entry = await self._lake.stat_object(repo, at, path)
+            await self._record(repo, ref, at, path, entry)
+            return entry
         mapped = self._map.mapped_now(repo, ref) or await self._map.read_ref(repo, ref)
         resolved, entry, staged = await self._lake.stat_read(repo, mapped, path)
         if not staged:

@@ -23,7 +23,9 @@ from typing import Protocol
 
 from gateway.core.access import Action, Authorizer, Principal
 from gateway.core.errors import AccessDenied, RefNotFound
+from gateway.core.ids import CommitId
 from gateway.core.lake import Lake
+from gateway.core.model import RefKind, ResolvedRef
 from gateway.core.refexpr import parse_ref
 from gateway.runs import store
 from gateway.runs.model import Run
@@ -46,6 +48,9 @@ class RunMapping:
         self._heads: dict[tuple[str, str], str | None] = {}
         #: (repo, ref) -> mapped ref, for mappings fixed for the run's life (branch-derived).
         self._mapped: dict[tuple[str, str], str] = {}
+        #: (repo, ref) -> the commit it reads, for refs mapped to a bare commit id (snapshots
+        #: and pins): served without resolving the id again.
+        self._commits: dict[tuple[str, str], ResolvedRef] = {}
         self.read_key_prefix = store.reads_of(run.id)
 
     def is_run_branch(self, repo: str, branch: str) -> bool:
@@ -71,7 +76,7 @@ class RunMapping:
             return self._fixed(repo, ref, self.run.run_branch + suffix)
         pinned = self._pins.get((repo, base))
         if pinned is not None:
-            return self._fixed(repo, ref, pinned + suffix)
+            return self._fixed(repo, ref, pinned + suffix, commit=not suffix)
         head = await self._head(repo, base)
         if head is None:
             return ref  # not a branch when the run started, nor since: a tag or a commit id
@@ -80,14 +85,22 @@ class RunMapping:
                 f"branch {base!r} of {repo!r} did not exist when run {self.run.id} started"
             )
         if repo in self._repo_pins:
-            return self._fixed(repo, ref, self._pins[(repo, "")] + suffix)
-        return self._fixed(repo, ref, head + suffix)
+            return self._fixed(repo, ref, self._pins[(repo, "")] + suffix, commit=not suffix)
+        return self._fixed(repo, ref, head + suffix, commit=not suffix)
 
-    def _fixed(self, repo: str, ref: str, mapped: str) -> str:
+    def _fixed(self, repo: str, ref: str, mapped: str, *, commit: bool = False) -> str:
         if len(self._mapped) >= MAX_CACHED_HEADS:
             self._mapped.clear()
+            self._commits.clear()
         self._mapped[(repo, ref)] = mapped
+        if commit:
+            self._commits[(repo, ref)] = ResolvedRef(kind=RefKind.COMMIT, commit=CommitId(mapped))
         return mapped
+
+    def commit_now(self, repo: str, ref: str) -> ResolvedRef | None:
+        """The commit a read of ``repo/ref`` reads, when it is mapped to a bare commit id
+        already looked up (a snapshot head or a pin), else None."""
+        return self._commits.get((repo, ref))
 
     async def _head(self, repo: str, branch: str) -> str | None:
         """The branch's head as of the run's start; "" when it did not exist then but does

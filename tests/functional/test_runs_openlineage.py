@@ -4,6 +4,7 @@ endpoint started by the test; every event validated against the OpenLineage sche
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from gateway.client.api import AdminClient
@@ -29,9 +30,9 @@ def _run_events(sink: Collector, job: str, n: int) -> list[dict[str, Any]]:
     with sink.changed:
         ok = sink.changed.wait_for(lambda: len(mine()) >= n, timeout=30)
         assert ok, f"{len(mine())} event(s) for {job}, expected {n}"
-        # A run's start and finish may be served by different worker processes, each with its
-        # own delivery thread: arrival order is not event order (consumers use eventTime).
-        return sorted(mine(), key=lambda e: str(e["eventTime"]))
+        # Worker processes deliver independently: the order of arrival is not the order of
+        # the events, their time is.
+        return sorted(mine(), key=lambda e: datetime.fromisoformat(str(e["eventTime"])))
 
 
 def test_runs_emit_start_complete_and_fail(

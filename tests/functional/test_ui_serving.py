@@ -50,7 +50,10 @@ def test_assets_revalidate_by_etag(weir_server: WeirServer) -> None:
 
 
 def _imports(path: Path) -> list[str]:
-    return re.findall(r"""(?:import|from)\s*['"]([^'"]+)['"]""", path.read_text())
+    statements = (
+        r"""^\s*(?:import|export)\b[^;]*?\bfrom\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]"""
+    )
+    return [a or b for a, b in re.findall(statements, path.read_text(), re.M)]
 
 
 def test_every_module_the_app_imports_ships_and_is_served(weir_server: WeirServer) -> None:

@@ -11,12 +11,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+import boto3  # type: ignore[import-untyped]
+from botocore.config import Config
 from playwright.sync_api import Page, expect, sync_playwright
 
 from gateway.client.api import AdminClient, ApiError
+from gateway.client.runs import run
 from tests.functional.conftest import run_weir
 from tests.ui.browser import ARGS, chromium_path
-from tests.ui.demo import csv_bytes, put, seed
+from tests.ui.demo import csv_bytes, parquet_bytes, put, seed
 
 REPO = "training-data"
 WIDTH, MAX_HEIGHT = 1280, 1000
@@ -40,6 +43,37 @@ def prepare(client: AdminClient) -> None:
         client.merge(REPO, "relabel", "main")
     except ApiError as exc:
         assert exc.status == 409  # left for the compare page to show
+    put(client, "ranking-models", "main", "ranker/weights.bin", b"\x00" * 4096)
+    client.commit(
+        "ranking-models",
+        "main",
+        "Train ranker v3",
+        {"git": "4f2c1e9", "auc": "0.913"},
+        inputs=[f"{REPO}@v1.0:data/", f"{REPO}@experiment:config/params.json"],
+    )
+
+
+def record_run(endpoint: str, key: str, secret: str) -> None:
+    """A job under ``weir run``: reads the training data, writes features."""
+    with run(
+        REPO,
+        name="features-2026-12",
+        command=["python", "build_features.py", "--window", "30d"],
+        endpoint=endpoint,
+        access_key_id=key,
+        secret_access_key=secret,
+    ) as job:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=job.endpoint,
+            aws_access_key_id=job.access_key_id,
+            aws_secret_access_key=job.secret_access_key,
+            region_name=job.region,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        s3.get_object(Bucket=REPO, Key="main/data/train.parquet")["Body"].read()
+        s3.get_object(Bucket=REPO, Key="main/data/labels.csv")["Body"].read()
+        s3.put_object(Bucket=REPO, Key="main/features/window-30d.parquet", Body=parquet_bytes(500))
 
 
 def shoot(page: Page, out: Path, name: str) -> None:
@@ -88,6 +122,12 @@ def capture(endpoint: str, key: str, secret: str, out: Path) -> None:
         shoot(page, out, "branches")
         page.goto("/ui/admin/users/dana")
         shoot(page, out, "user")
+        page.goto("/ui/repositories/ranking-models/lineage?ref=main")
+        shoot(page, out, "lineage")
+        page.goto("/ui/runs")
+        page.get_by_role("link", name="features-2026-12").click()
+        expect(page.get_by_role("table", name="Run outputs")).to_be_visible()
+        shoot(page, out, "run")
         browser.close()
 
 
@@ -99,6 +139,7 @@ def main(argv: list[str]) -> int:
         run_weir(Path(tmp) / "data", Path(tmp) / "log") as server,
     ):
         prepare(AdminClient(server.endpoint, server.access_key, server.secret_key))
+        record_run(server.endpoint, server.access_key, server.secret_key)
         capture(server.endpoint, server.access_key, server.secret_key, out)
     return 0
 

@@ -14,6 +14,8 @@ import { compareView } from './views/compare.js';
 import { historyView, blameView } from './views/history.js';
 import { settingsView } from './views/settings.js';
 import { usersView, userView, accountView } from './views/users.js';
+import { lineageView } from './views/lineage.js';
+import { runsView, repoRunsView, runView } from './views/runs.js';
 
 const state = { session: null, checked: false };
 
@@ -30,6 +32,10 @@ route('/repositories/:repo/compare', compareView);
 route('/repositories/:repo/history', historyView);
 route('/repositories/:repo/blame', blameView);
 route('/repositories/:repo/settings', settingsView);
+route('/repositories/:repo/lineage', lineageView);
+route('/repositories/:repo/runs', repoRunsView);
+route('/runs', runsView);
+route('/runs/:run', runView);
 route('/admin/users', usersView);
 route('/admin/users/:user', userView);
 route('/account', accountView);
@@ -76,6 +82,7 @@ function header() {
     link('/ui/', h('span', { class: 'brand' }, 'Weir'), { 'aria-label': 'Weir: repositories' }),
     s ? h('nav', { class: 'main-nav', 'aria-label': 'Main' },
       link('/ui/', 'Repositories'),
+      link('/ui/runs', 'Runs'),
       s.user.admin ? link('/ui/admin/users', 'Users') : null) : null,
     s ? h('div', { class: 'who' },
       link('/ui/account', s.user.id, { class: 'user', title: `Signed in with ${s.access_key_id}` }),

@@ -3,7 +3,7 @@
 import { api, get, p } from '../api.js';
 import { h, add, link, uiUrl, fmtBytes, act, notice } from '../dom.js';
 import { navigate } from '../router.js';
-import { repoHeader, loadRepo, isBranch, loadMore, metadataEditor, changeBadge, PAGE } from './common.js';
+import { repoHeader, loadRepo, isBranch, loadMore, metadataEditor, inputsField, changeBadge, PAGE } from './common.js';
 
 export async function changesView(section, { params, query }) {
   const repo = params.repo;
@@ -64,14 +64,16 @@ function commitForm(repo, branch) {
   const status = h('div', { class: 'status-slot' });
   const message = h('textarea', { name: 'message', rows: 3, cols: 60, required: true, 'aria-label': 'Commit message', placeholder: 'What changed and why' });
   const meta = metadataEditor();
+  const inputs = inputsField();
   const form = h('form', { class: 'card commit-form', 'aria-label': 'Commit' },
     h('h2', {}, `Commit to ${branch}`),
     h('label', {}, 'Message', message),
-    meta,
+    meta, inputs,
     h('button', { type: 'submit', class: 'primary' }, 'Commit changes'), status);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const json = { message: message.value, metadata: meta.values() };
+    if (inputs.values().length) json.inputs = inputs.values();
     const created = await act(status, () => api('POST', p`/repositories/${repo}/branches/${branch}/commits`, { json }));
     if (created) navigate(uiUrl(`/repositories/${encodeURIComponent(repo)}/commits/${encodeURIComponent(created.id)}`));
   });

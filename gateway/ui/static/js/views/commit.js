@@ -6,6 +6,7 @@ import { h, add, link, uiUrl, fmtTime, fmtBytes, shortId, act, notice } from '..
 import { navigate } from '../router.js';
 import { repoHeader, loadMore, kv, changeBadge, PAGE } from './common.js';
 import { labelsFor, labelBadges } from './commits.js';
+import { lineageUrl } from './lineage.js';
 
 export async function commitView(section, { params }) {
   const repo = params.repo;
@@ -34,7 +35,9 @@ export async function commitView(section, { params }) {
         inp.path ? ` : ${inp.path}` : '', ' ', h('span', { class: 'muted mono' }, shortId(inp.commit_id)))))] : null,
     ]),
     h('div', { class: 'toolbar' },
-      link(uiUrl(`/repositories/${enc}/objects`, { ref: c.id }), 'Browse files at this commit', { class: 'button' })));
+      link(uiUrl(`/repositories/${enc}/objects`, { ref: c.id }), 'Browse files at this commit', { class: 'button' }),
+      link(lineageUrl(repo, c.id), 'Lineage', { class: 'button', title: 'What this commit was built from' }),
+      link(lineageUrl(repo, c.id, { direction: 'downstream' }), 'Downstream', { class: 'button', title: 'What was built from this commit' })));
   add(section, pickForm(repo, c));
   add(section, h('h2', {}, c.parents.length ? `Changes against ${shortId(c.parents[0])}` : 'Changes'));
   if (!c.parents.length) {

@@ -28,6 +28,7 @@ const TABS = [
   ['branches', 'Branches'],
   ['tags', 'Tags'],
   ['compare', 'Compare & merge'],
+  ['runs', 'Runs'],
   ['settings', 'Settings'],
 ];
 
@@ -152,6 +153,17 @@ export function metadataEditor(initial = []) {
     }
     return out;
   };
+  return box;
+}
+
+// Lineage inputs of a commit or merge: REPO@REF[:PATH], one per line.
+export function inputsField() {
+  const area = h('textarea', {
+    name: 'inputs', rows: 2, 'aria-label': 'Inputs',
+    placeholder: 'REPO@REF[:PATH], one per line: what this was built from (optional)',
+  });
+  const box = h('label', {}, 'Inputs (lineage)', area);
+  box.values = () => area.value.split('\n').map((line) => line.trim()).filter(Boolean);
   return box;
 }
 

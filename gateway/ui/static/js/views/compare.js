@@ -6,7 +6,7 @@
 import { api, get, p } from '../api.js';
 import { h, add, link, uiUrl, fmtBytes, fmtTime, shortId, notice, clear, exactGlob, globRegExp } from '../dom.js';
 import { navigate } from '../router.js';
-import { repoHeader, loadRepo, isBranch, loadMore, changeBadge, metadataEditor, PAGE } from './common.js';
+import { repoHeader, loadRepo, isBranch, loadMore, changeBadge, metadataEditor, inputsField, PAGE } from './common.js';
 
 export async function compareView(section, { params, query }) {
   const repo = params.repo;
@@ -71,10 +71,12 @@ function mergeCard(repo, source, dest) {
     h('option', { value: 'dest-wins' }, `on conflict keep ${dest} (destination wins)`));
   const squash = h('input', { type: 'checkbox', name: 'squash' });
   const meta = metadataEditor();
+  const inputs = inputsField();
   const doMerge = async (resolutions) => {
     const json = { message: message.value, metadata: meta.values(), squash_merge: squash.checked };
     if (strategy.value) json.strategy = strategy.value;
     if (resolutions && resolutions.length) json.resolutions = resolutions;
+    if (inputs.values().length) json.inputs = inputs.values();
     clear(status);
     try {
       const result = await api('POST', p`/repositories/${repo}/refs/${source}/merge/${dest}`, { json });
@@ -95,7 +97,7 @@ function mergeCard(repo, source, dest) {
     h('label', {}, 'Message ', message),
     h('label', {}, 'Strategy ', strategy),
     h('label', { class: 'check' }, squash, ' Squash into one commit with a single parent'),
-    meta,
+    meta, inputs,
     h('button', { type: 'submit', class: 'primary' }, 'Merge'), status, conflictsSlot);
   form.addEventListener('submit', (event) => {
     event.preventDefault();

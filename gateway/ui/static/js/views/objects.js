@@ -6,6 +6,7 @@ import { h, add, link, uiUrl, fmtBytes, fmtTime, shortId, table, act, notice, cl
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, isBranch, pager, kv, PAGE } from './common.js';
 import { renderPreview } from './preview.js';
+import { lineageUrl } from './lineage.js';
 
 function crumbs(repo, ref, path) {
   const parts = path.split('/').filter(Boolean);
@@ -138,6 +139,7 @@ async function objectDetail(section, repo, ref, path, writable) {
     h('div', { class: 'toolbar' },
       h('a', { class: 'button', href: downloadUrl(repo, ref, path), download: name }, 'Download'),
       link(uiUrl(`/repositories/${enc}/history`, { ref, path }), 'History', { class: 'button' }),
+      link(lineageUrl(repo, ref, { path }), 'Lineage', { class: 'button', title: 'What the commit that wrote this was built from' }),
       writable ? h('button', { type: 'button', class: 'danger', onclick: () => deleteAndLeave(status, repo, ref, path) }, 'Delete') : null),
     status,
     kv([
