@@ -105,12 +105,18 @@ WHAT_IFS = {
     "access-log-off": "WEIR_ACCESS_LOG=false (a setting: no JSON access-log line per request)",
     "loop-reads": "LmdbKVStore.read runs read_sync on the event loop (no thread hop per read)",
     "blob-threads-2": "LocalBlobStore gets 2 I/O threads instead of 8 (less GIL/futex churn)",
+    "uvloop": "the uvloop event loop instead of asyncio's (single process; the performance "
+    "budget measured it disabling sendfile and doubling request-body cost)",
     "memory-blobs": "WEIR_STORAGE_BACKEND=memory (a setting: blobs cost no file I/O; an upper "
     "bound for keeping small objects inline in LMDB)",
 }
 
 
 def _apply_what_ifs(names: list[str]) -> None:
+    if "uvloop" in names:
+        import uvloop
+
+        uvloop.install()
     if "loop-reads" in names:
         from gateway.meta.lmdb_store import LmdbKVStore
 
@@ -188,7 +194,7 @@ def start_weir(
         env["WEIR_STORAGE_BACKEND"] = "memory"
     env["WEIR_BENCH_WHAT_IF"] = ",".join(what_ifs)
     launcher = [sys.executable, "-m", "gateway"]
-    if profile is not None or {"loop-reads", "blob-threads-2"} & set(what_ifs):
+    if profile is not None or {"loop-reads", "blob-threads-2", "uvloop"} & set(what_ifs):
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
         out = str(profile) if profile is not None else "-"

@@ -312,7 +312,17 @@ def build_app(settings: Settings, *, worker: WorkerIdentity | None = None) -> we
 
         app.router.add_route("GET", "/", root)  # before S3's catch-all; HEAD / stays S3's
 
-    setup_s3(app, lake=lake, authn=users, authz=authz, region=settings.region, scope=runs)
+    setup_s3(
+        app,
+        lake=lake,
+        authn=users,
+        authz=authz,
+        region=settings.region,
+        regions=frozenset(r.strip() for r in settings.auth.extra_regions.split(",") if r.strip()),
+        sigv2=settings.auth.sigv2,
+        domain=settings.s3.domain,
+        scope=runs,
+    )
     return app
 
 
@@ -347,6 +357,9 @@ async def serve_worker(
         shutdown_timeout=CANCEL_GRACE,  # after drain(): what is still running is cancelled
     )
     await runner.setup()
+    from gateway.s3.protocol import serve_s3_errors
+
+    serve_s3_errors(runner)  # requests aiohttp cannot parse answer S3 XML too
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -391,6 +404,9 @@ async def _serve(settings: Settings) -> None:
         shutdown_timeout=CANCEL_GRACE,  # after drain(): what is still running is cancelled
     )
     await runner.setup()
+    from gateway.s3.protocol import serve_s3_errors
+
+    serve_s3_errors(runner)  # requests aiohttp cannot parse answer S3 XML too
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     data = settings.data_path.resolve()

@@ -11,5 +11,5 @@
   figures on a Unix socket in the supervisor's run directory; the worker that is scraped gathers
   them and labels each series with ``worker="<slot>"``.
 
-See docs/decisions/0013-worker-processes.md.
+See docs/decisions/0018-worker-processes.md.
 """

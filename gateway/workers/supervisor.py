@@ -1,6 +1,6 @@
 """The supervisor process of ``weir serve``: N workers on one port, kept alive, drained on stop.
 
-Model (docs/decisions/0013-worker-processes.md):
+Model (docs/decisions/0018-worker-processes.md):
 
 * The supervisor binds one listening socket per worker *slot*, all on the same address with
   ``SO_REUSEPORT``: the kernel spreads new connections evenly over the slots (a shared socket
