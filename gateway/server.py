@@ -163,7 +163,7 @@ def open_imports(settings: Settings, lake: Lake) -> ImportService | None:
         connect_timeout=s.s3_connect_timeout_s,
         read_timeout=s.s3_read_timeout_s,
     )
-    source = S3Source(DataClient(client, s.s3_bucket))
+    source = S3Source(DataClient(client, s.s3_bucket), page=settings.imports.list_page_size)
     lake.external = source
     return ImportService(lake, source, lease=float(settings.imports.lease_s))
 

@@ -204,6 +204,7 @@ class RefOps(LakeBase):
                 name=BranchName(name), head=src.commit, staging_token=new_token(), hidden=hidden
             )
             heads.put_branch(w, repo, b, None)
+            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, src.commit)])
             return b
 
         return await self.kv.write(fn)
@@ -309,9 +310,8 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
     """
     out: list[bytes] = []
     view = View(r)
-    # A running import's private staging area belongs to no branch and must survive a restart
-    # (the import resumes from its cursor; decision 0022).
-    private = {(job.repo, job.token.encode()) for job in imports.running(r)}
+    # A running import's private area has no branch either (gateway.core.imports): it is live.
+    importing = {(j.repo, j.token.encode()) for j in imports.running(r)}
     for table in (keys.STAGING, keys.STAGESEQ):
         start = table
         end = keys.prefix_end(table)
@@ -325,7 +325,7 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
             group = table + repo_b + keys.SEP + token
             repo = repo_b.decode()
             live = view.repo_exists(repo) and (
-                (repo, token) in private
+                (repo, token) in importing
                 or any(b.staging_token.encode() == token for b in view.iter_branches(repo))
             )
             if not live:
