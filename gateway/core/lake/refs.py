@@ -204,7 +204,6 @@ class RefOps(LakeBase):
                 name=BranchName(name), head=src.commit, staging_token=new_token(), hidden=hidden
             )
             heads.put_branch(w, repo, b, None)
-            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, src.commit)])
             return b
 
         return await self.kv.write(fn)
