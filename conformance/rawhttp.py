@@ -18,8 +18,10 @@ import hashlib
 import hmac
 import http.client
 import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from email.utils import format_datetime
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -38,6 +40,8 @@ from conformance.signing import (
     object_path,
     signing_key,
     uri_encode,
+    v2_signature,
+    v2_string_to_sign,
 )
 
 __all__ = [
@@ -139,20 +143,29 @@ class RawClient:
         payload_hash: str = UNSIGNED_PAYLOAD,
         when: dt.datetime | None = None,
         credentials: Credentials | None = None,
+        service: str = "s3",
+        date_header: bool = False,
+        host: str | None = None,
     ) -> Signed:
         """Sign a request in the ``Authorization`` header.
 
         Every header given is signed, together with ``host``, ``x-amz-date`` and
         ``x-amz-content-sha256`` (set to ``payload_hash``, which may deliberately lie).
+        ``service`` goes into the credential scope; with ``date_header`` the request time is
+        sent (and signed) as an HTTP ``Date`` header instead of ``x-amz-date``; ``host``
+        replaces the ``Host`` header (virtual-hosted style).
         """
         creds = credentials or self.credentials
         now = when or dt.datetime.now(dt.UTC)
         amz_date = amz_timestamp(now)
         day = amz_date[:8]
-        scope = f"{day}/{creds.region}/s3/aws4_request"
+        scope = f"{day}/{creds.region}/{service}/aws4_request"
         all_headers: dict[str, str] = {k.lower(): v for k, v in (headers or {}).items()}
-        all_headers["host"] = self.host_header
-        all_headers["x-amz-date"] = amz_date
+        all_headers["host"] = host or self.host_header
+        if date_header:
+            all_headers["date"] = format_datetime(now.astimezone(dt.UTC), usegmt=True)
+        else:
+            all_headers["x-amz-date"] = amz_date
         all_headers.setdefault("x-amz-content-sha256", payload_hash)
         names = sorted(all_headers)
         canonical_headers = "".join(f"{n}:{' '.join(all_headers[n].split())}\n" for n in names)
@@ -170,7 +183,7 @@ class RawClient:
         to_sign = "\n".join(
             [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        key = signing_key(creds.secret_key, day, creds.region)
+        key = signing_key(creds.secret_key, day, creds.region, service)
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         authorization = (
             f"{ALGORITHM} Credential={creds.access_key}/{scope}, "
@@ -190,12 +203,13 @@ class RawClient:
         when: dt.datetime | None = None,
         query: Query = (),
         credentials: Credentials | None = None,
+        service: str = "s3",
     ) -> str:
         """Return a presigned URL (query-string SigV4, ``host`` signed, payload unsigned)."""
         creds = credentials or self.credentials
         now = when or dt.datetime.now(dt.UTC)
         amz_date = amz_timestamp(now)
-        scope = f"{amz_date[:8]}/{creds.region}/s3/aws4_request"
+        scope = f"{amz_date[:8]}/{creds.region}/{service}/aws4_request"
         params = [
             *query,
             ("X-Amz-Algorithm", ALGORITHM),
@@ -217,9 +231,63 @@ class RawClient:
         to_sign = "\n".join(
             [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        key = signing_key(creds.secret_key, amz_date[:8], creds.region)
+        key = signing_key(creds.secret_key, amz_date[:8], creds.region, service)
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         params.append(("X-Amz-Signature", signature))
+        return f"{self.endpoint_url}{path}?{canonical_query(params)}"
+
+    # -- Signature Version 2 -------------------------------------------------------------------
+
+    def sign_v2(
+        self,
+        method: str,
+        path: str,
+        query: Query = (),
+        headers: Mapping[str, str] | None = None,
+        *,
+        when: dt.datetime | None = None,
+        amz_date: bool = False,
+        credentials: Credentials | None = None,
+    ) -> Signed:
+        """Sign in the ``Authorization: AWS key:signature`` header (SigV2, HMAC-SHA1).
+
+        The request time goes in ``Date``, or with ``amz_date`` in ``x-amz-date`` (the Date
+        line of the string to sign is then empty, as AWS documents).
+        """
+        creds = credentials or self.credentials
+        now = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        all_headers: dict[str, str] = {k.lower(): v for k, v in (headers or {}).items()}
+        all_headers["host"] = self.host_header
+        stamp = format_datetime(now, usegmt=True)
+        if amz_date:
+            all_headers["x-amz-date"] = stamp
+        else:
+            all_headers["date"] = stamp
+        date_line = "" if amz_date else stamp
+        to_sign = v2_string_to_sign(method, path, query, all_headers, date_line)
+        signature = v2_signature(creds.secret_key, to_sign)
+        wire = [*all_headers.items(), ("Authorization", f"AWS {creds.access_key}:{signature}")]
+        target = path + ("?" + canonical_query(query) if query else "")
+        return Signed(method, target, wire, signature, stamp, "", b"")
+
+    def presign_v2(
+        self,
+        method: str,
+        path: str,
+        *,
+        expires_at: int,
+        query: Query = (),
+        credentials: Credentials | None = None,
+    ) -> str:
+        """Return a SigV2 presigned URL (``AWSAccessKeyId``, ``Expires``, ``Signature``)."""
+        creds = credentials or self.credentials
+        to_sign = v2_string_to_sign(method, path, query, {}, str(expires_at))
+        params = [
+            *query,
+            ("AWSAccessKeyId", creds.access_key),
+            ("Expires", str(expires_at)),
+            ("Signature", v2_signature(creds.secret_key, to_sign)),
+        ]
         return f"{self.endpoint_url}{path}?{canonical_query(params)}"
 
     # -- transport ---------------------------------------------------------------------------
@@ -272,6 +340,28 @@ class RawClient:
         finally:
             conn.close()
 
+    def send_bytes(self, data: bytes | Iterable[bytes], *, pause: float = 0.0) -> Response:
+        """Write exactly ``data`` (a request, well-formed or not), then read one response.
+
+        ``data`` may be several pieces written ``pause`` seconds apart (a slow client).
+        Returns status ``CLOSED`` if the server closed the connection without answering.
+        """
+        pieces = [data] if isinstance(data, bytes) else list(data)
+        with socket.create_connection((self._host, self._port), timeout=self.timeout) as sock:
+            try:
+                for index, piece in enumerate(pieces):
+                    if index and pause:
+                        time.sleep(pause)  # pacing the client's bytes, not synchronisation
+                    sock.sendall(piece)
+                resp = http.client.HTTPResponse(sock, method="GET")
+                resp.begin()
+                body = resp.read()
+            except TimeoutError:
+                return Response(TIMED_OUT, {}, b"")
+            except (OSError, http.client.HTTPException):
+                return Response(CLOSED, {}, b"")
+            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
+
     def request(
         self,
         method: str,
@@ -320,6 +410,7 @@ class RawClient:
         wait: float = 5.0,
         headers: Mapping[str, str] | None = None,
         content_length: int | None = None,
+        expect: str = "100-continue",
     ) -> tuple[int | None, Response]:
         """PUT with ``Expect: 100-continue``, sending the body only after the interim answer.
 
@@ -340,7 +431,7 @@ class RawClient:
         """
         length = len(data) if content_length is None else content_length
         hdrs = dict(headers or {})
-        hdrs.update({"content-length": str(length), "expect": "100-continue"})
+        hdrs.update({"content-length": str(length), "expect": expect})
         digest = hashlib.sha256(data).hexdigest() if content_length is None else UNSIGNED_PAYLOAD
         signed = self.sign("PUT", path, (), hdrs, payload_hash=digest)
         lines = [f"PUT {signed.target} HTTP/1.1"]

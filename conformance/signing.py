@@ -62,12 +62,68 @@ def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def signing_key(secret: str, date: str, region: str) -> bytes:
-    """Derive the SigV4 signing key for one day, region and the ``s3`` service."""
+def signing_key(secret: str, date: str, region: str, service: str = "s3") -> bytes:
+    """Derive the SigV4 signing key for one day, region and service (``s3``)."""
     key = _hmac(("AWS4" + secret).encode(), date)
     key = _hmac(key, region)
-    key = _hmac(key, "s3")
+    key = _hmac(key, service)
     return _hmac(key, "aws4_request")
+
+
+#: Query parameters SigV2 signs as part of the resource (AWS's sub-resource list).
+V2_SUBRESOURCES = frozenset(
+    {
+        "acl",
+        "cors",
+        "delete",
+        "lifecycle",
+        "location",
+        "logging",
+        "notification",
+        "partNumber",
+        "policy",
+        "requestPayment",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "response-content-language",
+        "response-content-type",
+        "response-expires",
+        "restore",
+        "tagging",
+        "torrent",
+        "uploadId",
+        "uploads",
+        "versionId",
+        "versioning",
+        "versions",
+        "website",
+    }
+)
+
+
+def v2_string_to_sign(
+    method: str, path: str, query: Query, headers: dict[str, str], date_line: str
+) -> str:
+    """The SigV2 string to sign: method, Content-MD5, Content-Type, date line, the
+    ``x-amz-*`` headers (lower-cased, sorted) and the resource with its sub-resources."""
+    amz = "".join(
+        f"{name}:{headers[name].strip()}\n" for name in sorted(headers) if name.startswith("x-amz-")
+    )
+    resource = path if path.count("/") > 1 or path == "/" else path + "/"
+    subs = sorted((k, v) for k, v in query if k in V2_SUBRESOURCES)
+    if subs:
+        resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in subs)
+    return (
+        f"{method}\n{headers.get('content-md5', '')}\n{headers.get('content-type', '')}\n"
+        f"{date_line}\n{amz}{resource}"
+    )
+
+
+def v2_signature(secret: str, string_to_sign: str) -> str:
+    """Base64 HMAC-SHA1, the SigV2 signature."""
+    digest = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
 
 
 def checksum(algorithm: str, data: bytes) -> str:

@@ -31,6 +31,8 @@ POLL_INTERVAL_S = 0.1
 
 TEST_ACCESS_KEY = "AKIACONFORMANCE00001"
 TEST_SECRET_KEY = "conformance/secret/key/0000000000000000000"
+#: The virtual-hosted-style domain the suite configures on the servers it starts.
+VIRTUAL_DOMAIN = "s3.conformance.test"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class Target:
         bucket: the bucket the suite writes into (created if missing).
         key_prefix: every key the suite writes starts with this (Weir: the branch, ``main/``).
         region: the region the suite signs for.
+        virtual_domain: the domain under which ``<bucket>.<domain>`` addresses a bucket
+            (virtual-hosted style); the suite sends such requests to the endpoint's address
+            with that ``Host``.
     """
 
     name: str
@@ -54,6 +59,7 @@ class Target:
     bucket: str | None
     key_prefix: str
     region: str = "us-east-1"
+    virtual_domain: str = ""
 
 
 def free_port() -> int:
@@ -96,6 +102,7 @@ def _start_weir(workdir: Path) -> Iterator[Target]:
     env = dict(os.environ)
     env["WEIR_ACCESS_KEY_ID"] = TEST_ACCESS_KEY
     env["WEIR_SECRET_ACCESS_KEY"] = TEST_SECRET_KEY
+    env["WEIR_S3_DOMAIN"] = VIRTUAL_DOMAIN
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     # WEIR_TEST_BLOB_BACKEND=s3: Weir keeps its blobs on a SeaweedFS started for the session.
     from tests.support.weir_backend import server_env
@@ -110,7 +117,13 @@ def _start_weir(workdir: Path) -> Iterator[Target]:
     try:
         wait_until_answering(f"http://127.0.0.1:{port}/_health", proc, log)
         yield Target(
-            "weir", f"http://127.0.0.1:{port}", TEST_ACCESS_KEY, TEST_SECRET_KEY, None, "main/"
+            "weir",
+            f"http://127.0.0.1:{port}",
+            TEST_ACCESS_KEY,
+            TEST_SECRET_KEY,
+            None,
+            "main/",
+            virtual_domain=VIRTUAL_DOMAIN,
         )
     finally:
         stop(proc)
@@ -129,7 +142,13 @@ def _start_weir_cluster(workdir: Path) -> Iterator[Target]:
     try:
         endpoint = proxy.start()
         yield Target(
-            "weir-cluster", endpoint, cluster.access_key, cluster.secret_key, None, "main/"
+            "weir-cluster",
+            endpoint,
+            cluster.access_key,
+            cluster.secret_key,
+            None,
+            "main/",
+            virtual_domain=VIRTUAL_DOMAIN,  # the cluster's gateways set WEIR_S3_DOMAIN to it
         )
     finally:
         proxy.stop()
@@ -142,7 +161,10 @@ def _start_seaweedfs(workdir: Path) -> Iterator[Target]:
     from tests.support.s3servers import start_seaweedfs
 
     server = start_seaweedfs(
-        workdir, access_key_id=TEST_ACCESS_KEY, secret_access_key=TEST_SECRET_KEY
+        workdir,
+        access_key_id=TEST_ACCESS_KEY,
+        secret_access_key=TEST_SECRET_KEY,
+        extra_args=[f"-s3.domainName={VIRTUAL_DOMAIN}"],
     )
     try:
         yield Target(
@@ -152,6 +174,7 @@ def _start_seaweedfs(workdir: Path) -> Iterator[Target]:
             server.secret_access_key,
             None,
             "",
+            virtual_domain=VIRTUAL_DOMAIN,
         )
     finally:
         server.stop()
@@ -194,6 +217,7 @@ def target_from_environment(kind: str | None = None) -> Iterator[Target]:
             os.environ.get("S3_BUCKET") or None,
             os.environ.get("S3_KEY_PREFIX", ""),
             os.environ.get("S3_REGION", "us-east-1"),
+            os.environ.get("S3_VIRTUAL_HOST_DOMAIN", ""),
         )
         return
     kind = kind or os.environ.get("WEIR_CONFORMANCE_TARGET", "weir")

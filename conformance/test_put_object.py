@@ -281,3 +281,27 @@ def test_put_over_5_gib_is_entity_too_large_before_the_body(
     assert first in (None, 100, 400), first
     raw_error(resp, 400, "EntityTooLarge")
     assert_absent(s3, bucket, prefix + "huge")
+
+
+def test_put_expect_100_continue_in_any_letter_case_gets_the_interim_answer(
+    raw: RawClient, s3: Any, bucket: str, prefix: str
+) -> None:
+    # Expectation names are case-insensitive (RFC 9110 section 10.1.1).
+    first, resp = raw.put_expect_continue(
+        object_path(bucket, prefix + "k"), DATA, expect="100-Continue"
+    )
+    assert first == 100, first
+    raw_ok(resp)
+    assert s3.get_object(Bucket=bucket, Key=prefix + "k")["Body"].read() == DATA
+
+
+@pytest.mark.parametrize("value", ["200-ok", "", "100-continue-please"])
+def test_put_with_other_expect_value_is_served(
+    raw: RawClient, s3: Any, bucket: str, prefix: str, value: str
+) -> None:
+    # S3 ignores expectations it does not know and serves the request (no 417).
+    resp = raw.request(
+        "PUT", object_path(bucket, prefix + "k"), headers={"expect": value}, body=DATA
+    )
+    raw_ok(resp)
+    assert s3.get_object(Bucket=bucket, Key=prefix + "k")["Body"].read() == DATA

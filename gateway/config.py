@@ -50,6 +50,8 @@ class AuthSettings:
     access_key_id: str = ""  # bootstrap admin credential on first start
     secret_access_key: str = ""
     encryption_key_file: str = ""  # default: <data_dir>/secret.key
+    sigv2: bool = True  # accept AWS Signature Version 2 (boto3's default presigned URLs)
+    extra_regions: str = ""  # more SigV4 scope regions to accept, comma-separated; "*" = any
     session_ttl_hours: int = 12  # browser sessions (web UI): lifetime from sign-in
     session_cookie_secure: bool = False  # Secure cookies even on plain HTTP (TLS proxy in front)
 
@@ -57,6 +59,11 @@ class AuthSettings:
 @dataclass(frozen=True)
 class UISettings:
     enabled: bool = True  # serve the web UI at /ui (and redirect a browser's GET / there)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    domain: str = ""  # virtual-hosted-style base domain: <repo>.<domain> addresses a bucket
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ class ImportsSettings:
     # Zero-copy imports read with the storage.s3_* endpoint and credentials.
     enabled: bool = True
     lease_s: int = 30  # a job whose process stopped renewing it this long is resumed elsewhere
+    list_page_size: int = 1000  # keys per ListObjectsV2 page (each page is one transaction)
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     meta: MetaSettings = field(default_factory=MetaSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
     ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     gc: GcSettings = field(default_factory=GcSettings)
@@ -162,6 +171,7 @@ _SECTIONS: dict[str, type] = {
     "meta": MetaSettings,
     "auth": AuthSettings,
     "server": ServerSettings,
+    "s3": S3Settings,
     "gc": GcSettings,
     "ui": UISettings,
     "openlineage": OpenLineageSettings,

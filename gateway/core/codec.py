@@ -36,8 +36,13 @@ def _sorted_map(m: Mapping[str, str]) -> list[list[str]]:
 
 
 def entry_to_list(e: Entry) -> list[Any]:
-    """Compact list form of an entry, used inside tree leaves and staging records."""
-    return [
+    """Compact list form of an entry, used inside tree leaves and staging records.
+
+    Tags are appended only when there are some: an untagged entry encodes to the bytes it had
+    before tags existed, so every existing tree node keeps its id (the trick of commit inputs,
+    decision 0011).
+    """
+    out = [
         e.address,
         e.size,
         e.etag,
@@ -46,6 +51,9 @@ def entry_to_list(e: Entry) -> list[Any]:
         e.mtime,
         _sorted_map(e.checksums),
     ]
+    if e.tags:
+        out.append(_sorted_map(e.tags))
+    return out
 
 
 def entry_from_list(v: list[Any]) -> Entry:
@@ -57,6 +65,7 @@ def entry_from_list(v: list[Any]) -> Entry:
         metadata=dict(v[4]),
         mtime=v[5],
         checksums=dict(v[6]),
+        tags=dict(v[7]) if len(v) > 7 and v[7] else {},
     )
 
 

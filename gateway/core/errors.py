@@ -74,6 +74,10 @@ class CorruptCommit(Corruption):
     """A stored commit does not hash to its id: the hash chain was broken (tampering, damage)."""
 
 
+class VersionNotFound(NotFound):
+    """A version id (a commit) that is not a version of the path on the ref's history."""
+
+
 class UploadNotFound(NotFound):
     """A multipart upload id is unknown, completed or aborted."""
 

@@ -42,6 +42,11 @@ STAGESEQ = b"Q/"  # Q/<repo>\0<staging token> -> count of writes to that staging
 #: K/<input repo>\0<input commit hex>\0<repo>\0<commit hex> -> b"": commits built from an input
 #: (the reverse of Commit.inputs), so "what was built from X" is a range scan, not a history walk.
 DOWNSTREAM = b"K/"
+#: m/<repo>\0<upload id> -> a completed multipart upload (created at, branch, path,
+#: parts, entry), so that a repeated CompleteMultipartUpload answers as the first one did.
+#: Expires after ``multipart.COMPLETED_TTL_SECONDS`` (``multipart.completed_expired`` tells);
+#: GC deletes expired records, readers ignore them.
+COMPLETED = b"m/"
 #: Garbage collection's own records (``gateway.core.gcrefs`` names the sub-tables): the state of
 #: a running collection, the write barrier's fresh references, young content, run reports.
 GC = b"E/"
@@ -162,6 +167,10 @@ def upload(repo_name: str, upload_id: str) -> bytes:
 
 def uploads(repo_name: str) -> bytes:
     return UPLOAD + _s(repo_name) + SEP
+
+
+def completed(repo_name: str, upload_id: str) -> bytes:
+    return COMPLETED + _s(repo_name) + SEP + upload_id.encode("ascii")
 
 
 def part(repo_name: str, upload_id: str, number: int) -> bytes:
@@ -295,6 +304,7 @@ REPO_TABLES = (
     PATHLOG,
     HISTORY,
     CHAIN,
+    COMPLETED,
     HEADLOG,
     COLLECTED,
     REFLOG,

@@ -58,21 +58,23 @@ class Entry:
     metadata: Mapping[str, str] = field(default_factory=dict)  # user metadata (x-amz-meta-*)
     mtime: float = 0.0  # unix seconds of the write
     checksums: Mapping[str, str] = field(default_factory=dict)  # e.g. {"crc32": "base64..."}
+    tags: Mapping[str, str] = field(default_factory=dict)  # S3 object tags (x-amz-tagging)
 
     def identity(self) -> bytes:
-        """Content identity for diff and merge: same bytes, type and metadata = same object.
-
-        Re-uploading identical bytes is not a change (mtime and ETag are not part of it). An
-        external object (an import) is identified by its source, ETag and size, not by the
-        import that brought it in: importing an unchanged source again is not a change either.
+        """Content identity for diff and merge: same bytes, type, metadata and tags = same
+        object. Re-uploading identical bytes is not a change (mtime and ETag are not part of
+        it); changing a tag is. An external object (an import) is identified by its source,
+        ETag and size, not by the import that brought it in: importing an unchanged source
+        again is not a change either. An entry without tags has the identity it had before tags
+        existed.
         """
         address: object = self.address
         if self.address.startswith(EXTERNAL_PREFIX):
             address = [parse_external(self.address)[1], self.etag, self.size]
-        packed = msgpack.packb(
-            [address, self.content_type, sorted(self.metadata.items())], use_bin_type=True
-        )
-        return blake3.blake3(packed).digest()
+        fields: list[object] = [address, self.content_type, sorted(self.metadata.items())]
+        if self.tags:
+            fields.append(sorted(self.tags.items()))
+        return blake3.blake3(msgpack.packb(fields, use_bin_type=True)).digest()
 
     @property
     def is_multipart(self) -> bool:

@@ -16,6 +16,9 @@ from gateway.core.ports import KVReader, KVWriter
 
 MIN_PART_SIZE = 5 << 20
 MAX_PARTS = 10000
+#: How long a completed upload is remembered for a repeated CompleteMultipartUpload (an SDK
+#: retrying after a lost response does so within seconds to minutes; a day is generous).
+COMPLETED_TTL_SECONDS = 24 * 3600
 
 
 def new_upload_id() -> str:
@@ -23,9 +26,10 @@ def new_upload_id() -> str:
 
 
 def encode_upload(u: Upload) -> bytes:
-    return codec.pack(
-        [u.upload_id, u.repo, u.branch, u.path, u.initiated, u.content_type, dict(u.metadata)]
-    )
+    fields = [u.upload_id, u.repo, u.branch, u.path, u.initiated, u.content_type, dict(u.metadata)]
+    if u.tags:
+        fields.append(dict(u.tags))
+    return codec.pack(fields)
 
 
 def decode_upload(raw: bytes) -> Upload:
@@ -38,6 +42,7 @@ def decode_upload(raw: bytes) -> Upload:
         initiated=v[4],
         content_type=v[5],
         metadata=dict(v[6]),
+        tags=dict(v[7]) if len(v) > 7 else {},
     )
 
 
@@ -72,6 +77,55 @@ def iter_parts(r: KVReader, repo: str, upload_id: str, after: int = 0) -> list[P
     return [decode_part(v) for _, v in r.scan(start, keys.prefix_end(base))]
 
 
+def record_completed(
+    w: KVWriter, upload: Upload, parts: Sequence[tuple[int, str]], entry: Entry, now: float
+) -> None:
+    """Remember a completed upload (same transaction as the completion), see keys.COMPLETED."""
+    wanted = [[number, _bare_etag(etag)] for number, etag in parts]
+    w.put(
+        keys.completed(upload.repo, upload.upload_id),
+        codec.pack([now, upload.branch, upload.path, wanted, codec.entry_to_list(entry)]),
+    )
+
+
+def completed_created(raw: bytes) -> float:
+    """When a completed-upload record was written (unix seconds)."""
+    created: float = codec.unpack(raw)[0]
+    return created
+
+
+def completed_expired(raw: bytes, now: float) -> bool:
+    """Whether a completed-upload record is past its lifetime (GC may delete it)."""
+    return now - completed_created(raw) > COMPLETED_TTL_SECONDS
+
+
+def repeated_completion(
+    r: KVReader,
+    repo: str,
+    upload_id: str,
+    parts: Sequence[tuple[int, str]],
+    *,
+    branch: str | None,
+    path: str | None,
+    now: float,
+) -> Entry | None:
+    """The entry a finished upload produced, when this request repeats its completion exactly
+    (same key, same part list) within the record's lifetime; else None."""
+    raw = r.get(keys.completed(repo, upload_id)) if _valid_id(upload_id) else None
+    if raw is None or completed_expired(raw, now):
+        return None
+    _, done_branch, done_path, wanted, entry = codec.unpack(raw)
+    if (branch is not None and branch != done_branch) or (path is not None and path != done_path):
+        return None
+    if [[number, _bare_etag(etag)] for number, etag in parts] != wanted:
+        return None
+    return codec.entry_from_list(entry)
+
+
+def _bare_etag(etag: str) -> str:
+    return etag.strip().strip('"').lower()
+
+
 def delete_upload(w: KVWriter, repo: str, upload_id: str) -> None:
     base = keys.parts(repo, upload_id)
     for k, _ in list(w.scan(base, keys.prefix_end(base))):
@@ -97,7 +151,7 @@ def compose(w: KVWriter, upload: Upload, wanted: Sequence[tuple[int, str]]) -> E
         if raw is None:
             raise InvalidPart(f"part {number} was not uploaded")
         p = decode_part(raw)
-        if etag.strip().strip('"').lower() != p.blob.md5_hex:
+        if _bare_etag(etag) != p.blob.md5_hex:
             raise InvalidPart(f"part {number}: ETag {etag!r} does not match the uploaded part")
         chosen.append(p)
     for p in chosen[:-1]:
@@ -124,4 +178,5 @@ def compose(w: KVWriter, upload: Upload, wanted: Sequence[tuple[int, str]]) -> E
         content_type=upload.content_type,
         metadata=dict(upload.metadata),
         mtime=time.time(),
+        tags=dict(upload.tags),
     )

@@ -26,10 +26,11 @@ from gateway.core.errors import AccessDenied, IncompleteBody, InvalidRange
 from gateway.core.lake import Lake
 from gateway.observability import BYTES_OUT, OP, REPO, REQUEST_ID, USER
 from gateway.s3 import router
-from gateway.s3.auth import S3Auth
-from gateway.s3.errors import describe, error_xml
+from gateway.s3.auth import BUCKET_PREFIX, S3Auth
+from gateway.s3.errors import S3Detail, describe, error_xml
 from gateway.s3.handlers.common import S3Context
 from gateway.s3.keys import unsatisfiable_content_range
+from gateway.s3.protocol import expect_handler, route_unrouted
 
 log = logging.getLogger("weir.s3")
 
@@ -67,13 +68,26 @@ class S3Gateway:
         authn: Authenticator,
         authz: Authorizer,
         region: str,
+        regions: frozenset[str] = frozenset(),
+        sigv2: bool = True,
+        domain: str = "",
         scope: LakeScope | None = None,
     ) -> None:
         self.lake = lake
         self.authz = authz
         self.region = region
-        self.auth = S3Auth(authn, region=region)
+        self.domain = domain.strip(".").lower()
+        self.auth = S3Auth(authn, region=region, regions=regions, sigv2=sigv2)
         self.scope = scope
+
+    def target(self, request: web.Request) -> router.Target:
+        """Bucket and key: from ``Host`` under the configured domain, else from the path."""
+        if self.domain:
+            bucket = router.virtual_bucket(request.host, self.domain)
+            if bucket is not None:
+                request[BUCKET_PREFIX] = "/" + bucket
+                return router.parse_virtual_target(bucket, request.rel_url.raw_path)
+        return router.parse_target(request.rel_url.raw_path)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_id = request.get(REQUEST_ID) or new_request_id()
@@ -81,7 +95,7 @@ class S3Gateway:
         request[_S3] = True
         target: router.Target | None = None
         try:
-            target = router.parse_target(request.rel_url.raw_path)
+            target = self.target(request)
             route = router.resolve(request.method, target, request.query, request.headers)
             request[OP] = route.op
             if target.bucket:
@@ -153,7 +167,7 @@ class S3Gateway:
                 exc,
                 exc_info=exc,
             )
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(exc.headers) if isinstance(exc, S3Detail) else {}
         if isinstance(exc, InvalidRange):
             headers["Content-Range"] = unsatisfiable_content_range(exc.size)
         if request.method == "HEAD" or not spec.has_body:
@@ -184,14 +198,28 @@ def setup_s3(
     authn: Authenticator,
     authz: Authorizer,
     region: str = "us-east-1",
+    regions: frozenset[str] = frozenset(),
+    sigv2: bool = True,
+    domain: str = "",
     scope: LakeScope | None = None,
 ) -> None:
-    """Serve S3 (path-style) on every path not already routed.
+    """Serve S3 (path style, and virtual-hosted style under ``domain``) on every path not
+    already routed.
 
     Call after mounting the admin sub-app and the ``/_health``/``/_metrics`` routes: the S3
     route is a catch-all and aiohttp matches resources in registration order.
     """
-    gateway = S3Gateway(lake=lake, authn=authn, authz=authz, region=region, scope=scope)
+    gateway = S3Gateway(
+        lake=lake,
+        authn=authn,
+        authz=authz,
+        region=region,
+        regions=regions,
+        sigv2=sigv2,
+        domain=domain,
+        scope=scope,
+    )
     app[S3_GATEWAY] = gateway
     app.on_response_prepare.append(_on_prepare)
-    app.router.add_route("*", "/{s3_path:.*}", gateway.handle)
+    app.router.add_route("*", "/{s3_path:[\\s\\S]*}", gateway.handle, expect_handler=expect_handler)
+    route_unrouted(app.router)  # last: only what nothing else matched reaches it

@@ -27,16 +27,17 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.core.access import Authenticator, Principal
 from gateway.core.errors import AccessDenied, IncompleteBody
 from gateway.core.ids import BlobId
 from gateway.core.lake import Hasher
 from gateway.core.model import BlobInfo
-from gateway.s3 import sigv4
+from gateway.s3 import sigv2, sigv4
 from gateway.s3.checksums import ChecksumSet
 from gateway.s3.chunked import AwsChunkedDecoder
+from gateway.s3.errors import AccessDenied as S3AccessDenied
 from gateway.s3.errors import (
     EntityTooLarge,
     InvalidAccessKeyId,
@@ -44,6 +45,13 @@ from gateway.s3.errors import (
     MaxMessageLengthExceeded,
     MissingContentLength,
 )
+from gateway.s3.sigv4_checks import check_scope, only_one_mechanism, unsigned_amz_headers
+
+#: Headers a handler acts on when they differ from the wire's (SigV2 presigned ``x-amz-*``
+#: query parameters); set by authentication, read by ``S3Context.headers``.
+EFFECTIVE_HEADERS = web.RequestKey("weir.s3.headers", CIMultiDictProxy[str])
+#: ``/bucket`` for a virtual-hosted request (SigV2 signs the bucket in the resource path).
+BUCKET_PREFIX = web.RequestKey("weir.s3.bucket_prefix", str)
 
 #: Body chunk size read from the socket: large enough to amortise hashing calls.
 READ_CHUNK = 1024 * 1024
@@ -143,47 +151,65 @@ def _declared_length(request: web.Request) -> int | None:
 
 
 class S3Auth:
-    """Authenticates S3 requests against an ``Authenticator``. Shared, stateless per request."""
+    """Authenticates S3 requests against an ``Authenticator``. Shared, stateless per request.
+
+    Args:
+        authn: Looks access keys up.
+        region: The region this endpoint serves (reported in region errors).
+        regions: Further regions accepted in SigV4 credential scopes (``*``: any).
+        sigv2: Accept AWS Signature Version 2 (header and presigned).
+        clock: Server time (tests).
+    """
 
     def __init__(
         self,
         authn: Authenticator,
         *,
         region: str,
+        regions: frozenset[str] = frozenset(),
+        sigv2: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.authn = authn
         self.region = region
+        self.regions = frozenset({region, *regions})
+        self.sigv2 = sigv2
         self.clock = clock
 
     async def authenticate(self, request: web.Request) -> tuple[Principal, PayloadFactory]:
         """Verify the request's signature and prepare its body verification.
 
         Raises:
-            AccessDenied: anonymous request.
+            AccessDenied: anonymous request, or ``x-amz-*`` headers the signature does not
+                cover (``HeadersNotSigned``).
             InvalidAccessKeyId: unknown or revoked key.
             SignatureDoesNotMatch, RequestExpired, RequestTimeTooSkewed, ...: bad signature.
+            InvalidArgument: two Authorization headers, or header and query auth at once.
+            AuthorizationHeaderMalformed / AuthorizationQueryParametersError: malformed
+                claims, or a credential scope for another service or region.
         """
         headers = request.headers
         query = request.query
-        authorization = headers.get("Authorization", "")
-        if authorization.lower().startswith("basic ") and (
-            "X-Amz-Credential" in query or "X-Amz-Algorithm" in query
-        ):
+        authorizations = headers.getall("Authorization", ())
+        if len(authorizations) > 1:
+            raise only_one_mechanism()
+        authorization = authorizations[0].strip() if authorizations else ""
+        if authorization.lower().startswith("basic ") and _presigned_query(query):
             # lakeFS SDK quirk: a presigned redirect keeps the client's Basic header.
             stripped = CIMultiDict(headers)
             del stripped["Authorization"]
             headers = stripped  # type: ignore[assignment]
+            authorization = ""
+        if self.sigv2 and (
+            sigv2.is_v2_header(authorization)
+            or (sigv2.is_v2_query(query) and "X-Amz-Credential" not in query)
+        ):
+            return await self._authenticate_v2(request, authorization, headers)
         claims = sigv4.parse_auth(request.method, headers, list(query.items()))
         if claims is None:
             raise AccessDenied("Access Denied: anonymous requests are not allowed")
-        found = await self.authn.lookup(claims.access_key_id)
-        if found is None:
-            raise InvalidAccessKeyId(
-                "The AWS Access Key Id you provided does not exist in our records.",
-                extra={"AWSAccessKeyId": claims.access_key_id},
-            )
-        principal, secret = found
+        check_scope(claims, self.regions)
+        principal, secret = await self._lookup(claims.access_key_id)
         key = sigv4.verify(
             claims,
             secret,
@@ -193,34 +219,86 @@ class S3Auth:
             headers=headers,
             now=self.clock(),
         )
+        unsigned = unsigned_amz_headers(headers, claims)
+        if unsigned:
+            raise _headers_not_signed(unsigned)
 
         async def factory(require_length: bool = False) -> Payload:
-            return self.payload(request, claims, key, require_length=require_length)
+            return self.payload(request, claims.content_sha256, key, require_length=require_length)
+
+        return principal, factory
+
+    async def _lookup(self, access_key_id: str) -> tuple[Principal, str]:
+        found = await self.authn.lookup(access_key_id)
+        if found is None:
+            raise InvalidAccessKeyId(
+                "The AWS Access Key Id you provided does not exist in our records.",
+                extra={"AWSAccessKeyId": access_key_id},
+            )
+        return found
+
+    async def _authenticate_v2(
+        self, request: web.Request, authorization: str, headers: CIMultiDictProxy[str]
+    ) -> tuple[Principal, PayloadFactory]:
+        query = request.query
+        if authorization:
+            if sigv2.is_v2_query(query):
+                raise only_one_mechanism()
+            claims = sigv2.parse_header(authorization, headers)
+        else:
+            claims = sigv2.parse_query(list(query.items()))
+        principal, secret = await self._lookup(claims.access_key_id)
+        sigv2.verify(
+            claims,
+            secret,
+            method=request.method,
+            raw_path=request.rel_url.raw_path,
+            raw_query=request.rel_url.raw_query_string,
+            headers=headers,
+            now=self.clock(),
+            bucket_prefix=request.get(BUCKET_PREFIX, ""),
+        )
+        if claims.amz_query:
+            # Presigned x-amz-* parameters stand for the headers they were signed as.
+            merged = CIMultiDict(request.headers)
+            for name, value in claims.amz_query:
+                merged.add(name, value)
+            request[EFFECTIVE_HEADERS] = CIMultiDictProxy(merged)
+        mode = headers.get("x-amz-content-sha256", "").strip() or sigv4.UNSIGNED_PAYLOAD
+        if mode in (sigv4.STREAMING_SIGNED, sigv4.STREAMING_SIGNED_TRAILER):
+            raise InvalidRequest(
+                "aws-chunked payloads with chunk signatures need Signature Version 4"
+            )
+
+        async def factory(require_length: bool = False) -> Payload:
+            return self.payload(request, mode, None, require_length=require_length)
 
         return principal, factory
 
     def payload(
         self,
         request: web.Request,
-        claims: sigv4.AuthContext,
-        key: sigv4.SigningKey,
+        mode: str,
+        key: sigv4.SigningKey | None,
         *,
         require_length: bool = False,
     ) -> Payload:
         """The verified body stream of an authenticated request.
 
         Args:
+            mode: The signed payload hash (``x-amz-content-sha256``: a hex digest,
+                UNSIGNED-PAYLOAD or a STREAMING-* mode).
+            key: What chunk signatures are verified with (SigV4 only).
             require_length: refuse a body with neither Content-Length nor chunked framing
                 (object uploads: S3's MissingContentLength).
         """
         headers = request.headers
-        mode = claims.content_sha256
         length = _declared_length(request)
         if length is None and "chunked" not in headers.get("Transfer-Encoding", "").lower():
             if require_length:
                 raise MissingContentLength("You must provide the Content-Length HTTP header.")
             length = 0  # aiohttp reads no body without a length or chunked framing
-        if claims.streaming:
+        if mode in sigv4.STREAMING_MODES:
             decoded = headers.get("x-amz-decoded-content-length")
             if decoded is None or not decoded.isdigit():
                 raise MissingContentLength(
@@ -240,6 +318,21 @@ class S3Auth:
         _check_size(length, require_length)
         verify = ChecksumSet.from_request(headers, content_sha256=mode)
         return Payload(_iter_body(request), verify, length)
+
+
+def _presigned_query(query: Mapping[str, str]) -> bool:
+    return (
+        "X-Amz-Credential" in query
+        or "X-Amz-Algorithm" in query
+        or ("AWSAccessKeyId" in query and "Signature" in query)
+    )
+
+
+def _headers_not_signed(names: list[str]) -> S3AccessDenied:
+    return S3AccessDenied(
+        "There were headers present in the request which were not signed",
+        extra={"HeadersNotSigned": ", ".join(names)},
+    )
 
 
 def _check_size(size: int | None, upload: bool) -> None:

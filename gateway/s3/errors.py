@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.core import errors as core
+from gateway.s3.xmltext import escape_safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +67,20 @@ class S3Detail(core.WeirError):
     """Mixin base for S3-only errors that carry extra XML elements for the error body.
 
     ``extra`` maps element name to text, e.g. ``{"StringToSign": ...}`` for
-    SignatureDoesNotMatch, exactly as AWS adds them.
+    SignatureDoesNotMatch, exactly as AWS adds them; ``headers`` are response headers AWS sends
+    with the error (``Allow``, ``x-amz-delete-marker``, ...).
     """
 
-    def __init__(self, message: str, *, extra: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        extra: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.extra: dict[str, str] = dict(extra or {})
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class InvalidRequest(S3Detail, core.InvalidArgument):
@@ -184,6 +193,34 @@ class RequestTimeout(S3Detail, core.InvalidArgument):
 
 class SlowDown(S3Detail, core.StorageError):
     pass
+
+
+class InvalidArgument(S3Detail, core.InvalidArgument):
+    """``InvalidArgument`` 400 with AWS's ``ArgumentName``/``ArgumentValue`` elements."""
+
+
+class AccessDenied(S3Detail, core.AccessDenied):
+    """``AccessDenied`` 403 with a specific message (unsigned headers, public grants...)."""
+
+
+class BadRequest(S3Detail, core.InvalidArgument):
+    """The HTTP layer could not parse the request (framing, header syntax, NUL bytes)."""
+
+
+class RequestHeaderSectionTooLarge(S3Detail, core.InvalidArgument):
+    """A header line, the request line or the number of headers exceeds the limits."""
+
+
+class InvalidPartNumber(S3Detail, core.InvalidArgument):
+    """GetObject/HeadObject ``partNumber`` beyond the object's parts (416)."""
+
+
+class InvalidBucketState(S3Detail, core.Conflict):
+    """A bucket setting Weir's model fixes (versioning cannot be suspended: history is kept)."""
+
+
+class InvalidTag(S3Detail, core.InvalidArgument):
+    """A tag set S3 would refuse (too many tags, key/value too long, duplicate keys)."""
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -378,6 +415,26 @@ _TABLE: Mapping[type[BaseException], S3ErrorSpec] = MappingProxyType(
             "timeout period.",
         ),
         SlowDown: S3ErrorSpec("SlowDown", 503, "Please reduce your request rate."),
+        InvalidArgument: S3ErrorSpec("InvalidArgument", 400, None),
+        AccessDenied: S3ErrorSpec("AccessDenied", 403, None),
+        BadRequest: S3ErrorSpec(
+            "BadRequest", 400, "An error occurred when parsing the HTTP request."
+        ),
+        RequestHeaderSectionTooLarge: S3ErrorSpec(
+            "RequestHeaderSectionTooLarge",
+            400,
+            "Your request header section exceeds the maximum allowed size.",
+        ),
+        InvalidPartNumber: S3ErrorSpec(
+            "InvalidPartNumber", 416, "The requested partnumber is not satisfiable"
+        ),
+        InvalidTag: S3ErrorSpec("InvalidTag", 400, None),
+        InvalidBucketState: S3ErrorSpec("InvalidBucketState", 409, None),
+        core.VersionNotFound: S3ErrorSpec(
+            "NoSuchVersion",
+            404,
+            "The specified version does not exist.",
+        ),
     }
 )
 
@@ -422,10 +479,6 @@ def error_extra(exc: BaseException) -> dict[str, str]:
     return extra
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def error_xml(
     spec: S3ErrorSpec,
     *,
@@ -448,15 +501,15 @@ def error_xml(
         '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>',
         spec.code,
         "</Code><Message>",
-        _escape(message),
+        escape_safe(message),
         "</Message><Resource>",
-        _escape(resource),
+        escape_safe(resource),
         "</Resource><RequestId>",
-        _escape(request_id),
+        escape_safe(request_id),
         "</RequestId>",
     ]
     for name, value in extra.items():
-        parts.append(f"<{name}>{_escape(value)}</{name}>")
+        parts.append(f"<{name}>{escape_safe(value)}</{name}>")
     parts.append("</Error>")
     return "".join(parts).encode("utf-8")
 
@@ -465,42 +518,3 @@ def describe(exc: BaseException) -> tuple[S3ErrorSpec, str, dict[str, str]]:
     """Convenience for the error middleware: (spec, message, extra elements)."""
     spec = s3_error_for(exc)
     return spec, error_message(exc, spec), error_extra(exc)
-
-
-__all__ = [
-    "AuthorizationHeaderMalformed",
-    "AuthorizationQueryParametersError",
-    "ChecksumMismatch",
-    "EntityTooLarge",
-    "InvalidAccessKeyId",
-    "InvalidBucketName",
-    "InvalidChunkSizeError",
-    "InvalidDigest",
-    "InvalidLocationConstraint",
-    "InvalidRequest",
-    "InvalidStorageClass",
-    "InvalidURI",
-    "KeyTooLongError",
-    "MalformedChunkedEncoding",
-    "MalformedXML",
-    "MaxMessageLengthExceeded",
-    "MetadataTooLarge",
-    "MethodNotAllowed",
-    "MissingContentLength",
-    "MissingRequestBodyError",
-    "MissingSecurityHeader",
-    "RequestExpired",
-    "RequestTimeTooSkewed",
-    "RequestTimeout",
-    "S3Detail",
-    "S3ErrorSpec",
-    "SignatureDoesNotMatch",
-    "SlowDown",
-    "UnsupportedSignature",
-    "XAmzContentSHA256Mismatch",
-    "describe",
-    "error_extra",
-    "error_message",
-    "error_xml",
-    "s3_error_for",
-]

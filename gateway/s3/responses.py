@@ -286,3 +286,71 @@ def list_uploads(
         f"<Prefix>{enc(prefix)}</Prefix><MaxUploads>{max_uploads}</MaxUploads>"
         f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{rows}",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ListedVersion:
+    """One row of ListObjectVersions: a version (``etag`` set) or a delete marker (None)."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    mtime: float
+    etag: str | None
+    size: int
+
+
+def list_versions(
+    *,
+    bucket: str,
+    owner: str,
+    prefix: str,
+    delimiter: str,
+    key_marker: str,
+    version_id_marker: str,
+    next_key_marker: str | None,
+    next_version_id_marker: str | None,
+    max_keys: int,
+    truncated: bool,
+    versions: Sequence[ListedVersion],
+    prefixes: Sequence[str],
+    url_encoded: bool,
+) -> bytes:
+    """ListVersionsResult: versions and delete markers in key order, then common prefixes."""
+    enc = url_encode if url_encoded else esc
+    who = _owner(owner)
+    head = (
+        f"<Name>{esc(bucket)}</Name><Prefix>{enc(prefix)}</Prefix>"
+        f"<KeyMarker>{enc(key_marker)}</KeyMarker>"
+        f"<VersionIdMarker>{esc(version_id_marker)}</VersionIdMarker>"
+    )
+    if next_key_marker is not None:
+        head += f"<NextKeyMarker>{enc(next_key_marker)}</NextKeyMarker>"
+    if next_version_id_marker is not None:
+        head += f"<NextVersionIdMarker>{esc(next_version_id_marker)}</NextVersionIdMarker>"
+    head += f"<MaxKeys>{max_keys}</MaxKeys>"
+    if delimiter:
+        head += f"<Delimiter>{enc(delimiter)}</Delimiter>"
+    if url_encoded:
+        head += "<EncodingType>url</EncodingType>"
+    head += f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
+    rows: list[str] = []
+    for v in versions:
+        common = (
+            f"<Key>{enc(v.key)}</Key><VersionId>{esc(v.version_id)}</VersionId>"
+            f"<IsLatest>{'true' if v.is_latest else 'false'}</IsLatest>"
+            f"<LastModified>{iso8601(v.mtime)}</LastModified>"
+        )
+        if v.etag is None:
+            rows.append(f"<DeleteMarker>{common}{who}</DeleteMarker>")
+        else:
+            rows.append(
+                f"<Version>{common}<ETag>&quot;{esc(v.etag)}&quot;</ETag><Size>{v.size}</Size>"
+                f"{who}<StorageClass>STANDARD</StorageClass></Version>"
+            )
+    rows.extend(f"<CommonPrefixes><Prefix>{enc(p)}</Prefix></CommonPrefixes>" for p in prefixes)
+    return _doc("ListVersionsResult", head + "".join(rows))
+
+
+def versioning_configuration(status: str) -> bytes:
+    return _doc("VersioningConfiguration", f"<Status>{esc(status)}</Status>")

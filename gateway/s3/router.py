@@ -5,8 +5,9 @@ The table maps (method, scope, sub-resource) to one operation, where scope is ``
 the one S3 sub-resource query parameter the request carries (``uploads``, ``uploadId``,
 ``delete``, ``location``) or ``""``. Two operations are told apart by a header instead:
 ``x-amz-copy-source`` turns PutObject into CopyObject and UploadPart into UploadPartCopy.
-Sub-resources Weir does not implement (acl, policy, tagging, versioning, ...) route to
-``NotImplemented`` for every method, so no client ever gets a silently wrong answer.
+Sub-resources Weir does not implement (policy, lifecycle, bucket tagging, ...) route to
+``NotImplemented`` for every method, so no client ever gets a silently wrong answer; object
+tagging, ACL reads (and no-op writes), bucket versioning and ListObjectVersions are routed.
 Pure functions over immutable tables; safe from any thread.
 """
 
@@ -20,6 +21,7 @@ from aiohttp import web
 from gateway.core.errors import NotImplementedFeature
 from gateway.s3.errors import MethodNotAllowed
 from gateway.s3.handlers import (
+    acl,
     buckets,
     copy,
     delete,
@@ -27,6 +29,8 @@ from gateway.s3.handlers import (
     multipart,
     objects_read,
     objects_write,
+    tagging,
+    versions,
 )
 from gateway.s3.handlers.common import S3Context
 from gateway.s3.keys import decode_path_segment, validate_key
@@ -60,13 +64,24 @@ class Target:
 
 
 #: Sub-resources that select an operation, in precedence order.
-SELECTING = ("uploads", "uploadId", "delete", "location")
+SELECTING = (
+    "uploads",
+    "uploadId",
+    "delete",
+    "location",
+    "tagging",
+    "acl",
+    "versioning",
+    "versions",
+)
+#: Sub-resources implemented for some scopes or methods only (object tagging, but not bucket
+#: tagging): any other use is NotImplemented, not MethodNotAllowed.
+PARTIAL = frozenset({"tagging", "acl", "versioning", "versions"})
 
 #: S3 sub-resources Weir recognises but does not implement: 501 NotImplemented.
 UNSUPPORTED = frozenset(
     {
         "accelerate",
-        "acl",
         "analytics",
         "attributes",
         "cors",
@@ -90,17 +105,13 @@ UNSUPPORTED = frozenset(
         "retention",
         "select",
         "session",
-        "tagging",
         "torrent",
-        "versioning",
-        "versions",
         "website",
     }
 )
 
 #: Request headers asking for features Weir does not have: refused, never silently dropped.
 UNSUPPORTED_HEADERS = (
-    "x-amz-tagging",
     "x-amz-object-lock-mode",
     "x-amz-object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold",
@@ -133,6 +144,20 @@ TABLE: Mapping[tuple[str, str, str], Route] = {
         "AbortMultipartUpload", multipart.abort_multipart_upload
     ),
     ("GET", "object", "uploadId"): Route("ListParts", multipart.list_parts_handler),
+    ("GET", "object", "tagging"): Route("GetObjectTagging", tagging.get_object_tagging),
+    ("PUT", "object", "tagging"): Route(
+        "PutObjectTagging", tagging.put_object_tagging, reads_body=True
+    ),
+    ("DELETE", "object", "tagging"): Route("DeleteObjectTagging", tagging.delete_object_tagging),
+    ("GET", "object", "acl"): Route("GetObjectAcl", acl.get_object_acl),
+    ("PUT", "object", "acl"): Route("PutObjectAcl", acl.put_object_acl, reads_body=True),
+    ("GET", "bucket", "acl"): Route("GetBucketAcl", acl.get_bucket_acl),
+    ("PUT", "bucket", "acl"): Route("PutBucketAcl", acl.put_bucket_acl, reads_body=True),
+    ("GET", "bucket", "versioning"): Route("GetBucketVersioning", versions.get_bucket_versioning),
+    ("PUT", "bucket", "versioning"): Route(
+        "PutBucketVersioning", versions.put_bucket_versioning, reads_body=True
+    ),
+    ("GET", "bucket", "versions"): Route("ListObjectVersions", versions.list_object_versions),
 }
 
 #: Operations selected by ``x-amz-copy-source`` on top of the table's PUT routes.
@@ -161,6 +186,30 @@ def parse_target(raw_path: str) -> Target:
     return Target(bucket, key)
 
 
+def virtual_bucket(host: str, domain: str) -> str | None:
+    """The bucket a virtual-hosted-style ``Host`` names under ``domain``, else None.
+
+    ``repo.s3.example.com[:port]`` with domain ``s3.example.com`` is bucket ``repo``; the
+    domain itself (or any other host) is path style.
+    """
+    name = host.lower() if host.startswith("[") else host.partition(":")[0].lower()
+    name = name.rstrip(".")
+    suffix = "." + domain
+    if len(name) > len(suffix) and name.endswith(suffix):
+        return name[: -len(suffix)]
+    return None
+
+
+def parse_virtual_target(bucket: str, raw_path: str) -> Target:
+    """A virtual-hosted request: the bucket came from ``Host``, the whole path is the key."""
+    key_raw = raw_path.lstrip("/") if raw_path.startswith("/") else raw_path
+    if not key_raw:
+        return Target(bucket, None)
+    key = decode_path_segment(key_raw)
+    validate_key(key)
+    return Target(bucket, key)
+
+
 def _not_implemented_handler(name: str) -> Handler:
     async def handler(ctx: S3Context) -> web.StreamResponse:
         raise NotImplementedFeature(f"the {name!r} sub-resource is not implemented by Weir")
@@ -174,16 +223,14 @@ def resolve(
     """The operation for a request.
 
     Raises:
-        NotImplementedFeature: a version id other than ``null``, form POST uploads, or a write
-            asking for tags, object lock, website redirects, SSE-C or SSE-KMS.
-        MethodNotAllowed: no operation for this method on this kind of resource.
+        NotImplementedFeature: form POST uploads, or a write asking for object lock, website
+            redirects, SSE-C or SSE-KMS.
+        MethodNotAllowed: no operation for this method on this kind of resource (with AWS's
+            ``Method``/``ResourceType`` elements and ``Allow`` header).
     """
     for name in query:
         if name in UNSUPPORTED:
             return Route(f"NotImplemented:{name}", _not_implemented_handler(name))
-    version = query.get("versionId")
-    if version is not None and version != "null":
-        raise NotImplementedFeature("object versions are not implemented: use refs instead")
     if method in ("PUT", "POST"):
         for header in UNSUPPORTED_HEADERS:
             if header in headers:
@@ -200,6 +247,13 @@ def resolve(
     route = TABLE.get((method, scope, sub))
     if route is not None:
         return route
+    if sub in PARTIAL:
+        return Route(f"NotImplemented:{sub}", _not_implemented_handler(f"{scope} {sub}"))
     if method == "POST" and sub == "":
         raise NotImplementedFeature("POST uploads (browser forms) are not implemented")
-    raise MethodNotAllowed("The specified method is not allowed against this resource.")
+    allowed = sorted({m for (m, sc, su) in TABLE if sc == scope and su == sub})
+    raise MethodNotAllowed(
+        "The specified method is not allowed against this resource.",
+        extra={"Method": method, "ResourceType": scope.upper()},
+        headers={"Allow": ", ".join(allowed)} if allowed else None,
+    )

@@ -36,6 +36,7 @@ from typing import NamedTuple
 from gateway.s3.errors import (
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
+    InvalidArgument,
     InvalidRequest,
     MissingSecurityHeader,
     RequestExpired,
@@ -58,6 +59,7 @@ from gateway.s3.sigv4_canonical import (
     signing_key,
     string_to_sign,
 )
+from gateway.s3.sigv4_checks import only_one_mechanism
 from gateway.s3.sigv4_client import SignedRequest, encode_path, encode_query, sign_request
 
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
@@ -177,7 +179,10 @@ def _parse_header_auth(value: str, headers: Headers) -> AuthContext:
                 "The authorization mechanism you have provided is not supported. "
                 "Please use AWS4-HMAC-SHA256."
             )
-        raise InvalidRequest("Unsupported Authorization Type")
+        raise InvalidArgument(
+            "Unsupported Authorization Type",
+            extra={"ArgumentName": "Authorization", "ArgumentValue": value[:200]},
+        )
     fields: dict[str, str] = {}
     for item in rest.split(","):
         name, sep, field = item.partition("=")
@@ -186,6 +191,10 @@ def _parse_header_auth(value: str, headers: Headers) -> AuthContext:
             if not item.strip():
                 continue
             raise AuthorizationHeaderMalformed(f"The authorization header is malformed: {item!r}")
+        if name in fields:
+            raise AuthorizationHeaderMalformed(
+                f"The authorization header is malformed; {name} is given more than once."
+            )
         fields[name] = field.strip()
     for name in _AUTH_FIELDS:
         if not fields.get(name):
@@ -284,24 +293,29 @@ def parse_auth(
     Raises:
         AuthorizationHeaderMalformed, AuthorizationQueryParametersError: malformed claims.
         UnsupportedSignature: SigV2 (``AWS key:sig`` or ``?Signature=&AWSAccessKeyId=``).
-        InvalidRequest: unknown scheme, both mechanisms at once, or no x-amz-content-sha256.
+        InvalidArgument: unknown scheme, or both mechanisms at once.
+        InvalidRequest: no x-amz-content-sha256 (header auth).
         MissingSecurityHeader: header auth with no valid X-Amz-Date / Date.
     """
     del method
     authorization = headers.get("authorization")
     params: dict[str, str] = {}
+    repeated: list[str] = []
     for key, value in query:
         if key.startswith(("X-Amz-", "x-amz-")) or key in ("AWSAccessKeyId", "Signature"):
+            if key in params and key in _PRESIGN_PARAMS:
+                repeated.append(key)
             params.setdefault(key, value)
     presigned = "X-Amz-Credential" in params or "X-Amz-Algorithm" in params
     if authorization is not None and authorization.strip():
-        if presigned:
-            raise InvalidRequest(
-                "Only one auth mechanism allowed; only the X-Amz-Algorithm "
-                "query parameter or the Authorization header should be specified"
-            )
+        if presigned or ("AWSAccessKeyId" in params and "Signature" in params):
+            raise only_one_mechanism()
         return _parse_header_auth(authorization, headers)
     if presigned:
+        if repeated:
+            raise AuthorizationQueryParametersError(
+                f"{repeated[0]} must appear only once in the query string"
+            )
         return _parse_query_auth(params)
     if "AWSAccessKeyId" in params and "Signature" in params:
         raise UnsupportedSignature(

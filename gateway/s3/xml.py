@@ -15,13 +15,13 @@ All functions are pure and thread-safe.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from xml.parsers import expat
 
 from gateway.core.errors import InvalidArgument
 from gateway.s3.errors import MalformedXML, MaxMessageLengthExceeded
+from gateway.s3.xmltext import escape
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -186,23 +186,6 @@ def parse_create_bucket_configuration(body: bytes, *, max_bytes: int = 64 * 1024
 
 
 # -- writing -----------------------------------------------------------------------------------
-
-# Characters XML 1.0 cannot carry literally in text: markup, CR (would be normalised to LF by
-# parsers) and the C0 controls. Controls are written as character references, as S3 does.
-_NEEDS_ESCAPE = re.compile(r"[&<>\"\r\x00-\x08\x0b\x0c\x0e-\x1f]")
-_REPLACEMENTS = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
-
-
-def _replace(match: re.Match[str]) -> str:
-    char = match.group(0)
-    return _REPLACEMENTS.get(char) or f"&#x{ord(char):X};"
-
-
-def escape(text: str) -> str:
-    """Escape text for an XML element or attribute value."""
-    if _NEEDS_ESCAPE.search(text) is None:
-        return text
-    return _NEEDS_ESCAPE.sub(_replace, text)
 
 
 def el(name: str, text: str | int | bool | None) -> str:

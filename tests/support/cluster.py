@@ -111,6 +111,7 @@ class Cluster:
             WEIR_STORAGE_S3_SECRET_ACCESS_KEY=self.s3.secret_access_key,
             WEIR_AUTH_ENCRYPTION_KEY_FILE=str(self.key_file),
             WEIR_ACCESS_LOG="false",
+            WEIR_S3_DOMAIN="s3.conformance.test",  # virtual-hosted style (conformance)
             WEIR_SERVER_WORKERS="1",  # one process per gateway: the gateways are the point here
         )
         env.update(self.extra_env)

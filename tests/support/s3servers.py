@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -214,10 +215,15 @@ def _spawn(argv: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes
 
 
 def start_seaweedfs(
-    tmp_path: Path, *, access_key_id: str = "weir-test", secret_access_key: str | None = None
+    tmp_path: Path,
+    *,
+    access_key_id: str = "weir-test",
+    secret_access_key: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> S3Server:
     """Start ``weed mini`` (master, volume, filer, S3 in one process) and wait until a signed
-    PutObject succeeds. Takes 5-20 s."""
+    PutObject succeeds. Takes 5-20 s. ``extra_args`` are added to the command line (e.g.
+    ``-s3.domainName=...``)."""
     weed = BIN_DIR / "weed"
     if not weed.exists():
         raise ServerStartError(f"weed binary not found next to {sys.executable}")
@@ -266,6 +272,7 @@ def start_seaweedfs(
             f"-admin.port.grpc={p + 9}",
             "-master.telemetry=false",
             "-s3.autoCreateBucket=false",
+            *extra_args,
         ]
         proc = _spawn(argv, log_path, tmp_path)
         server = S3Server(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 from collections.abc import Iterator
@@ -339,6 +340,7 @@ def test_fast_entry_conversions_match_the_codec() -> None:
         entry(0),
         entry(7, mtime=1.5, content_type="text/plain"),
         entry(9, metadata={"z": "1", "a": "é"}, checksums={"sha256": "x", "crc32": "y"}),
+        entry(3, tags={"team": "ml", "a": "1"}),
     ]
     for e in samples:
         as_list = codec.entry_to_list(e)
@@ -349,6 +351,16 @@ def test_fast_entry_conversions_match_the_codec() -> None:
         assert entry_from_raw(as_list) == codec.entry_from_list(as_list) == e
         assert decode_entry_value(encode_entry_value(e)) == e
         assert type(decode_entry_value(encode_entry_value(e)).metadata) is dict
+        assert len(as_list) == (8 if e.tags else 7)  # no trailing element without tags
+
+
+def test_untagged_entries_keep_their_bytes_and_identity() -> None:
+    # Node ids and entry identities written before tags existed must not change.
+    e = entry(5, metadata={"k": "v"})
+    assert codec.entry_to_list(e) == [e.address, 5, e.etag, e.content_type, [["k", "v"]], 0.0, []]
+    tagged = dataclasses.replace(e, tags={"k": "v"})
+    assert tagged.identity() != e.identity()
+    assert dataclasses.replace(tagged, tags={}).identity() == e.identity()
 
 
 def test_missing_and_corrupt_nodes_raise_domain_errors() -> None:

@@ -15,8 +15,10 @@ from gateway.core.lake.base import INLINE_LIMIT, PURGE_BATCH
 from gateway.core.lake.history import HistoryOps
 from gateway.core.lake.imports import ImportOps
 from gateway.core.lake.objects import ObjectOps
+from gateway.core.lake.parts import PartOps
 from gateway.core.lake.paths import PathOps
 from gateway.core.lake.refs import RefOps
+from gateway.core.lake.tagging import TaggingOps
 from gateway.core.lake.types import (
     BlameLine,
     BlamePage,
@@ -32,6 +34,7 @@ from gateway.core.lake.types import (
     Resolution,
     Upload,
 )
+from gateway.core.lake.versions import VersionOps
 
 __all__ = [
     "INLINE_LIMIT",
@@ -53,7 +56,7 @@ __all__ = [
 ]
 
 
-class Lake(RefOps, ObjectOps, HistoryOps, PathOps, ImportOps):
+class Lake(RefOps, ObjectOps, HistoryOps, PathOps, ImportOps, TaggingOps, VersionOps, PartOps):
     """Facade over the engine: repositories, refs, objects, commits, diff, merge, multipart.
 
     Its parts live in ``lake_refs``, ``lake_objects`` and ``lake_history`` over the shared

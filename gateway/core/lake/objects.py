@@ -19,6 +19,7 @@ from gateway.core.errors import (
     PreconditionFailed,
     SourceChanged,
     StorageFault,
+    UploadNotFound,
 )
 from gateway.core.ids import BlobId, BranchName, Path, RepoName
 from gateway.core.ingest import ingest as _ingest
@@ -352,6 +353,7 @@ class ObjectOps(LakeBase):
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> Upload:
         names.check_path(path)
         up = Upload(
@@ -362,6 +364,7 @@ class ObjectOps(LakeBase):
             initiated=time.time(),
             content_type=content_type,
             metadata=dict(metadata or {}),
+            tags=dict(tags or {}),
         )
 
         def fn(w: KVWriter) -> Upload:
@@ -432,15 +435,34 @@ class ObjectOps(LakeBase):
         parts: Sequence[tuple[int, str]],
         *,
         conditions: Conditions | None = None,
+        branch: str | None = None,
+        path: str | None = None,
     ) -> Entry:
         """Compose the listed (number, etag) parts, in ascending order, into one entry
         (zero-copy manifest) and stage it, atomically with removing the upload. ETag is
-        md5-of-part-md5s-N. Raises InvalidPart, InvalidPartOrder, EntityTooSmall (part < 5 MiB
+        md5-of-part-md5s-N. Idempotent: the same request repeated after success (same key, same
+        parts, within ``multipart.COMPLETED_TTL_SECONDS``) returns the same entry and stages
+        nothing. ``branch``/``path``: the key the request names (UploadNotFound if the upload
+        belongs to another). Raises InvalidPart, InvalidPartOrder, EntityTooSmall (part < 5 MiB
         except the last), UploadNotFound, ProtectedBranch, PreconditionFailed."""
 
         def fn(w: KVWriter) -> Entry:
             view = View(w)
-            up = multipart.get_upload(w, repo, upload_id)
+            now = time.time()
+            try:
+                up = multipart.get_upload(w, repo, upload_id)
+            except UploadNotFound:
+                view.repo(repo)  # NoSuchBucket before NoSuchUpload
+                done = multipart.repeated_completion(
+                    w, repo, upload_id, parts, branch=branch, path=path, now=now
+                )
+                if done is None:
+                    raise
+                return done
+            if (branch is not None and up.branch != branch) or (
+                path is not None and up.path != path
+            ):
+                raise UploadNotFound("upload id does not belong to this key")
             b = self._writable_branch(view, repo, up.branch)
             entry = multipart.compose(w, up, parts)
             if conditions is not None:
@@ -451,6 +473,7 @@ class ObjectOps(LakeBase):
             )
             view.bump_staging(repo, b.staging_token)
             multipart.delete_upload(w, repo, upload_id)
+            multipart.record_completed(w, up, parts, entry, now)
             gcrefs.note_fresh(w, [gcrefs.address_ref(entry.address)])
             return entry
 
@@ -473,6 +496,11 @@ def _in_snapshot(view: View, repo: str, ref: str | ResolvedRef) -> ResolvedRef:
         return ref
     b = view.branch(repo, ref.branch)
     return dataclasses.replace(ref, commit=b.head, staging_token=b.staging_token)
+
+
+def _other_key(up: Upload, branch: str | None, path: str | None) -> bool:
+    """The request names a key other than the upload's (None: not checked)."""
+    return (branch is not None and up.branch != branch) or (path is not None and up.path != path)
 
 
 def _put_inline(w: KVWriter, blob_id: str, data: bytes) -> None:

@@ -106,6 +106,7 @@ class Upload:
     initiated: float
     content_type: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # given at creation (x-amz-tagging)
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,14 +149,24 @@ def decode_node(data: bytes) -> Node:
 
 # -- entries: the codec's list form, converted fast -----------------------------------------------
 
-_ENTRY_FIELDS = ("address", "size", "etag", "content_type", "metadata", "mtime", "checksums")
+_ENTRY_FIELDS = (
+    "address",
+    "size",
+    "etag",
+    "content_type",
+    "metadata",
+    "mtime",
+    "checksums",
+    "tags",
+)
 
 
 def entry_to_raw(e: Entry) -> tuple[Any, ...]:
     """``codec.entry_to_list`` as nested tuples: the same msgpack bytes (checked by the tests)."""
     m = e.metadata
     c = e.checksums
-    return (
+    t = e.tags
+    raw: tuple[Any, ...] = (
         e.address,
         e.size,
         e.etag,
@@ -165,6 +175,9 @@ def entry_to_raw(e: Entry) -> tuple[Any, ...]:
         e.mtime,
         tuple([(k, c[k]) for k in sorted(c)]) if c else (),
     )
+    if t:  # only when present, as in the codec: untagged entries keep their bytes
+        raw += (tuple([(k, t[k]) for k in sorted(t)]),)
+    return raw
 
 
 def encode_entry_value(e: Entry) -> bytes:
@@ -181,7 +194,7 @@ def _make_entry_decoders() -> tuple[Callable[[Sequence[Any]], Entry], Callable[[
         slow: Callable[[Sequence[Any]], Entry] = codec.entry_from_list  # type: ignore[assignment]
         return slow, lambda data: slow(unpackb(data, raw=False, use_list=False))
     new = object.__new__
-    s_addr, s_size, s_etag, s_ctype, s_meta, s_mtime, s_sums = (
+    s_addr, s_size, s_etag, s_ctype, s_meta, s_mtime, s_sums, s_tags = (
         getattr(Entry, name).__set__ for name in _ENTRY_FIELDS
     )
 
@@ -194,19 +207,11 @@ def _make_entry_decoders() -> tuple[Callable[[Sequence[Any]], Entry], Callable[[
         s_meta(e, dict(v[4]) if v[4] else {})
         s_mtime(e, v[5])
         s_sums(e, dict(v[6]) if v[6] else {})
+        s_tags(e, dict(v[7]) if len(v) > 7 and v[7] else {})
         return e
 
     def from_bytes(data: bytes) -> Entry:
-        v = unpackb(data, raw=False, use_list=False)
-        e: Entry = new(Entry)
-        s_addr(e, v[0])
-        s_size(e, v[1])
-        s_etag(e, v[2])
-        s_ctype(e, v[3])
-        s_meta(e, dict(v[4]) if v[4] else {})
-        s_mtime(e, v[5])
-        s_sums(e, dict(v[6]) if v[6] else {})
-        return e
+        return from_raw(unpackb(data, raw=False, use_list=False))
 
     return from_raw, from_bytes
 

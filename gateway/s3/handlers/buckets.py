@@ -1,7 +1,8 @@
 """Bucket operations: a bucket is a repository.
 
 ListBuckets shows the repositories the caller may read; CreateBucket creates a repository with
-default branch ``main`` (``x-amz-acl`` and other canned-ACL headers are accepted and ignored);
+default branch ``main`` (ACL headers that change nothing are accepted, public ones refused:
+``handlers.acl``);
 DeleteBucket deletes a repository only when no ref holds an object (``BucketNotEmpty``).
 Atomicity is the facade's: each call is one metadata transaction.
 """
@@ -14,6 +15,7 @@ from gateway.core.access import Action
 from gateway.core.errors import AccessDenied, InvalidName
 from gateway.core.model import Repository
 from gateway.s3.errors import InvalidBucketName, InvalidLocationConstraint
+from gateway.s3.handlers.acl import check_acl_headers
 from gateway.s3.handlers.common import S3Context, empty, read_body, xml_response
 from gateway.s3.keys import validate_bucket
 from gateway.s3.responses import bucket_location
@@ -46,6 +48,7 @@ async def create_bucket(ctx: S3Context) -> web.StreamResponse:
     validate_bucket(ctx.bucket)
     await ctx.allow(Action.ADMIN, None)
     ctx.note(repo=ctx.bucket)
+    check_acl_headers(ctx.headers)
     body = await read_body(ctx, MAX_CONFIG_BYTES)
     location = parse_create_bucket_configuration(body, max_bytes=MAX_CONFIG_BYTES)
     if location is not None and location != ctx.region:

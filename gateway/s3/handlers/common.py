@@ -21,6 +21,7 @@ from gateway.core.errors import InvalidArgument, InvalidPath
 from gateway.core.lake import Lake
 from gateway.core.model import HEADER_KEY_PREFIX, Entry
 from gateway.observability import REF, REPO
+from gateway.s3.auth import EFFECTIVE_HEADERS
 from gateway.s3.errors import MetadataTooLarge
 from gateway.s3.responses import http_date, quote_etag
 
@@ -69,7 +70,9 @@ class S3Context:
 
     @property
     def headers(self) -> MultiMapping[str]:
-        return self.request.headers
+        """The request headers a handler acts on (with SigV2 presigned ``x-amz-*`` parameters
+        merged in, when there are any)."""
+        return self.request.get(EFFECTIVE_HEADERS) or self.request.headers
 
     async def allow(self, action: Action, repo: str | None, branch: str | None = None) -> None:
         """Raise AccessDenied unless the caller may do ``action`` (always call before acting)."""

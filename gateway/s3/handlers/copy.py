@@ -16,10 +16,13 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from gateway.core.access import Action
-from gateway.core.errors import InvalidArgument, NotImplementedFeature
+from gateway.core.errors import InvalidArgument
+from gateway.core.lake.versions import NULL_VERSION, check_version_id
 from gateway.core.model import Entry
+from gateway.s3 import tagging
 from gateway.s3.errors import InvalidRequest
 from gateway.s3.handlers import conditions
+from gateway.s3.handlers.acl import check_acl_headers
 from gateway.s3.handlers.common import S3Context, user_metadata, xml_response
 from gateway.s3.handlers.objects_write import DEFAULT_CONTENT_TYPE, write_conditions
 from gateway.s3.responses import copy_object_result
@@ -37,9 +40,13 @@ async def resolve_copy_source(ctx: S3Context) -> CopySource:
     """Parse ``x-amz-copy-source`` (``[/]bucket/ref/path``, URL-encoded), authorize the read,
     stat the source and check the ``x-amz-copy-source-if-*`` conditions."""
     raw = ctx.headers.get("x-amz-copy-source", "")
-    source, _, version = raw.partition("?")
-    if version and version != "versionId=null":
-        raise NotImplementedFeature("copy from a version id is not implemented")
+    source, _, query = raw.partition("?")
+    version: str | None = None
+    if query:
+        name, _, value = query.partition("=")
+        if name != "versionId":
+            raise InvalidArgument("Copy Source may only carry a versionId query parameter")
+        version = check_version_id(value)
     try:
         decoded = unquote(source, errors="strict")
     except UnicodeDecodeError:
@@ -49,7 +56,16 @@ async def resolve_copy_source(ctx: S3Context) -> CopySource:
     if not repo or not ref or not path:
         raise InvalidArgument("Copy Source must mention the source bucket and key: bucket/ref/path")
     await ctx.allow(Action.READ, repo, ref)
-    entry = await ctx.lake.stat_object(repo, ref, path)
+    if version is None or version == NULL_VERSION:
+        entry = await ctx.lake.stat_object(repo, ref, path)
+    else:
+        found, _ = await ctx.lake.get_version(repo, ref, path, version)
+        if found is None:  # a delete marker: S3 refuses to copy it
+            raise InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete "
+                "marker by version id."
+            )
+        entry = found
     conditions.check_copy_source(entry, ctx.headers)
     return CopySource(repo=repo, ref=ref, path=path, entry=entry)
 
@@ -61,6 +77,10 @@ async def copy_object(ctx: S3Context) -> web.StreamResponse:
     directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidArgument("Unknown metadata directive.")
+    tagging_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if tagging_directive not in ("COPY", "REPLACE"):
+        raise InvalidArgument("Unknown tagging directive.")
+    check_acl_headers(ctx.headers)
     now = time.time()
     if directive == "REPLACE":
         entry = dataclasses.replace(
@@ -70,13 +90,19 @@ async def copy_object(ctx: S3Context) -> web.StreamResponse:
             mtime=now,
         )
     else:
-        if (source.repo, source.ref, source.path) == (ctx.bucket, ref, path):
+        if (source.repo, source.ref, source.path) == (ctx.bucket, ref, path) and (
+            tagging_directive == "COPY"
+        ):
             raise InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself "
                 "without changing the object's metadata, storage class, website redirect "
                 "location or encryption attributes.",
             )
         entry = dataclasses.replace(source.entry, mtime=now)
+    if tagging_directive == "REPLACE":
+        entry = dataclasses.replace(
+            entry, tags=tagging.parse_header(ctx.headers.get("x-amz-tagging"))
+        )
     stored = await ctx.lake.put_object(
         ctx.bucket, ref, path, entry, conditions=write_conditions(ctx)
     )

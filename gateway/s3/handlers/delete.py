@@ -14,14 +14,18 @@ from aiohttp import web
 
 from gateway.core.access import Action
 from gateway.core.errors import InvalidPath, ObjectNotFound, RefNotFound, WeirError
+from gateway.core.lake.versions import NULL_VERSION, check_version_id
+from gateway.s3.errors import AccessDenied as S3AccessDenied
 from gateway.s3.errors import InvalidRequest, describe
 from gateway.s3.handlers.common import S3Context, empty, read_body, xml_response
+from gateway.s3.handlers.versions import refuse_version_write
 from gateway.s3.keys import validate_key
 from gateway.s3.responses import delete_result
 from gateway.s3.xml import DEFAULT_MAX_XML_BYTES, parse_delete_objects
 
 
 async def delete_object(ctx: S3Context) -> web.StreamResponse:
+    refuse_version_write(ctx)  # a version is a commit: immutable
     try:
         ref, path = ctx.ref_and_path()
     except InvalidPath:
@@ -58,9 +62,13 @@ async def delete_objects(ctx: S3Context) -> web.StreamResponse:
     deleted: list[str] = []
     errors: list[tuple[str, str, str]] = []
     by_ref: dict[str, list[tuple[str, str]]] = {}
-    for key, _version in keys:
+    for key, version in keys:
         try:
             validate_key(key)
+            if version is not None and check_version_id(version) != NULL_VERSION:
+                raise S3AccessDenied(
+                    "Weir keeps history immutable: a version (a commit) cannot be deleted"
+                )
         except WeirError as exc:
             errors.append(_error_row(key, exc))
             continue

@@ -19,6 +19,9 @@ from gateway.core.ids import BlobId
 from gateway.core.lake import Upload
 from gateway.core.model import BlobInfo
 from gateway.observability import BYTES_IN
+from gateway.s3 import tagging
+from gateway.s3.errors import InvalidArgument as S3InvalidArgument
+from gateway.s3.handlers.acl import check_acl_headers
 from gateway.s3.handlers.common import (
     S3Context,
     empty,
@@ -51,6 +54,8 @@ _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
 async def create_multipart_upload(ctx: S3Context) -> web.StreamResponse:
     ref, path = ctx.ref_and_path()
     await ctx.allow(Action.WRITE, ctx.bucket, ref)
+    check_acl_headers(ctx.headers)
+    tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     branch = await require_branch(ctx, ref)
     upload = await ctx.lake.create_upload(
         ctx.bucket,
@@ -58,6 +63,7 @@ async def create_multipart_upload(ctx: S3Context) -> web.StreamResponse:
         path,
         content_type=ctx.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE,
         metadata=user_metadata(ctx.headers),
+        tags=tags,
     )
     assert ctx.key is not None
     return xml_response(initiate_multipart(ctx.bucket, ctx.key, upload.upload_id))
@@ -111,12 +117,20 @@ async def upload_part_copy(ctx: S3Context) -> web.StreamResponse:
         offset, length = 0, entry.size
         if range_header is not None:
             match = _COPY_RANGE.fullmatch(range_header.strip())
+            argument = {"ArgumentName": "x-amz-copy-source-range", "ArgumentValue": range_header}
             if match is None:
-                raise InvalidArgument("The x-amz-copy-source-range value must be bytes=first-last")
+                raise S3InvalidArgument(
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last "
+                    "where first and last are the zero-based offsets of the first and last "
+                    "bytes to copy",
+                    extra=argument,
+                )
             first, last = int(match.group(1)), int(match.group(2))
             if last < first or last >= entry.size:
-                raise InvalidArgument(
-                    f"Range specified is not valid for source object of size: {entry.size}"
+                # AWS answers 400 InvalidArgument here (not 416): measured, see conformance.
+                raise S3InvalidArgument(
+                    f"Range specified is not valid for source object of size: {entry.size}",
+                    extra=argument,
                 )
             offset, length = first, last - first + 1
         info = await ctx.lake.ingest(ctx.lake.read_entry(entry, offset, length))
@@ -125,11 +139,19 @@ async def upload_part_copy(ctx: S3Context) -> web.StreamResponse:
 
 
 async def complete_multipart_upload(ctx: S3Context) -> web.StreamResponse:
-    upload = await _upload_for_key(ctx)
+    """Complete an upload; repeated after success (an SDK retrying a lost response), the same
+    request answers the same ETag again (the engine remembers completed uploads)."""
+    ref, path = ctx.ref_and_path()
+    await ctx.allow(Action.WRITE, ctx.bucket, ref)
     body = await read_body(ctx, DEFAULT_MAX_XML_BYTES)
     parts = parse_complete_multipart(body)
     entry = await ctx.lake.complete_upload(
-        ctx.bucket, upload.upload_id, parts, conditions=write_conditions(ctx)
+        ctx.bucket,
+        ctx.query.get("uploadId", ""),
+        parts,
+        conditions=write_conditions(ctx),
+        branch=ref,
+        path=path,
     )
     assert ctx.key is not None
     location = f"/{ctx.bucket}/{ctx.key}"

@@ -16,20 +16,19 @@ from pathlib import Path as FsPath
 
 from aiohttp import web
 
-from gateway.core.access import Action
 from gateway.core.errors import (
     BlobNotFound,
-    InvalidPath,
-    NotImplementedFeature,
     NotModified,
-    ObjectNotFound,
 )
 from gateway.core.model import Entry
 from gateway.core.ports import SpliceSource
 from gateway.observability import BYTES_OUT
+from gateway.s3.errors import InvalidArgument, InvalidPartNumber, InvalidRequest
 from gateway.s3.handlers import conditions
 from gateway.s3.handlers.common import SMALL_OBJECT, S3Context, object_headers
+from gateway.s3.handlers.versions import stat_for_read
 from gateway.s3.keys import content_range, parse_range
+from gateway.s3.xml import MAX_PART_NUMBER
 
 #: ``response-*`` query parameters and the header each one overrides.
 _OVERRIDES = {
@@ -52,21 +51,49 @@ async def head_object(ctx: S3Context) -> web.StreamResponse:
     return await _read(ctx, head=True)
 
 
-async def _stat(ctx: S3Context) -> tuple[str, Entry]:
-    try:
-        ref, path = ctx.ref_and_path()
-    except InvalidPath:
-        raise ObjectNotFound("The specified key does not exist.") from None
-    await ctx.allow(Action.READ, ctx.bucket, ref)
-    entry = await ctx.lake.stat_object(ctx.bucket, ref, path)
-    return ref, entry
+def _part_number(ctx: S3Context) -> int | None:
+    text = ctx.query.get("partNumber")
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+        raise InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            extra={"ArgumentName": "partNumber", "ArgumentValue": text[:100]},
+        )
+    if "Range" in ctx.headers:
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+    return int(text)
+
+
+def parts_count(entry: Entry) -> int | None:
+    """The number of parts of a multipart object (from its ``md5-N`` ETag), else None."""
+    _, dash, count = entry.etag.rpartition("-")
+    return int(count) if dash and count.isdigit() else None
+
+
+async def _part_range(ctx: S3Context, entry: Entry, number: int) -> tuple[int, int]:
+    """(offset, length) of part ``number``; a single-part object's part 1 is all of it.
+
+    Raises:
+        InvalidPartNumber (416): beyond the object's parts.
+    """
+    sizes = await ctx.lake.part_sizes(entry) if entry.is_multipart else [entry.size]
+    if number > len(sizes):
+        raise InvalidPartNumber(
+            "The requested partnumber is not satisfiable",
+            extra={"PartNumberRequested": str(number), "ActualPartCount": str(len(sizes))},
+        )
+    return sum(sizes[: number - 1]), sizes[number - 1]
 
 
 async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
-    if "partNumber" in ctx.query:
-        raise NotImplementedFeature("GetObject with partNumber is not implemented")
-    _, entry = await _stat(ctx)
+    part_number = _part_number(ctx)
+    entry, version = await stat_for_read(ctx)
     headers = object_headers(entry)
+    if version is not None:
+        headers["x-amz-version-id"] = version
+    if entry.tags and not head:
+        headers["x-amz-tagging-count"] = str(len(entry.tags))
     try:
         conditions.check_read(entry, ctx.headers)
     except NotModified:
@@ -81,7 +108,16 @@ async def _read(ctx: S3Context, *, head: bool) -> web.StreamResponse:
     size = entry.size
     offset, length, status = 0, size, 200
     byte_range = parse_range(ctx.headers.get("Range"), size)  # InvalidRange -> 416
-    if byte_range is not None:
+    if part_number is not None:
+        # Weir keeps the part manifest: the part is a byte range of the object, no copy.
+        offset, length = await _part_range(ctx, entry, part_number)
+        if length:  # an empty object has no byte to range over: 200, as for a plain read
+            status = 206
+            headers["Content-Range"] = content_range(offset, length, size)
+        count = parts_count(entry)
+        if count is not None:
+            headers["x-amz-mp-parts-count"] = str(count)
+    elif byte_range is not None:
         offset, length = byte_range.resolve(size)
         status = 206
         headers["Content-Range"] = content_range(offset, length, size)

@@ -18,7 +18,9 @@ from gateway.core.errors import InvalidPath, NotImplementedFeature, ReadOnlyRef
 from gateway.core.lake import Conditions
 from gateway.core.model import Entry, RefKind
 from gateway.observability import BYTES_IN
+from gateway.s3 import tagging
 from gateway.s3.errors import MaxMessageLengthExceeded
+from gateway.s3.handlers.acl import check_acl_headers
 from gateway.s3.handlers.common import S3Context, strip_etag, user_metadata
 from gateway.s3.responses import quote_etag
 
@@ -64,6 +66,8 @@ async def put_object(ctx: S3Context) -> web.StreamResponse:
     ref, path = ctx.ref_and_path()
     await ctx.allow(Action.WRITE, ctx.bucket, ref)
     conditions = write_conditions(ctx)
+    check_acl_headers(ctx.headers)
+    tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     payload = await ctx.payload(require_length=True)
     if payload.declared_size is None or payload.declared_size > PRECHECK_BYTES:
         await require_branch(ctx, ref)  # refuse before a large upload, not after
@@ -83,6 +87,7 @@ async def put_object(ctx: S3Context) -> web.StreamResponse:
         metadata=user_metadata(ctx.headers),
         mtime=time.time(),
         checksums=dict(payload.checksums),
+        tags=tags,
     )
     # Lake.put_object refuses tags, commits and missing branches itself (ReadOnlyRef, ...).
     stored = await ctx.lake.put_object(

@@ -21,6 +21,7 @@ from gateway.s3 import sigv4
 from gateway.s3.errors import (
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
+    InvalidArgument,
     InvalidRequest,
     MissingSecurityHeader,
     RequestExpired,
@@ -324,7 +325,7 @@ def test_anonymous_and_sigv2() -> None:
         sigv4.parse_auth(
             "GET", CIMultiDict(), [("AWSAccessKeyId", "AK"), ("Signature", "x"), ("Expires", "1")]
         )
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidArgument):  # AWS: InvalidArgument "Unsupported Authorization Type"
         sigv4.parse_auth("GET", CIMultiDict({"Authorization": "Bearer xyz"}), [])
 
 
@@ -387,7 +388,7 @@ def test_header_and_query_auth_together_rejected() -> None:
     signed = _signed(presign_expires=60)
     headers = CIMultiDict(signed.headers)
     headers["Authorization"] = _signed().headers["authorization"]
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidArgument):  # AWS: "Only one auth mechanism allowed"
         sigv4.parse_auth("PUT", headers, parse_qsl(signed.query))
 
 
