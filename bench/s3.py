@@ -500,11 +500,16 @@ async def run_phases(targets: list[Target], args: argparse.Namespace) -> None:
             print(f"  {label:22} {t.name:10} {time.perf_counter() - t0:6.1f} s", flush=True)
 
     await each("setup", phase_setup)
-    if not args.skip_large:
-        await each("64 MiB PUT+GET", lambda t: phase_large(t, args.reps, data, nonce))
     if args.backend == "s3":  # the object-store phases only (bench/s3_backend.py)
+        t0 = time.perf_counter()
+        paired = await s3_backend.phase_large_paired(targets, args.reps, data, nonce)
+        print(f"  {'64 MiB PUT+GET, paired':22} {time.perf_counter() - t0:6.1f} s", flush=True)
+        for metric, ratio in paired.items():
+            targets[0].results[f"paired_{metric}"] = ratio
         await each("4 x 64 MiB PUT (RSS)", lambda t: s3_backend.phase_rss(t, data, nonce))
         return
+    if not args.skip_large:
+        await each("64 MiB PUT+GET", lambda t: phase_large(t, args.reps, data, nonce))
     for op in ("put4k", "get4k", "head4k"):
         for rep in range(args.small_reps):  # targets interleaved: drift hits all of them alike
             small = functools.partial(_small, op=op, args=args, base=base, nonce=nonce, rep=rep)
@@ -643,6 +648,12 @@ def main() -> int:
     print(render(targets, rows, scaled, metrics))
     if args.backend == "s3":
         weir = next(t for t in targets if t.name == "weir")
+        for metric, goal in (("put64_mbps", 0.8), ("get64_mbps", 0.9)):
+            ratio = next((t.results.get(f"paired_{metric}") for t in targets), None)
+            if ratio is not None:
+                verdict = "MET" if ratio >= goal else "MISSED"
+                label = f"median of per-round ratios, {metric}"
+                print(f"{label:48}{ratio:8.2f}  >= {goal:g}x  {verdict}")
         growth = weir.results.get("rss4_growth_mib", float("nan"))
         verdict = "MET" if growth < s3_backend.RSS_GROWTH_TARGET else "MISSED"
         print(f"{'weir RSS growth, 4 x 64 MiB PUT at once':48}{growth:8.0f} MiB  < 200  {verdict}")

@@ -3,7 +3,9 @@ used directly, same client, one run (issue 10, docs/decisions/0020-s3-streaming-
 
 One SeaweedFS (``weed mini``) serves both targets: the ``seaweedfs`` target writes to it
 directly, the ``weir`` target is ``python -m gateway serve`` with ``storage.backend = "s3"`` on a
-bucket of it. Phases: the 64 MiB PUT and GET of ``s3.py`` (MB/s; CPU per GB of the server
+bucket of it. Phases: the 64 MiB PUT and GET of ``s3.py``, the two targets taking turns round
+by round (``phase_large_paired``: load from elsewhere hits both alike; the median of the per-round
+ratios is reported beside the ratio of medians) (MB/s; CPU per GB of the server
 process tree -- for Weir, Weir alone -- and of the whole stack -- for Weir, Weir plus the
 SeaweedFS work its requests cause), then ``rss``: four 64 MiB PUTs at once, sampling
 the resident memory of each server's process tree every 20 ms; reported as growth over the RSS
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -83,6 +86,32 @@ def tree_rss_bytes(pid: int) -> int:
         except OSError:
             continue  # exited meanwhile
     return total
+
+
+async def phase_large_paired(
+    targets: list[Target], reps: int, data: bytearray, nonce: int
+) -> dict[str, float]:
+    """The 64 MiB PUT and GET, Weir and SeaweedFS taking turns round by round (ABAB...), so
+    that load from elsewhere on the machine hits both alike; per-target medians go to each
+    target's results, and the median over rounds of the per-round ratios is returned."""
+    from bench.s3 import phase_large
+
+    rounds: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets}
+    for r in range(reps):
+        for t in targets:
+            await phase_large(t, 1, data, nonce + 1000 * (r + 1))
+            rounds[t.name].append(dict(t.results))
+    for t in targets:
+        for metric in rounds[t.name][0]:
+            t.results[metric] = statistics.median(row[metric] for row in rounds[t.name])
+    paired: dict[str, float] = {}
+    weir, store = rounds.get("weir"), rounds.get("seaweedfs")
+    if weir and store:
+        for metric in ("put64_mbps", "get64_mbps"):
+            paired[metric] = statistics.median(
+                w[metric] / s[metric] for w, s in zip(weir, store, strict=True)
+            )
+    return paired
 
 
 async def phase_rss(t: Target, data: bytearray, nonce: int) -> None:

@@ -121,6 +121,7 @@ class ImportsSettings:
     # Zero-copy imports read with the storage.s3_* endpoint and credentials.
     enabled: bool = True
     lease_s: int = 30  # a job whose process stopped renewing it this long is resumed elsewhere
+    list_page_size: int = 1000  # keys per ListObjectsV2 page (each page is one transaction)
 
 
 @dataclass(frozen=True)

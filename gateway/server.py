@@ -15,10 +15,12 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from gateway import __version__
+from gateway.audit import log as audit_log
 from gateway.audit.kv import AuditedKV
 from gateway.auth.crypto import SecretKeyError, load_or_create_key, parse_key
 from gateway.auth.sessions import SessionStore
@@ -28,8 +30,9 @@ from gateway.core import audit
 from gateway.core.errors import InvalidArgument, WeirError
 from gateway.core.events import NO_EVENTS
 from gateway.core.lake import Lake
-from gateway.core.ports import BlobStore, KVStore
+from gateway.core.ports import BlobStore, KVStore, KVWriter
 from gateway.gc.collector import Collector, GcConfig
+from gateway.gc.report import GcRun
 from gateway.importer.service import ImportService
 from gateway.lineage import openlineage
 from gateway.observability import (
@@ -114,7 +117,30 @@ def open_collector(settings: Settings, lake: Lake) -> Collector:
         interval_minutes=g.interval_minutes,
         work_dir=settings.gc_path,
     )
-    return Collector(lake.kv, lake.blobs, config)
+    return Collector(lake.kv, lake.blobs, config, audit=_audit_gc)
+
+
+def _audit_gc(w: KVWriter, run: GcRun, report: dict[str, Any]) -> None:
+    """One audit record per garbage collection, in the transaction that stores its report:
+    who started it and what it freed (decision 0015)."""
+    freed = report.get("freed", {})
+    what = ", ".join(f"{v['count']} {k}" for k, v in sorted(freed.items())) or "nothing"
+    verb = "would free" if run.dry_run else "freed"
+    audit_log.append(
+        w,
+        {
+            "api": "system" if run.trigger == "schedule" else "admin",
+            "operation": "garbageCollection",
+            "user": run.started_by,
+            "access_key_id": run.access_key_id,
+            "address": run.address,
+            "request_id": run.request_id,
+            "repository": run.repository or "",
+            "ref": run.id,
+            "result": "ok" if report["state"] == "succeeded" else report["state"],
+            "detail": f"{verb} {what} ({report.get('freed_bytes', 0)} bytes)",
+        },
+    )
 
 
 def open_imports(settings: Settings, lake: Lake) -> ImportService | None:
@@ -137,7 +163,7 @@ def open_imports(settings: Settings, lake: Lake) -> ImportService | None:
         connect_timeout=s.s3_connect_timeout_s,
         read_timeout=s.s3_read_timeout_s,
     )
-    source = S3Source(DataClient(client, s.s3_bucket))
+    source = S3Source(DataClient(client, s.s3_bucket), page=settings.imports.list_page_size)
     lake.external = source
     return ImportService(lake, source, lease=float(settings.imports.lease_s))
 

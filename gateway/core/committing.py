@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.core import codec, gcrefs, heads, keys, staging, tree
+from gateway.core import codec, heads, keys, staging, tree
 from gateway.core.errors import (
     BranchMoved,
     Conflict,
@@ -289,7 +289,6 @@ def publish(w: KVWriter, p: Prepared) -> Commit:
             raise InvalidArgument(f"input manifest {i.manifest!r} is not a stored tree")
     write_nodes(w, p.nodes.pending())
     view.put_commit(p.repo, p.commit)
-    gcrefs.note_fresh(w, [gcrefs.commit_ref(p.repo, p.commit.id)])
     gen = p.commit.generation
     for path, deleted in p.changed_paths:
         w.put(keys.history(p.repo, path, gen, p.commit.id), DELETED if deleted else b"")

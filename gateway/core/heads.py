@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.core import codec, keys
+from gateway.core import codec, gcrefs, keys
 from gateway.core.ids import CommitId
 from gateway.core.model import Branch
 from gateway.core.ports import KVReader, KVWriter
@@ -68,8 +68,10 @@ def oldest_snapshot(r: KVReader) -> int | None:
 
 
 def put_branch(w: KVWriter, repo: str, b: Branch, old_head: str | None) -> None:
-    """Write a branch record; log the head change when it moved (``old_head`` None: new)."""
+    """Write a branch record; log the head change when it moved (``old_head`` None: new).
+    The head is a reference garbage collection must see if it is running (``gcrefs``)."""
     w.put(keys.branch(repo, b.name), codec.encode_branch(b))
+    gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, b.head)])
     if old_head != b.head:
         _log(w, repo, b.name, old_head, b.head)
 

@@ -3,8 +3,8 @@ schedule or on demand, with progress, while the server keeps serving.
 
 One collection (``GcRun``):
 
-1. aborts multipart uploads abandoned for longer than ``multipart_abandon_days``;
-2. takes the lease (``gateway.gc.lease``), which turns the engine's write barrier on;
+1. takes the lease (``gateway.gc.lease``), which turns the engine's write barrier on;
+2. aborts multipart uploads abandoned for longer than ``multipart_abandon_days``;
 3. marks from every root in one snapshot (``gateway.gc.roots``), then what they reach
    (``gateway.gc.mark``), into an on-disk mark set (``gateway.gc.markset``);
 4. sweeps (``gateway.gc.sweep``): per repository in scope, unretained commits with their chain
@@ -14,8 +14,9 @@ One collection (``GcRun``):
    unmarked blobs older than the grace period;
 5. releases the lease and stores its report (``E/r/<id>``).
 
-Every metadata step runs on one dedicated thread (the mark set's LMDB transaction belongs to
-it); the blob backend is driven from the event loop. A dry run marks and counts, deletes
+Steps 2-4 are ``gateway.gc.collection``; every metadata step runs on one dedicated thread (the
+mark set's LMDB transaction belongs to it); the blob backend is driven from the event loop.
+A dry run marks and counts, deletes
 nothing, and leaves the write barrier off.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import secrets
@@ -36,15 +38,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.core import gcrefs, keys, multipart
+from gateway.core import audit, gcrefs, keys
 from gateway.core.errors import Conflict, InvalidArgument, NotFound
-from gateway.core.ids import BlobId
 from gateway.core.ports import BlobStore, KVReader, KVStore, KVWriter
 from gateway.core.view import View
 from gateway.gc import lease, roots, rules
-from gateway.gc.mark import Marker
+from gateway.gc.collection import Collection
 from gateway.gc.report import CANCELLED, FAILED, RUNNING, SUCCEEDED, GcRun
-from gateway.gc.sweep import Sweeper
 
 if TYPE_CHECKING:
     from gateway.gc.markset import MarkSet
@@ -52,20 +52,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("weir.gc")
 T = TypeVar("T")
 
-#: Blobs looked up in the mark set per hop to the collection's thread, and deleted at once.
-BLOB_BATCH = 1_000
-BLOB_CONCURRENCY = 8
 #: Reports kept in the metadata store.
 KEEP_REPORTS = 100
 #: A running collection stores its progress (and looks for a cancel request from another
 #: worker process) this often, so any worker can answer for it.
 PROGRESS_EVERY = 1.0
 CANCEL = gcrefs.CANCELS
-
-
-def _names_any(ids: set[str], key: bytes) -> bool:
-    """Whether an index key ends with one of the commit ids ``ids``."""
-    return key[-64:].decode("ascii", "replace") in ids
 
 
 def _run_id() -> str:
@@ -97,7 +89,8 @@ class Collector:
         kv: the metadata store.
         blobs: the blob backend.
         config: settings.
-        on_finish: called with each finished run (the audit hook); must not raise.
+        audit: appends a finished run's record to the audit trail, inside the transaction that
+            stores its report (``(writer, run, report JSON)``).
     """
 
     def __init__(
@@ -106,12 +99,12 @@ class Collector:
         blobs: BlobStore,
         config: GcConfig,
         *,
-        on_finish: Callable[[GcRun], None] | None = None,
+        audit: Callable[[KVWriter, GcRun, dict[str, Any]], None] | None = None,
     ) -> None:
         self.kv = kv
         self.blobs = blobs
         self.config = config
-        self._on_finish = on_finish
+        self._audit = audit
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="weir-gc")
         self._run: GcRun | None = None
         self._task: asyncio.Task[GcRun] | None = None
@@ -136,7 +129,9 @@ class Collector:
         """Collect every ``interval_minutes`` (0: never) in the background."""
         minutes = self.config.interval_minutes
         if minutes > 0 and self._schedule is None:
-            self._schedule = asyncio.ensure_future(self._scheduled(minutes * 60.0))
+            self._schedule = asyncio.get_running_loop().create_task(
+                self._scheduled(minutes * 60.0), context=contextvars.Context()
+            )
 
     async def _scheduled(self, interval: float) -> None:
         while True:
@@ -180,7 +175,12 @@ class Collector:
             raise InvalidArgument("grace_seconds must not be negative")
         if repository is not None:
             await self.kv.read(lambda r: View(r).repo(repository))
+        scope = audit.current()  # the request that starts it (None: the schedule)
         run = GcRun(
+            started_by=scope.user if scope is not None else "weir",
+            access_key_id=scope.access_key_id if scope is not None else "",
+            address=scope.address if scope is not None else "",
+            request_id=scope.request_id if scope is not None else "",
             id=_run_id(),
             repository=repository,
             dry_run=dry_run,
@@ -198,7 +198,11 @@ class Collector:
         self._cancel.clear()
         self._last_beat = time.time()
         self._run = run
-        self._task = asyncio.ensure_future(self._execute(run))
+        # A fresh context: the collection outlives the request that started it and must not
+        # carry that request's context variables (an audit scope) into its own writes.
+        self._task = asyncio.get_running_loop().create_task(
+            self._execute(run), context=contextvars.Context()
+        )
         return run
 
     async def collect(self, **kwargs: Any) -> GcRun:
@@ -313,9 +317,17 @@ class Collector:
         outcome, error = FAILED, "interrupted"
         try:
             marks = await self._in_thread(lambda: self._open_marks(run))
-            opened = marks
-            sweeper, young_since = await self._in_thread(lambda: self._collect_records(run, opened))
-            await self._collect_blobs(run, opened, sweeper, young_since)
+            collection = Collection(
+                self.kv,
+                self.blobs,
+                run,
+                marks,
+                context=self._context(run),
+                abandon_days=self.config.multipart_abandon_days,
+                check=self._check(run),
+            )
+            await self._in_thread(collection.records)
+            await collection.blob_backend(self._in_thread)
             outcome, error = SUCCEEDED, ""
         except Cancelled as exc:
             outcome, error = CANCELLED, str(exc)
@@ -339,9 +351,6 @@ class Collector:
             " (dry run)" if run.dry_run else "",
             total,
         )
-        if self._on_finish is not None:
-            with contextlib.suppress(Exception):
-                self._on_finish(run)
         return run
 
     def _open_marks(self, run: GcRun) -> MarkSet:
@@ -358,147 +367,6 @@ class Collector:
             scope=None if run.repository is None else frozenset([run.repository]),
         )
 
-    def _collect_records(self, run: GcRun, marks: MarkSet) -> tuple[Sweeper, float]:
-        """Steps 1-4 but the blob backend (see the module docstring). Runs on the GC thread."""
-        check = self._check(run)
-        ctx = self._context(run)
-        run.phase = "aborting abandoned uploads"
-        run.uploads_aborted = self._abort_abandoned(ctx, run.dry_run)
-        run.phase = "marking"
-        marker = Marker(self.kv, marks, check=check)
-        run.mark = marker.stats
-
-        def mark_roots(r: KVReader) -> int:
-            for source in roots.ROOT_SOURCES:
-                marker.add_all(r, source(r, ctx))
-            return gcrefs.seq(r)
-
-        last_seq = self.kv.read_sync(mark_roots)
-        marker.drain()
-        sweeper = Sweeper(
-            self.kv,
-            marks,
-            marker,
-            last_seq=last_seq,
-            dry_run=run.dry_run,
-            heartbeat=lambda w: lease.beat(w, run.id),
-            check=check,
-        )
-        run.sweep = sweeper.stats
-        run.phase = "sweeping commits"
-        if not run.dry_run:
-            sweeper.remark()
-        self._sweep_commits(run, ctx, sweeper)
-        run.phase = "sweeping tree nodes"
-        sweeper.sweep_table(keys.NODE, "tree nodes", gcrefs.node_ref)
-        run.phase = "sweeping manifests"
-        sweeper.sweep_table(keys.MANIFEST, "manifests", lambda s: gcrefs.manifest_ref(s.decode()))
-        run.phase = "sweeping small blobs"
-        sweeper.sweep_table(keys.INLINE, "small blobs", lambda s: gcrefs.blob_ref(s.decode()))
-        sweeper.sweep_young(ctx.young_since)
-        return sweeper, ctx.young_since
-
-    def _abort_abandoned(self, ctx: roots.RootContext, dry_run: bool) -> int:
-        cutoff = ctx.now - self.config.multipart_abandon_days * rules.DAY
-
-        def find(r: KVReader) -> list[tuple[str, str]]:
-            out: list[tuple[str, str]] = []
-            for _, v in r.scan(keys.UPLOAD, keys.prefix_end(keys.UPLOAD)):
-                up = multipart.decode_upload(v)
-                if up.initiated < cutoff and ctx.in_scope(up.repo):
-                    out.append((up.repo, up.upload_id))
-            return out
-
-        found = self.kv.read_sync(find)
-        if dry_run:
-            return len(found)
-
-        def abort(repo: str, upload_id: str, w: KVWriter) -> int:
-            raw = w.get(keys.upload(repo, upload_id))
-            if raw is None or multipart.decode_upload(raw).initiated >= cutoff:
-                return 0
-            multipart.delete_upload(w, repo, upload_id)
-            return 1
-
-        return sum(self.kv.write_sync(partial(abort, repo, uid)) for repo, uid in found)
-
-    def _sweep_commits(self, run: GcRun, ctx: roots.RootContext, sweeper: Sweeper) -> None:
-        def scoped(r: KVReader) -> dict[str, list[tuple[bytes, bytes]]]:
-            out: dict[str, list[tuple[bytes, bytes]]] = {}
-            for repo in roots.repositories(r):
-                if not ctx.in_scope(repo):
-                    continue
-                rs = roots.rules_of(r, repo, ctx.default_rules)
-                out[repo] = [
-                    (k, r.get(k) or b"")
-                    for k, kind, name, _, when in roots.reflog_entries(r, repo)
-                    if roots.reflog_expiry(kind, name, when, rs) <= ctx.now
-                ]
-            return out
-
-        repos = self.kv.read_sync(scoped)
-        removed: dict[str, set[str]] = {}
-        for repo, expired in repos.items():
-            gone = sweeper.sweep_commits(repo, expired, run.id)
-            if gone:
-                removed[repo] = set(gone)
-        run.phase = "sweeping indexes"
-        for repo, ids in removed.items():
-            for table in (keys.HISTORY, keys.PATHLOG):
-                sweeper.sweep_index(
-                    table + repo.encode() + keys.SEP, "path history", partial(_names_any, ids)
-                )
-        existing = set(self.kv.read_sync(lambda r: list(roots.repositories(r))))
-
-        def dead(k: bytes) -> bool:
-            in_repo, _, rest = k[len(keys.DOWNSTREAM) :].partition(keys.SEP)
-            _, _, consumer = rest.partition(keys.SEP)
-            repo_b, _, cid = consumer.partition(keys.SEP)
-            repo = repo_b.decode("utf-8", "replace")
-            if in_repo.decode("utf-8", "replace") not in existing or repo not in existing:
-                return True
-            return cid.decode("ascii", "replace") in removed.get(repo, ())
-
-        sweeper.sweep_index(keys.DOWNSTREAM, "downstream index", dead)
-
-    async def _collect_blobs(
-        self, run: GcRun, marks: MarkSet, sweeper: Sweeper, young_since: float
-    ) -> None:
-        run.phase = "sweeping blobs"
-        check = self._check(run)
-        slots = asyncio.Semaphore(BLOB_CONCURRENCY)
-
-        def unmarked(batch: list[tuple[BlobId, int]]) -> list[tuple[BlobId, int]]:
-            check()
-            if not run.dry_run and sweeper.barrier_moved():
-                sweeper.remark()
-            return [(b, s) for b, s in batch if gcrefs.blob_ref(b) not in marks]
-
-        async def collect_one(blob_id: BlobId, size: int) -> None:
-            async with slots:
-                if await self.blobs.delete(blob_id, unused_since=young_since):
-                    run.sweep.of("blobs").add(1, size)
-
-        async def process(batch: list[tuple[BlobId, int]]) -> None:
-            garbage = await self._in_thread(lambda: unmarked(batch))
-            if run.dry_run:
-                if garbage:
-                    run.sweep.of("blobs").add(len(garbage), sum(s for _, s in garbage))
-                return
-            await asyncio.gather(*(collect_one(b, s) for b, s in garbage))
-
-        batch: list[tuple[BlobId, int]] = []
-        async for blob_id, stat in self.blobs.inventory():
-            run.sweep.scan("blobs", 1)
-            if stat.mtime >= young_since:
-                continue
-            batch.append((blob_id, stat.size))
-            if len(batch) >= BLOB_BATCH:
-                await process(batch)
-                batch = []
-        if batch:
-            await process(batch)
-
     def _finish(self, run: GcRun, marks: MarkSet | None, outcome: str, error: str) -> None:
         try:
             if not run.dry_run:
@@ -512,6 +380,8 @@ class Collector:
 
         def store(w: KVWriter) -> None:
             w.put(gcrefs.RUNS + run.id.encode(), report)
+            if self._audit is not None:
+                self._audit(w, run, final)
             w.delete(CANCEL + run.id.encode())
             old = [k for k, _ in w.scan(gcrefs.RUNS, keys.prefix_end(gcrefs.RUNS), reverse=True)]
             for k in old[KEEP_REPORTS:]:

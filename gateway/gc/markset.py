@@ -5,6 +5,12 @@ cost ~100 bytes each. The marks live in a temporary LMDB environment instead (so
 membership, no durability: the set is rebuilt if the process dies), so resident memory stays
 bounded by the pages LMDB keeps mapped, which the kernel may reclaim.
 
+One write transaction for the whole collection, in a writable memory map (``writemap``): the
+pages are written in place, not copied on every commit and not buffered in the heap. Measured
+with 1,000,000 random 33-byte refs: 69 MiB mapped and no heap, where committing every 50,000
+refs without ``writemap`` mapped 172 MiB (copied pages) and held ~60 MiB of dirty pages in
+the heap, and cost 1.4x the CPU.
+
 Single-threaded: the collection's worker thread owns it.
 """
 
@@ -15,9 +21,6 @@ from pathlib import Path
 
 import lmdb
 
-#: Writes buffered in one LMDB write transaction before it is committed.
-COMMIT_EVERY = 50_000
-
 
 class MarkSet:
     """A set of byte strings (gcrefs refs) in a temporary LMDB environment under ``path``.
@@ -26,7 +29,7 @@ class MarkSet:
     ``close``.
     """
 
-    def __init__(self, path: Path, *, map_size: int = 1 << 38) -> None:
+    def __init__(self, path: Path, *, map_size: int = 1 << 37) -> None:
         self.path = Path(path)
         if self.path.exists():
             shutil.rmtree(self.path)
@@ -39,10 +42,10 @@ class MarkSet:
             metasync=False,
             lock=False,
             readahead=False,
+            writemap=True,
             max_dbs=0,
         )
         self._txn = self._env.begin(write=True)
-        self._pending = 0
         self.count = 0
 
     def add(self, ref: bytes) -> bool:
@@ -50,11 +53,6 @@ class MarkSet:
         if not self._txn.put(ref, b"", overwrite=False):
             return False
         self.count += 1
-        self._pending += 1
-        if self._pending >= COMMIT_EVERY:
-            self._txn.commit()
-            self._txn = self._env.begin(write=True)
-            self._pending = 0
         return True
 
     def __contains__(self, ref: bytes) -> bool:

@@ -32,6 +32,11 @@ class GcRun:
     finished_at: float | None = None
     error: str | None = None
     uploads_aborted: int = 0
+    #: Who started it (from the request's audit scope); "weir" for a scheduled run.
+    started_by: str = ""
+    access_key_id: str = ""
+    address: str = ""
+    request_id: str = ""
     mark: MarkStats = field(default_factory=MarkStats)
     sweep: SweepStats = field(default_factory=SweepStats)
 
@@ -55,6 +60,7 @@ class GcRun:
             "finished_at": self.finished_at,
             "error": self.error,
             "uploads_aborted": self.uploads_aborted,
+            "started_by": self.started_by,
             "marked": marked,
             "scanned": dict(self.sweep.scanned),
             "freed": freed,

@@ -69,9 +69,10 @@ def parse_listing(body: bytes) -> tuple[list[ExternalObject], bool]:
 class S3Source:
     """Lists and reads objects in any bucket the configured credentials can read."""
 
-    def __init__(self, data: DataClient, *, read_resumes: int = 3) -> None:
+    def __init__(self, data: DataClient, *, read_resumes: int = 3, page: int = PAGE) -> None:
         self.data = data
         self.read_resumes = read_resumes
+        self.page = page
 
     async def close(self) -> None:
         await self.data.close()
@@ -82,7 +83,7 @@ class S3Source:
         bucket, prefix = parse_url(url)
 
         async def fetch(start_after: str) -> tuple[list[ExternalObject], bool]:
-            query = {"list-type": "2", "max-keys": str(PAGE), "encoding-type": "url"}
+            query = {"list-type": "2", "max-keys": str(self.page), "encoding-type": "url"}
             if prefix:
                 query["prefix"] = prefix
             if start_after:

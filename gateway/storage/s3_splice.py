@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import os
 import select
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -33,7 +33,6 @@ from gateway.core.errors import StorageError
 
 T = TypeVar("T")
 F_SETPIPE_SZ = 1031
-SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 PIPE_SIZE = 1 << 20
 HEAD_LIMIT = 64 << 10
 #: A client that takes nothing for this long is gone.
@@ -109,48 +108,62 @@ def splice_body(src: socket.socket, dst_fd: int, length: int, read_timeout: floa
     """Blocking (run it in a thread): move up to ``length`` bytes from ``src`` to ``dst_fd``
     through a pipe. Returns how many bytes reached ``dst_fd``; stops early (returns fewer) when
     the store's side ends, breaks or stalls longer than ``read_timeout``. Raises ConnectionError
-    when the client's side fails or stalls for good."""
+    when the client's side fails or stalls for good.
+
+    Two threads, one per side: this one drains the pipe into the client while a filler thread
+    keeps pulling from the store, so neither side waits for the other (one thread doing both
+    measured ~0.75x of the store's direct rate; the kernel does the copying either way)."""
     src.setblocking(False)
-    src_fd = src.fileno()
-    r, w = os.pipe()
+    r, w = os.pipe()  # blocking ends: a full or empty pipe waits, the sockets do not
+    with contextlib.suppress(OSError):  # the default pipe size works too, with more syscalls
+        fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
+    filler = threading.Thread(
+        target=_fill, args=(src.fileno(), w, length, read_timeout), daemon=True
+    )
+    filler.start()
+    poller = select.poll()
     moved = 0
+    finished = False
     try:
-        with contextlib.suppress(OSError):  # the default pipe size works too, with more syscalls
-            fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
-        poller = select.poll()
-        in_pipe = 0
-        src_done = False
         while moved < length:
-            if not src_done and in_pipe < PIPE_SIZE and moved + in_pipe < length:
-                try:
-                    want = min(PIPE_SIZE - in_pipe, length - moved - in_pipe)
-                    n = os.splice(src_fd, w, want, flags=SPLICE_FLAGS)
-                    if n == 0:
-                        src_done = True  # the store closed: the caller resumes
-                    in_pipe += n
-                except BlockingIOError:
-                    if in_pipe == 0:
-                        if not _wait(poller, src_fd, select.POLLIN, read_timeout):
-                            src_done = True  # stalled
-                        continue
-                except OSError as exc:
-                    if exc.errno not in (errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT):
-                        raise
-                    src_done = True
-            if in_pipe == 0:
-                if src_done:
-                    break
-                continue
             try:
-                n = os.splice(r, dst_fd, in_pipe, flags=SPLICE_FLAGS)
-                in_pipe -= n
-                moved += n
-            except BlockingIOError:
+                n = os.splice(r, dst_fd, PIPE_SIZE, flags=os.SPLICE_F_MOVE)
+            except BlockingIOError:  # the client's socket is full
                 if not _wait(poller, dst_fd, select.POLLOUT, CLIENT_STALL):
                     raise ConnectionResetError("the client stopped reading") from None
+                continue
+            if n == 0:
+                break  # the filler stopped (end, break or stall of the store) and all is out
+            moved += n
+        finished = True
         return moved
     finally:
-        os.close(r)
+        if not finished:
+            with contextlib.suppress(OSError):
+                src.shutdown(socket.SHUT_RD)  # wakes a filler waiting for the store
+        os.close(r)  # a filler blocked on a full pipe gets EPIPE
+        filler.join()
+
+
+def _fill(src_fd: int, w: int, length: int, read_timeout: float) -> None:
+    """The filler thread: store socket -> pipe until ``length`` bytes, an end, an error or a
+    stall of ``read_timeout``; closing the pipe's write end tells the drainer."""
+    poller = select.poll()
+    read = 0
+    try:
+        while read < length:
+            try:
+                n = os.splice(src_fd, w, min(PIPE_SIZE, length - read), flags=os.SPLICE_F_MOVE)
+            except BlockingIOError:  # nothing from the store yet
+                if not _wait(poller, src_fd, select.POLLIN, read_timeout):
+                    return  # stalled: the caller resumes with a new request
+                continue
+            except OSError:
+                return  # reset by the store, or the drainer is gone
+            if n == 0:
+                return
+            read += n
+    finally:
         os.close(w)
 
 

@@ -1,18 +1,13 @@
 """Helpers for garbage-collection tests against a real server: run a collection through the
-admin API and wait for it (bounded), and count what a stopped server's data directory holds."""
+admin API and wait for it (bounded)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 from gateway.client.api import AdminClient
-from gateway.core.ports import BlobStore
-from gateway.meta.lmdb_store import LmdbKVStore
 from tests.functional.conftest import WeirServer
-from tests.support import gc_census
 
 #: A collection of a test-sized lake takes well under a second; this bounds a hang, it is not
 #: a timing assertion.
@@ -33,22 +28,3 @@ def run_gc(client: AdminClient, **kwargs: Any) -> dict[str, Any]:
         time.sleep(POLL_S)
         run = client.get_gc_run(run["id"])
     return run
-
-
-def census(data_dir: Path, blobs: BlobStore) -> tuple[gc_census.Census, gc_census.Census]:
-    """(expected, stored) of a data directory whose server is stopped."""
-    kv = LmdbKVStore(data_dir / "meta")
-    try:
-
-        async def backend() -> set[str]:
-            try:
-                return {b async for b, _ in blobs.inventory()}
-            finally:
-                await blobs.close()
-
-        stored_blobs = asyncio.run(backend())
-        exp = kv.read_sync(gc_census.expected)
-        have = kv.read_sync(lambda r: gc_census.stored(r, stored_blobs))
-        return exp, have
-    finally:
-        kv.close()

@@ -78,6 +78,11 @@ def test_collects_and_reads_of_collected_commits_name_retention(
     listed = client.list_gc_runs()
     assert listed[0]["id"] == report["id"]
     assert client.get_gc_run(report["id"])["state"] == "succeeded"
+    # On the audit trail: who ran it and what it freed.
+    record = next(r for r in client.audit(limit=50) if r.get("ref") == report["id"])
+    assert record["operation"] == "garbageCollection" and record["result"] == "ok"
+    assert record["user"] not in ("", "(unauthenticated)", "weir")
+    assert record["detail"].startswith("freed ") and "blobs" in record["detail"]
 
 
 def test_rules_errors_and_permissions(server: WeirServer, repo: str) -> None:

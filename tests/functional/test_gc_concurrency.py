@@ -55,6 +55,7 @@ class Lake:
     env: dict[str, str]
     data_dir: Path
     stop: Callable[[], None]  # stops the server (idempotent)
+    store: S3Server | None = None  # the object store behind an S3-backend Weir
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -64,8 +65,10 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
         "WEIR_GC_GRACE_SECONDS": str(GRACE_S),
         "WEIR_STORAGE_BACKEND": "local",  # also under WEIR_TEST_BLOB_BACKEND=s3
     }
+    store: S3Server | None = None
     if request.param == "s3":
-        store: S3Server = request.getfixturevalue("seaweedfs_server")
+        store = request.getfixturevalue("seaweedfs_server")
+        assert store is not None
         env.update(
             WEIR_STORAGE_BACKEND="s3",
             WEIR_STORAGE_S3_BUCKET=store.make_bucket(),
@@ -81,7 +84,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
     env.update(server_meta_env(key=str(data.resolve())))
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(run_weir(data, tmp_path / "server.log", env_extra=env))
-        yield Lake(server, env, data, stack.close)
+        yield Lake(server, env, data, stack.close, store if request.param == "s3" else None)
 
 
 def _body(rng: random.Random, pool: list[bytes]) -> bytes:
@@ -302,6 +305,15 @@ def test_gc_while_writing_keeps_every_retained_object_and_then_exactly_that(lake
     assert _census_after_stop(lake) is None
 
 
+def _physical_objects(store: S3Server, s: Any) -> int:
+    """Objects under the S3 backend's prefix in the bucket (the blob objects, ``data/``)."""
+    prefix = s.s3_prefix.rstrip("/") + "/data/"
+    pages = (
+        store.client().get_paginator("list_objects_v2").paginate(Bucket=s.s3_bucket, Prefix=prefix)
+    )
+    return sum(len(page.get("Contents", [])) for page in pages)
+
+
 def _census_after_stop(lake: Lake) -> str | None:
     """Stop the server and compare what its store holds with what must be kept; None when they
     are equal, else what differs."""
@@ -313,11 +325,16 @@ def _census_after_stop(lake: Lake) -> str | None:
 
         async def backend() -> set[str]:
             try:
+                # Physical leftovers of interrupted uploads are the backend's own sweep.
+                await blobs.sweep(grace=0)
                 return {b async for b, _ in blobs.inventory()}
             finally:
                 await blobs.close()
 
         stored_blobs = asyncio.run(backend())
+        if lake.store is not None:  # every physical object is an indexed blob, and vice versa
+            physical = _physical_objects(lake.store, settings.storage)
+            assert physical == len(stored_blobs), (physical, len(stored_blobs))
         exp = kv.read_sync(gc_census.expected)
         have = kv.read_sync(lambda r: gc_census.stored(r, stored_blobs))
     finally:

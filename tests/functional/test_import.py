@@ -272,22 +272,25 @@ def test_a_killed_server_resumes_its_import(source: tuple[S3Server, str], tmp_pa
     finishes it from its cursor: one commit with every object exactly once."""
     sfs, bucket = source
     proxy = ProxyThread(sfs.endpoint_url)
-    env = weir_env(proxy.endpoint, sfs, WEIR_SERVER_WORKERS="1")
+    # Pages of 40 keys: the listing takes 7 pages, each slowed down; the kill comes after one.
+    env = weir_env(proxy.endpoint, sfs, WEIR_SERVER_WORKERS="1", WEIR_IMPORTS_LIST_PAGE_SIZE="40")
     try:
         with run_weir(tmp_path / "data", tmp_path / "one.log", env_extra=env) as server:
             make_repo(server, "imp-resume")
             imports = api(server)
             slow = proxy.inject(Fault("delay", "GET", "list-type", count=10**6, seconds=0.5))
-            # Small pages: the listing takes several pages, each slowed down.
             import_id = imports.start(
                 "imp-resume", "main", [("common_prefix", f"s3://{bucket}/events/", "")]
             )
             deadline = time.monotonic() + 60
-            while imports.status("imp-resume", "main", import_id)["ingested_objects"] == 0:
+            staged = 0
+            while staged == 0:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)  # polling a condition with a bounded deadline
+                staged = imports.status("imp-resume", "main", import_id)["ingested_objects"]
             os.kill(server.pid, signal.SIGKILL)
             assert slow.fired >= 1
+            assert staged < N + 1  # interrupted half-way through the listing
         proxy.clear()
         with run_weir(tmp_path / "data", tmp_path / "two.log", env_extra=env) as server:
             imports = api(server)

@@ -496,5 +496,12 @@ def test_two_concurrent_runs_from_one_branch_are_isolated(
     with pytest.raises(ApiError) as refused:
         admin_a.create_branch(repo, "elsewhere", "main")
     assert refused.value.status == 403
-    assert runs.finish(a["id"], 0)["status"] == "succeeded"
-    assert runs.finish(b["id"], 0)["status"] == "succeeded"
+    done = [runs.finish(a["id"], 0), runs.finish(b["id"], 0)]
+    assert [d["status"] for d in done] == ["succeeded", "succeeded"]
+    # Starting and finishing runs (the key's creation and revocation, the run's commit) are in
+    # the audit trail like every other change made through the API.
+    records = [r for r in api.audit(limit=500) if r.get("operation") in ("startRun", "finishRun")]
+    assert len([r for r in records if r.get("repository") == repo]) == 2  # the two starts
+    details = {r.get("detail", "") for r in records if r["operation"] == "finishRun"}
+    for d in done:
+        assert f"commit {d['result_commit']}" in details

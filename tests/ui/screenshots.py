@@ -128,6 +128,8 @@ def capture(endpoint: str, key: str, secret: str, out: Path) -> None:
         page.get_by_role("link", name="features-2026-12").click()
         expect(page.get_by_role("table", name="Run outputs")).to_be_visible()
         shoot(page, out, "run")
+        page.goto(f"/ui/audit?repository={REPO}")
+        shoot(page, out, "audit")
         browser.close()
 
 

@@ -102,3 +102,21 @@ def test_a_rerun_is_compared_with_its_original(admin_page: Page, admin_client: A
     expect(comparison.get_by_role("row").filter(has_text="out/b.txt")).to_contain_text("differs")
     page.get_by_role("link", name=first["id"]).click()
     expect(page).to_have_url(re.compile(f"/ui/runs/{first['id']}$"))
+
+
+def test_the_audit_trail_lists_changes_and_verifies(
+    admin_page: Page, admin_client: AdminClient
+) -> None:
+    page = admin_page
+    repo = unique("aud")
+    admin_client.create_repository(repo, "", "main")
+    put(admin_client, repo, "main", "a.txt", b"x")
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_label("Repository").fill(repo)
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(f"repository={repo}"))
+    records = page.get_by_role("table", name="Audit records")
+    expect(records.get_by_role("row").filter(has_text="a.txt")).to_contain_text("admin")
+    expect(records.get_by_role("row").filter(has_text="a.txt")).to_contain_text("ok")
+    page.get_by_role("button", name="Verify the hash chain").click()
+    expect(page.get_by_role("status").filter(has_text="chain")).to_contain_text("The chain holds")

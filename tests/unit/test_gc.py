@@ -3,6 +3,7 @@ collected commit answers (``gateway.gc``)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -364,3 +365,48 @@ async def test_commits_active_runs_started_from_pinned_read_or_snapshotted_are_k
     await lake.kv.write(end_run)
     done = await run(c)
     assert done.sweep.freed["commits"].count == 4
+
+
+async def test_a_repository_or_branch_created_while_marking_keeps_its_commits(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """Every branch write goes through ``heads.put_branch``, which records the head as a fresh
+    reference: a repository created after the mark snapshot keeps its root commit."""
+    from gateway.gc import mark
+
+    c = collector(lake, tmp_path, retention_days=0)
+    original = mark.Marker.drain
+    created: list[str] = []
+
+    def drain_then_create(self: mark.Marker) -> None:
+        original(self)
+        if not created:
+            created.append("late")
+            asyncio.run_coroutine_threadsafe(lake.create_repository("late"), loop).result()
+
+    loop = asyncio.get_running_loop()
+    mark.Marker.drain = drain_then_create  # type: ignore[method-assign]
+    try:
+        await run(c)
+    finally:
+        mark.Marker.drain = original  # type: ignore[method-assign]
+    assert (await lake.get_commit("late", "main")).message == "Repository created"
+    exp, have = await census(lake)
+    assert have == exp
+
+
+async def test_imported_entries_are_kept_and_never_collected(lake: Lake, tmp_path: Path) -> None:
+    """An imported entry points at an external object (``x:<import>:s3://...``): nothing Weir
+    stores, nothing GC marks or deletes; GC runs through trees that hold such entries."""
+    from gateway.core.model import external_address
+
+    address = external_address("imp1", "s3://theirs/data/part-0.parquet")
+    ext = Entry(address=address, size=123, etag="e" * 32)
+    await lake.put_objects("repo", "main", [("imported/part-0.parquet", ext)])
+    await lake.commit("repo", "main", message="import", committer="t")
+    await put(lake, "repo", "main", "imported/part-0.parquet", blob(BIG, "mine"))  # staged over
+    done = await run(collector(lake, tmp_path, retention_days=0))
+    assert done.mark.missing == 0
+    assert (await lake.stat_object("repo", "main@", "imported/part-0.parquet")).address == address
+    exp, have = await census(lake)
+    assert have == exp

@@ -140,3 +140,36 @@ async def test_a_merge_whose_source_was_collected_meanwhile_fails_cleanly(lake: 
     await lake.kv.write(collect)
     with pytest.raises(errors.CommitCollected):
         await lake.kv.write(lambda w: committing.publish(w, prepared))
+
+
+async def test_a_commit_racing_the_deletion_of_a_staged_only_path_does_not_resurrect_it(
+    lake: Lake,
+) -> None:
+    """Found by the GC concurrency test: deleting a path that is only staged drops its staged
+    record; a commit prepared before that used to publish the path anyway."""
+    from gateway.core import committing
+    from gateway.core.view import View
+
+    await put(lake, "repo", "main", "keep", b"k")
+    await put(lake, "repo", "main", "gone", b"g")
+    prepared = await lake.kv.read(
+        lambda r: committing.prepare_commit(
+            View(r),
+            lake.kv,
+            "repo",
+            "main",
+            message="m",
+            committer="t",
+            metadata=None,
+            paths=None,
+            allow_empty=False,
+            creation_date=None,
+        )
+    )
+    await lake.delete_object("repo", "main", "gone")  # acknowledged
+    with pytest.raises(errors.BranchMoved):
+        await lake.kv.write(lambda w: committing.publish(w, prepared))
+    await lake.commit("repo", "main", message="m", committer="t")  # prepared again
+    with pytest.raises(errors.ObjectNotFound):
+        await lake.stat_object("repo", "main", "gone")
+    assert (await lake.stat_object("repo", "main", "keep")).size == 1

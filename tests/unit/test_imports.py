@@ -187,3 +187,26 @@ async def test_reads_of_imported_entries_go_to_their_source(lake: Lake) -> None:
     lake.external = FakeSource(b"hello", "e1", changed=True)
     with pytest.raises(SourceChanged, match="import imp9"):
         await read(lake, "repo", "main", "ext")
+
+
+async def test_the_start_up_sweep_keeps_running_imports_areas(lake: Lake) -> None:
+    j = job(token="import-live")
+    await lake.kv.write(lambda w: imports.create(w, j))
+    page = [("kept", entry("events/kept"))]
+    await lake.kv.write(
+        lambda w: imports.stage(
+            w, "repo", "imp1", "p1", page, source_index=0, after="events/kept", now=time.time()
+        )
+    )
+    base = keys.staging("repo", "import-live")
+
+    def staged() -> list[bytes]:
+        return [
+            k for k, _ in lake.kv.read_sync(lambda r: list(r.scan(base, keys.prefix_end(base))))
+        ]
+
+    await lake.sweep()  # a server start: areas no branch names are purged, but not this one
+    assert staged() == [base + b"kept"]
+    await lake.kv.write(lambda w: imports.end(w, "repo", "imp1", State.FAILED, "x", time.time()))
+    await lake.sweep()  # once the import has ended, its area is garbage
+    assert staged() == []

@@ -384,7 +384,6 @@ class HistoryOps(LakeBase):
             target = view.resolve(repo, ref)
             nb = committing.fresh_branch(b, head=target.commit, token=new_token())
             heads.put_branch(w, repo, nb, b.head)
-            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, target.commit)])
             if target.commit != b.head:
                 gcrefs.note_unreached(w, repo, "b", branch, b.head)
             return nb, b.staging_token

@@ -17,6 +17,7 @@ from gateway.core import (
     committing,
     gcrefs,
     heads,
+    imports,
     keys,
     listing,
     names,
@@ -203,7 +204,6 @@ class RefOps(LakeBase):
                 name=BranchName(name), head=src.commit, staging_token=new_token(), hidden=hidden
             )
             heads.put_branch(w, repo, b, None)
-            gcrefs.note_fresh(w, [gcrefs.commit_ref(repo, src.commit)])
             return b
 
         return await self.kv.write(fn)
@@ -309,6 +309,8 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
     """
     out: list[bytes] = []
     view = View(r)
+    # A running import's private area has no branch either (gateway.core.imports): it is live.
+    importing = {(j.repo, j.token.encode()) for j in imports.running(r)}
     for table in (keys.STAGING, keys.STAGESEQ):
         start = table
         end = keys.prefix_end(table)
@@ -321,8 +323,9 @@ def _orphan_staging(r: KVReader) -> list[bytes]:
             token = tail.split(keys.SEP, 1)[0]
             group = table + repo_b + keys.SEP + token
             repo = repo_b.decode()
-            live = view.repo_exists(repo) and any(
-                b.staging_token.encode() == token for b in view.iter_branches(repo)
+            live = view.repo_exists(repo) and (
+                (repo, token) in importing
+                or any(b.staging_token.encode() == token for b in view.iter_branches(repo))
             )
             if not live:
                 out.append(group + (keys.SEP if table == keys.STAGING else b""))

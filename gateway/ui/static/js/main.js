@@ -16,6 +16,7 @@ import { settingsView } from './views/settings.js';
 import { usersView, userView, accountView } from './views/users.js';
 import { lineageView } from './views/lineage.js';
 import { runsView, repoRunsView, runView } from './views/runs.js';
+import { auditView } from './views/audit.js';
 
 const state = { session: null, checked: false };
 
@@ -36,6 +37,7 @@ route('/repositories/:repo/lineage', lineageView);
 route('/repositories/:repo/runs', repoRunsView);
 route('/runs', runsView);
 route('/runs/:run', runView);
+route('/audit', auditView);
 route('/admin/users', usersView);
 route('/admin/users/:user', userView);
 route('/account', accountView);
@@ -83,7 +85,8 @@ function header() {
     s ? h('nav', { class: 'main-nav', 'aria-label': 'Main' },
       link('/ui/', 'Repositories'),
       link('/ui/runs', 'Runs'),
-      s.user.admin ? link('/ui/admin/users', 'Users') : null) : null,
+      s.user.admin ? link('/ui/admin/users', 'Users') : null,
+      s.user.admin ? link('/ui/audit', 'Audit') : null) : null,
     s ? h('div', { class: 'who' },
       link('/ui/account', s.user.id, { class: 'user', title: `Signed in with ${s.access_key_id}` }),
       h('button', { type: 'button', class: 'link signout', onclick: signOut }, 'Sign out')) : null));

@@ -1,7 +1,7 @@
 // A repository's properties and its deletion.
 
 import { api, p } from '../api.js';
-import { h, add, fmtTime, act } from '../dom.js';
+import { h, add, fmtTime, act, link, uiUrl } from '../dom.js';
 import { navigate } from '../router.js';
 import { repoHeader, loadRepo, kv } from './common.js';
 
@@ -33,6 +33,7 @@ export async function settingsView(section, { params }) {
       ['Created', fmtTime(info.creation_date)],
       ['Storage namespace', info.storage_namespace],
     ]),
-    h('p', { class: 'muted' }, 'Branch protection rules are on the Branches tab.'),
+    h('p', { class: 'muted' }, 'Branch protection rules are on the Branches tab. ',
+      link(uiUrl('/audit', { repository: repo }), 'Audit trail of this repository'), ' (its admins).'),
     form);
 }
